@@ -1,0 +1,140 @@
+/**
+ * GET /metrics: the status report in the Prometheus text exposition format
+ * (version 0.0.4). Hand-written because the whole output is a few dozen
+ * lines and a client library would be the project's largest dependency.
+ */
+import type { LinkStatus, MeshState, StatusReport } from '../daemon/status.js';
+
+export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+type MetricType = 'gauge' | 'counter';
+type Labels = Record<string, string | number>;
+
+interface Sample {
+  labels?: Labels;
+  value: number;
+}
+
+interface Family {
+  name: string;
+  type: MetricType;
+  help: string;
+  samples: Sample[];
+}
+
+const MESH_STATES: readonly MeshState[] = ['running', 'degraded', 'stopped'];
+
+export function renderMetrics(status: StatusReport): string {
+  const families = [...meshFamilies(status), ...linkFamilies(status.links), ...reconcileFamilies(status)];
+  return families.map(renderFamily).join('');
+}
+
+function meshFamilies(s: StatusReport): Family[] {
+  return [
+    gauge('vxmesh_up', 'Whether the mesh is running as configured (1) or not (0).', s.state === 'running' ? 1 : 0),
+    {
+      name: 'vxmesh_state',
+      type: 'gauge',
+      help: 'Current mesh state, one-hot over running, degraded and stopped.',
+      samples: MESH_STATES.map((state) => ({ labels: { state }, value: s.state === state ? 1 : 0 })),
+    },
+    gauge('vxmesh_links_desired', 'Links this node should have, one per remote peer.', s.links.length),
+    gauge('vxmesh_links_up', 'Links whose VXLAN device is present and up.', s.links.filter(isLinkUp).length),
+    gauge('vxmesh_config_valid', 'Whether the config files on disk are valid (0 while the last good config stays applied).',
+      s.config.lastError === null ? 1 : 0),
+    gauge('vxmesh_config_warnings', 'Warnings about the current config, such as legacy links that only work through learning.',
+      s.config.warnings.length),
+    gauge('vxmesh_loop_prevention_rules_expected', 'Loop-prevention rules (or isolated ports) the mesh needs.',
+      s.loopPrevention.expected),
+    gauge('vxmesh_loop_prevention_rules_present', 'Loop-prevention rules (or isolated ports) found in the kernel.',
+      s.loopPrevention.present),
+  ];
+}
+
+function linkFamilies(links: LinkStatus[]): Family[] {
+  const byDevice = (l: LinkStatus): Labels => ({ peer: l.peer, device: l.device });
+  const perLink = (name: string, type: MetricType, help: string, value: (l: LinkStatus) => number): Family => ({
+    name,
+    type,
+    help,
+    samples: links.map((l) => ({ labels: byDevice(l), value: value(l) })),
+  });
+  return [
+    {
+      name: 'vxmesh_link_up',
+      type: 'gauge',
+      help: 'Whether the link to a peer is present and up.',
+      samples: links.map((l) => ({ labels: { ...byDevice(l), vni: l.vni }, value: isLinkUp(l) ? 1 : 0 })),
+    },
+    perLink('vxmesh_link_rx_bytes_total', 'counter', 'Bytes received on the link device.', (l) => l.rxBytes),
+    perLink('vxmesh_link_tx_bytes_total', 'counter', 'Bytes sent on the link device.', (l) => l.txBytes),
+    perLink('vxmesh_link_rx_packets_total', 'counter', 'Packets received on the link device.', (l) => l.rxPackets),
+    perLink('vxmesh_link_tx_packets_total', 'counter', 'Packets sent on the link device.', (l) => l.txPackets),
+    perLink('vxmesh_link_learned_macs', 'gauge', 'MAC addresses in the bridge forwarding table behind the link.',
+      (l) => l.learnedMacs),
+  ];
+}
+
+function reconcileFamilies(s: StatusReport): Family[] {
+  const last = s.lastReconcile;
+  const lastAt = last === null ? Number.NaN : Date.parse(last.at) / 1000;
+  return [
+    counter('vxmesh_reconciles_total', 'Reconciles run since the daemon started.', s.counters.reconciles),
+    counter('vxmesh_reconcile_errors_total', 'Reconciles that ended with at least one error.', s.counters.reconcileErrors),
+    counter('vxmesh_drift_repairs_total', 'Reconciles that repaired a change made outside vxmesh.', s.counters.driftRepairs),
+    counter('vxmesh_config_errors_total', 'Config loads rejected as invalid.', s.counters.configErrors),
+    counter('vxmesh_changes_applied_total', 'Kernel changes applied by reconciles.', s.counters.changesApplied),
+    // No sample until the first reconcile: an absent series is clearer than a fake 0.
+    optionalGauge('vxmesh_last_reconcile_duration_seconds', 'How long the last reconcile took.',
+      last === null ? null : last.durationMs / 1000),
+    optionalGauge('vxmesh_last_reconcile_timestamp_seconds', 'When the last reconcile ran, as a Unix time.',
+      Number.isFinite(lastAt) ? lastAt : null),
+  ];
+}
+
+function isLinkUp(l: LinkStatus): boolean {
+  return l.present && l.up;
+}
+
+function gauge(name: string, help: string, value: number): Family {
+  return { name, type: 'gauge', help, samples: [{ value }] };
+}
+
+function optionalGauge(name: string, help: string, value: number | null): Family {
+  return { name, type: 'gauge', help, samples: value === null ? [] : [{ value }] };
+}
+
+function counter(name: string, help: string, value: number): Family {
+  return { name, type: 'counter', help, samples: [{ value }] };
+}
+
+function renderFamily(f: Family): string {
+  const lines = [`# HELP ${f.name} ${escapeHelp(f.help)}`, `# TYPE ${f.name} ${f.type}`];
+  for (const sample of f.samples) {
+    lines.push(`${f.name}${renderLabels(sample.labels)} ${formatValue(sample.value)}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+function renderLabels(labels: Labels | undefined): string {
+  if (labels === undefined) return '';
+  const pairs = Object.entries(labels).map(([key, value]) => `${key}="${escapeLabelValue(String(value))}"`);
+  return pairs.length === 0 ? '' : `{${pairs.join(',')}}`;
+}
+
+/** Label values escape backslash, double quote and newline. */
+export function escapeLabelValue(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+/** HELP text escapes backslash and newline only. */
+function escapeHelp(text: string): string {
+  return text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+}
+
+function formatValue(value: number): string {
+  if (Number.isNaN(value)) return 'NaN';
+  if (value === Infinity) return '+Inf';
+  if (value === -Infinity) return '-Inf';
+  return String(value);
+}

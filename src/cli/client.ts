@@ -1,0 +1,144 @@
+/**
+ * The CLI's HTTP client for the daemon's control API (node:http, one request
+ * per connection so the CLI exits as soon as it has its answer).
+ */
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+
+export interface ApiAddress {
+  host: string;
+  port: number;
+}
+
+export interface ApiResponse {
+  status: number;
+  contentType: string;
+  /** Parsed JSON when the daemon answered JSON, else the raw text. */
+  body: unknown;
+}
+
+export interface RequestOptions {
+  timeoutMs?: number;
+}
+
+/** An answer the daemon gave as an error ({"error": ...}), with its HTTP status. */
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+const GET_TIMEOUT_MS = 10_000;
+// start/restart may bring up a large mesh and retry failed steps; give them time.
+const POST_TIMEOUT_MS = 120_000;
+const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * GET a read-only endpoint; returns the parsed JSON (or text, for /metrics).
+ * Answers that are JSON errors throw ApiError; other statuses (503 from
+ * /healthz) return their body.
+ */
+export async function apiGet(api: ApiAddress, path: string, options: RequestOptions = {}): Promise<unknown> {
+  const response = await apiRequest(api, 'GET', path, {}, options.timeoutMs ?? GET_TIMEOUT_MS);
+  return bodyOrThrow(response);
+}
+
+/**
+ * POST an operation with the bearer token; returns the OperationResult, also
+ * when the operation failed (HTTP 500 with ok: false). A refused token throws.
+ */
+export async function apiPost(api: ApiAddress, path: string, token: string, options: RequestOptions = {}): Promise<unknown> {
+  const headers = { authorization: `Bearer ${token}`, 'content-length': '0' };
+  const response = await apiRequest(api, 'POST', path, headers, options.timeoutMs ?? POST_TIMEOUT_MS);
+  return bodyOrThrow(response);
+}
+
+/** The raw exchange, for callers that want the status code themselves. */
+export function apiRequest(
+  api: ApiAddress,
+  method: 'GET' | 'POST',
+  path: string,
+  headers: Record<string, string>,
+  timeoutMs: number,
+): Promise<ApiResponse> {
+  const where = formatAddress(api);
+  return new Promise<ApiResponse>((resolve, reject) => {
+    const req = httpRequest(
+      { host: api.host, port: api.port, method, path, agent: false, headers: { accept: 'application/json', ...headers } },
+      (res) => {
+        readResponse(res, where).then(resolve, reject);
+      },
+    );
+    req.setTimeout(timeoutMs, () => {
+      req.destroy(new Error(`the vxmesh daemon on ${where} did not answer ${method} ${path} within ${timeoutMs / 1000} s`));
+    });
+    req.on('error', (err) => reject(describeConnectionError(err, where)));
+    req.end();
+  });
+}
+
+export function formatAddress(api: ApiAddress): string {
+  return api.host.includes(':') ? `[${api.host}]:${api.port}` : `${api.host}:${api.port}`;
+}
+
+function bodyOrThrow(response: ApiResponse): unknown {
+  if (response.status >= 400 && hasErrorMessage(response.body)) {
+    throw new ApiError(`the vxmesh daemon refused: ${response.body.error} (HTTP ${response.status})`, response.status);
+  }
+  if (response.status >= 400 && typeof response.body === 'string') {
+    throw new ApiError(`the vxmesh daemon answered HTTP ${response.status}: ${response.body.trim()}`, response.status);
+  }
+  return response.body;
+}
+
+function hasErrorMessage(body: unknown): body is { error: string } {
+  return typeof body === 'object' && body !== null && typeof (body as { error?: unknown }).error === 'string';
+}
+
+function readResponse(res: IncomingMessage, where: string): Promise<ApiResponse> {
+  return new Promise<ApiResponse>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_RESPONSE_BYTES) {
+        res.destroy(new Error(`the answer from ${where} is larger than ${MAX_RESPONSE_BYTES} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    res.on('error', reject);
+    res.on('end', () => {
+      const contentType = String(res.headers['content-type'] ?? '');
+      const text = Buffer.concat(chunks).toString('utf8');
+      try {
+        resolve({ status: res.statusCode ?? 0, contentType, body: parseBody(contentType, text) });
+      } catch (err) {
+        reject(new Error(`the answer from ${where} is not valid JSON: ${(err as Error).message}`));
+      }
+    });
+  });
+}
+
+function parseBody(contentType: string, text: string): unknown {
+  return contentType.startsWith('application/json') ? JSON.parse(text) : text;
+}
+
+function describeConnectionError(err: Error, where: string): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  switch (code) {
+    case 'ECONNREFUSED':
+      return new Error(`vxmesh daemon is not running (nothing listens on ${where})`);
+    case 'EADDRNOTAVAIL':
+    case 'ENETUNREACH':
+    case 'EHOSTUNREACH':
+      return new Error(`cannot reach the vxmesh daemon on ${where}: the address is not available here (${code})`);
+    case 'ECONNRESET':
+      return new Error(`the vxmesh daemon on ${where} closed the connection before answering`);
+    default:
+      return err.message.startsWith('the vxmesh daemon') ? err : new Error(`cannot reach the vxmesh daemon on ${where}: ${err.message}`);
+  }
+}

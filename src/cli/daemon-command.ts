@@ -1,0 +1,32 @@
+import { pino } from 'pino';
+import { buildServer, listenApi } from '../api/server.js';
+import { ensureToken } from '../api/token.js';
+import { Daemon } from '../daemon/daemon.js';
+import type { CommonOptions } from './options.js';
+
+/** `vxmesh daemon`: run until SIGTERM/SIGINT. Exiting leaves the data plane up. */
+export async function runDaemon(common: CommonOptions, opts: { resyncMs: number; maxLifetimeMs: number | undefined }): Promise<number> {
+  const log = pino({ base: { service: 'vxmesh' } });
+  const daemon = new Daemon({ configDir: common.configDir, stateDir: common.stateDir, node: common.node, log, resyncMs: opts.resyncMs });
+  await daemon.run();
+  const { token, path } = await ensureToken(common.stateDir);
+  const app = buildServer({ control: daemon, token, tokenPath: path, logger: log.child({ component: 'api' }) });
+  // The default address also listens on [::1]: `curl localhost:7789` may resolve either way.
+  const hosts = common.api.host === '127.0.0.1' ? ['127.0.0.1', '::1'] : [common.api.host];
+  await listenApi(app, { hosts, port: common.api.port });
+  log.info({ api: hosts.map((h) => `${h.includes(':') ? `[${h}]` : h}:${common.api.port}`), config: common.configDir, node: common.node ?? '(by local address)' }, 'vxmesh daemon running');
+
+  return new Promise<number>((resolve) => {
+    let closing = false;
+    const shutdown = (why: string) => {
+      if (closing) return;
+      closing = true;
+      log.info({ why }, 'daemon exiting; the mesh stays up');
+      void Promise.allSettled([app.close(), daemon.close()]).then(() => resolve(0));
+    };
+    process.on('SIGTERM', () => shutdown('SIGTERM'));
+    process.on('SIGINT', () => shutdown('SIGINT'));
+    process.on('SIGHUP', () => void daemon.reload());
+    if (opts.maxLifetimeMs !== undefined) setTimeout(() => shutdown('max lifetime reached'), opts.maxLifetimeMs).unref();
+  });
+}

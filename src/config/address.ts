@@ -1,0 +1,13 @@
+import { isIP } from 'node:net';
+
+/** Canonical text of an IP address (IPv6 compressed and lower-case), or undefined. */
+export function canonicalAddress(text: string): string | undefined {
+  const family = isIP(text);
+  if (family === 4) return text;
+  if (family === 6) return new URL(`http://[${text}]/`).hostname.slice(1, -1);
+  return undefined;
+}
+
+export function addressFamily(text: string): 4 | 6 {
+  return isIP(text) === 6 ? 6 : 4;
+}

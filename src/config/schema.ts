@@ -1,0 +1,51 @@
+import { z } from 'zod';
+import { canonicalAddress } from './address.js';
+
+// Interface names: what the kernel accepts (<= 15 bytes, no '/', ':' or white space).
+const ifname = z
+  .string()
+  .min(1)
+  .max(15, 'must be at most 15 characters (the kernel limit for interface names)')
+  .regex(/^[A-Za-z0-9_.-]+$/, 'may contain only letters, digits, "_", "." and "-"');
+
+const address = z.string().refine((s) => canonicalAddress(s) !== undefined, {
+  message: 'is not an IPv4 or IPv6 address',
+});
+
+// Names end up in device aliases and log lines; keep them to a safe alphabet.
+const peerName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'must be 1-63 characters: letters, digits, "_", "." or "-", starting with a letter or digit');
+
+export const meshSchema = z
+  .object({
+    bridge: ifname.optional(),
+    mtu: z.number().int().min(1280).max(65000).optional(),
+    port: z.number().int().min(1).max(65535).optional(),
+    vni_base: z.number().int().min(0).max(0xffffff).optional(),
+    loop_prevention: z.enum(['ebtables', 'isolated']).optional(),
+    ingress_filter: z.boolean().optional(),
+  })
+  .strict();
+
+export const peerSchema = z
+  .object({
+    name: peerName,
+    id: z.number().int().min(0).max(9_999_999_999),
+    address,
+    dev: ifname.optional(),
+    legacy: z.object({ remotes: z.array(address).min(1) }).strict().optional(),
+  })
+  .strict();
+
+/** One file: peers.yaml or a peers.d fragment. Every part is optional in a fragment. */
+export const fileSchema = z
+  .object({
+    mesh: meshSchema.optional(),
+    node: peerName.optional(),
+    peers: z.array(peerSchema).optional(),
+  })
+  .strict();
+
+export type FileContent = z.infer<typeof fileSchema>;
+export type PeerInput = z.infer<typeof peerSchema>;

@@ -1,0 +1,96 @@
+import type { ConfigIssue } from './load.js';
+import { pairVni } from '../model/vni.js';
+import { IFNAMSIZ_MAX, MAX_VNI, deviceName, type Location, type MeshSettings, type Peer } from '../model/types.js';
+
+/**
+ * Checks that need the whole merged config. Pushes errors to `issues` and returns
+ * warnings (facts that do not stop the mesh).
+ */
+export function validateMesh(mesh: MeshSettings, peers: Peer[], mainFile: string, issues: ConfigIssue[]): string[] {
+  const err = (where: Location, field: string, message: string) => issues.push({ ...where, field, message });
+  const warnings: string[] = [];
+  const first = peers[0];
+  if (!first) {
+    // An empty or truncated file must never read as "remove every link".
+    issues.push({ file: mainFile, line: 1, col: 1, field: 'peers', message: 'no peers defined (an empty peers list would tear down the mesh; refusing it)' });
+    return warnings;
+  }
+
+  const unique = <K>(key: (p: Peer) => K, what: string, loc: (p: Peer) => Location, field: string) => {
+    const seen = new Map<K, Peer>();
+    for (const p of peers) {
+      const prev = seen.get(key(p));
+      if (prev) err(loc(p), `${p.where.field}.${field}`, `duplicate ${what} ${JSON.stringify(key(p))} (also peer "${prev.name}" at ${fmt(loc(prev))})`);
+      else seen.set(key(p), p);
+    }
+  };
+  unique((p) => p.name, 'peer name', (p) => p.where.name, 'name');
+  unique((p) => p.id, 'peer id', (p) => p.where.id, 'id');
+  unique((p) => p.address, 'address', (p) => p.where.address, 'address');
+
+  for (const p of peers) {
+    const dev = deviceName(p.id);
+    if (dev.length > IFNAMSIZ_MAX) err(p.where.id, `${p.where.field}.id`, `device name "${dev}" would be over ${IFNAMSIZ_MAX} characters`);
+    if (dev === mesh.bridge) err(p.where.id, `${p.where.field}.id`, `device name "${dev}" is also the bridge name`);
+  }
+
+  const byAddress = new Map(peers.map((p) => [p.address, p]));
+  for (const p of peers) {
+    p.legacy?.remotes.forEach((r, k) => {
+      const where = p.where.remotes[k] ?? p.where.item;
+      if (!byAddress.has(r)) err(where, `${p.where.field}.legacy.remotes[${k}]`, `${r} is not the address of any peer`);
+      else if (r === p.address) err(where, `${p.where.field}.legacy.remotes[${k}]`, `${r} is the peer's own address`);
+    });
+  }
+  if (issues.length > 0) return warnings;
+
+  // Pair VNIs grow with the ids; the largest is between the two highest-id vxmesh peers.
+  const modern = peers.filter((p) => !p.legacy).sort((a, b) => b.id - a.id);
+  if (modern.length >= 2) {
+    const [a, b] = modern as [Peer, Peer];
+    const top = pairVni(a.id, b.id, mesh.vniBase);
+    if (top > MAX_VNI) err(a.where.id, `${a.where.field}.id`, `link ${b.name}-${a.name} would get VNI ${top}, over the 24-bit limit ${MAX_VNI} (lower mesh.vni_base or the ids)`);
+  }
+
+  checkLegacyLinks(mesh, peers, err, warnings);
+  return warnings;
+}
+
+/** Legacy links use the script's small index VNIs: they can collide on a vxmesh host, and may disagree between two script hosts. */
+function checkLegacyLinks(mesh: MeshSettings, peers: Peer[], err: (w: Location, f: string, m: string) => void, warnings: string[]): void {
+  const legacy = peers.filter((p) => p.legacy);
+  if (legacy.length === 0) return;
+  const modern = peers.filter((p) => !p.legacy);
+  for (const host of modern) {
+    const used = new Map<number, string>();
+    for (const l of legacy) {
+      const k = l.legacy!.remotes.indexOf(host.address);
+      if (k < 0) {
+        warnings.push(`no link between ${host.name} and ${l.name}: ${host.address} is not in ${l.name}'s legacy remotes`);
+        continue;
+      }
+      const where = l.where.remotes[k] ?? l.where.item;
+      const field = `${l.where.field}.legacy.remotes[${k}]`;
+      const prev = used.get(k);
+      if (prev) err(where, field, `VNI ${k} would be used twice on ${host.name} (links to ${prev} and ${l.name}); reorder ${l.name}'s remotes`);
+      used.set(k, l.name);
+      const clash = modern.find((m) => m !== host && pairVni(host.id, m.id, mesh.vniBase) === k);
+      if (clash) err(where, field, `VNI ${k} of link ${host.name}-${l.name} is also the VNI of link ${host.name}-${clash.name} (raise mesh.vni_base)`);
+    }
+  }
+  for (let x = 0; x < legacy.length; x++) {
+    for (let y = x + 1; y < legacy.length; y++) {
+      const a = legacy[x]!;
+      const b = legacy[y]!;
+      const ab = a.legacy!.remotes.indexOf(b.address);
+      const ba = b.legacy!.remotes.indexOf(a.address);
+      if (ab >= 0 && ba >= 0 && ab !== ba) {
+        warnings.push(`legacy link ${a.name}-${b.name} uses VNI ${ab} on ${a.name} but ${ba} on ${b.name}: it works only through VXLAN learning today`);
+      }
+    }
+  }
+}
+
+function fmt(l: Location): string {
+  return `${l.file}:${l.line}:${l.col}`;
+}

@@ -1,0 +1,73 @@
+/** Plain data shared by config, planning and the kernel layer. */
+
+export type LoopPrevention = 'ebtables' | 'isolated';
+
+export interface Location {
+  file: string;
+  line: number;
+  col: number;
+}
+
+export interface MeshSettings {
+  bridge: string;
+  mtu: number;
+  port: number;
+  vniBase: number;
+  loopPrevention: LoopPrevention;
+  ingressFilter: boolean;
+}
+
+export interface Peer {
+  name: string;
+  id: number;
+  address: string;
+  family: 4 | 6;
+  /** Underlay device on that peer's own host. */
+  dev?: string;
+  /** Set when the peer still runs vxlansetup.sh: its REMOTEIPS in its order. */
+  legacy?: { remotes: string[] };
+  where: PeerLocations;
+}
+
+/** Where each part of a peer entry stands, so errors can point at it. */
+export interface PeerLocations {
+  /** `peers[n]` within its file. */
+  field: string;
+  item: Location;
+  name: Location;
+  id: Location;
+  address: Location;
+  remotes: Location[];
+}
+
+export interface Config {
+  mesh: MeshSettings;
+  peers: Peer[];
+  /** Own node name from a drop-in's `node:` (the CLI's --node wins over it). */
+  node?: string;
+  files: string[];
+  /** Facts that are not errors but an operator must know (legacy links that rely on learning). */
+  warnings: string[];
+}
+
+export const MESH_DEFAULTS: MeshSettings = {
+  bridge: 'vxbr0',
+  mtu: 1450,
+  port: 4789,
+  vniBase: 100000,
+  loopPrevention: 'ebtables',
+  ingressFilter: true,
+};
+
+/** Bytes VXLAN adds on the underlay: outer IP + UDP + VXLAN + inner Ethernet. */
+export const VXLAN_OVERHEAD = { 4: 50, 6: 70 } as const;
+
+export const MAX_VNI = 0xffffff;
+export const IFNAMSIZ_MAX = 15;
+/** Every device vxmesh creates carries this alias prefix: it is how ownership is known. */
+export const OWNER_PREFIX = 'vxmesh:';
+export const BRIDGE_ALIAS = 'vxmesh:bridge';
+
+export function deviceName(peerId: number): string {
+  return `vxlan${peerId}`;
+}

@@ -1,0 +1,73 @@
+import { linkVni } from '../model/vni.js';
+import { deviceName, type Config, type LoopPrevention, type Peer } from '../model/types.js';
+
+export interface DesiredLink {
+  peer: string;
+  peerId: number;
+  device: string;
+  vni: number;
+  remote: string;
+  local: string;
+  underlay: string;
+  port: number;
+  mtu: number;
+  legacy: boolean;
+}
+
+export interface DesiredState {
+  node: string;
+  bridge: { name: string; mtu: number };
+  links: DesiredLink[];
+  loopPrevention: LoopPrevention;
+}
+
+/** Local addresses and the device holding each, as read from the kernel. */
+export type LocalAddresses = ReadonlyMap<string, string>;
+
+export type SelfResult = { ok: true; self: Peer; underlay: string } | { ok: false; reason: string };
+
+/**
+ * Which peer this host is, and its underlay device. `node` (from --node or a drop-in)
+ * names it; otherwise it is the peer whose address is on a local interface.
+ */
+export function findSelf(config: Config, node: string | undefined, local: LocalAddresses): SelfResult {
+  const name = node ?? config.node;
+  let self: Peer | undefined;
+  if (name !== undefined) {
+    self = config.peers.find((p) => p.name === name);
+    if (!self) return { ok: false, reason: `node "${name}" is not a peer in the config` };
+  } else {
+    const mine = config.peers.filter((p) => local.has(p.address));
+    if (mine.length > 1) return { ok: false, reason: `several peers have local addresses (${mine.map((p) => p.name).join(', ')}); set node: or --node` };
+    self = mine[0];
+    if (!self) return { ok: false, reason: 'waiting for the underlay address: no peer address is assigned to a local interface (or set node: / --node)' };
+  }
+  const holder = local.get(self.address);
+  if (!holder) return { ok: false, reason: `waiting for the underlay address ${self.address} of ${self.name} to appear on a local interface` };
+  return { ok: true, self, underlay: self.dev ?? holder };
+}
+
+/** Pure: the kernel objects this host should have. */
+export function computeDesired(config: Config, self: Peer, underlay: string): DesiredState {
+  const { mesh } = config;
+  const links: DesiredLink[] = [];
+  for (const peer of config.peers) {
+    if (peer === self || peer.family !== self.family) continue;
+    const vni = linkVni(self, peer, mesh.vniBase);
+    if (vni === undefined) continue; // a legacy end that has no link to us
+    links.push({
+      peer: peer.name,
+      peerId: peer.id,
+      device: deviceName(peer.id),
+      vni,
+      remote: peer.address,
+      local: self.address,
+      underlay,
+      port: mesh.port,
+      mtu: mesh.mtu,
+      legacy: Boolean(self.legacy || peer.legacy),
+    });
+  }
+  links.sort((a, b) => a.peerId - b.peerId);
+  return { node: self.name, bridge: { name: mesh.bridge, mtu: mesh.mtu }, links, loopPrevention: mesh.loopPrevention };
+}

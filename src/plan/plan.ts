@@ -1,0 +1,249 @@
+import { BRIDGE_ALIAS, OWNER_PREFIX } from '../model/types.js';
+import { CHAIN, GATE_RULE, JUMP_RULE, dropRule, type ActualState, type LinkInfo } from '../kernel/state.js';
+import type { DesiredLink, DesiredState } from './desired.js';
+
+/**
+ * The difference between desired and actual, in the order it must be applied:
+ *  1. `pre`   (one `ip -batch`): bridge, device create/delete/modify; new ports stay down and unattached;
+ *  2. loop prevention (the whole vxmesh chain replaced in one ebtables-restore, then the FORWARD jump);
+ *  3. `post`  (one `ip -batch`): attach ports, isolate, bring up. Runs only if 2 succeeded,
+ *     so no port ever joins the bridge without loop prevention.
+ */
+export interface Plan {
+  pre: string[];
+  /** Devices whose pairwise DROP rules the chain must hold, when the chain must be (re)written. */
+  chain: string[] | undefined;
+  /** ebtables argument lists run after the chain restore (jump insert/delete, chain delete). */
+  ebtables: string[][];
+  post: string[];
+  /** One line per change, for the log and the reconcile report. */
+  changes: string[];
+  /** Desired objects that cannot be made because a foreign object is in the way. */
+  blocked: string[];
+}
+
+export function isEmptyPlan(p: Plan): boolean {
+  return p.pre.length === 0 && p.chain === undefined && p.ebtables.length === 0 && p.post.length === 0;
+}
+
+export function isOwnedDevice(l: LinkInfo): boolean {
+  return l.kind === 'vxlan' && (l.alias?.startsWith(OWNER_PREFIX) ?? false) && l.alias !== BRIDGE_ALIAS;
+}
+
+function isOwnedBridge(l: LinkInfo): boolean {
+  return l.kind === 'bridge' && l.alias === BRIDGE_ALIAS;
+}
+
+export function createLinkLines(l: DesiredLink): string[] {
+  return [
+    `link add name ${l.device} mtu ${l.mtu} type vxlan id ${l.vni} remote ${l.remote} local ${l.local} dev ${l.underlay} dstport ${l.port} nolearning`,
+    `link set dev ${l.device} alias ${OWNER_PREFIX}${l.peer}`,
+  ];
+}
+
+/** Why an existing device cannot be changed in place into the desired one (the kernel refuses VNI, port and underlay changes). */
+function recreateReason(a: LinkInfo, d: DesiredLink): string | undefined {
+  const v = a.vxlan;
+  if (!v) return 'not a vxlan device';
+  if (v.vni !== d.vni) return `vni ${v.vni} -> ${d.vni}`;
+  if (v.port !== d.port) return `port ${v.port} -> ${d.port}`;
+  if (v.link !== d.underlay) return `underlay ${v.link ?? 'none'} -> ${d.underlay}`;
+  if (v.local !== undefined && v.local.includes(':') !== d.local.includes(':')) return 'address family changed';
+  return undefined;
+}
+
+export function computePlan(desired: DesiredState, actual: ActualState): Plan {
+  const plan: Plan = { pre: [], chain: undefined, ebtables: [], post: [], changes: [], blocked: [] };
+  const br = desired.bridge;
+  const isolated = desired.loopPrevention === 'isolated';
+
+  // Owned devices no longer wanted go first: they may hold a VNI a new link needs.
+  const wanted = new Set(desired.links.map((l) => l.device));
+  for (const a of actual.links.values()) {
+    if (isOwnedDevice(a) && !wanted.has(a.name)) {
+      plan.pre.push(`link del dev ${a.name}`);
+      plan.changes.push(`delete ${a.name} (${a.alias!.slice(OWNER_PREFIX.length)} is no longer a peer)`);
+    }
+  }
+
+  const bridge = actual.links.get(br.name);
+  let bridgeUsable = true;
+  if (!bridge) {
+    plan.pre.push(`link add name ${br.name} type bridge`, `link set dev ${br.name} alias ${BRIDGE_ALIAS}`, `link set dev ${br.name} mtu ${br.mtu}`, `link set dev ${br.name} up`);
+    plan.changes.push(`create bridge ${br.name} (mtu ${br.mtu})`);
+  } else if (bridge.kind !== 'bridge') {
+    bridgeUsable = false;
+    plan.blocked.push(`${br.name} exists and is not a bridge (kind ${bridge.kind ?? 'none'}); no port is attached`);
+  } else {
+    if (bridge.mtu !== br.mtu) {
+      plan.pre.push(`link set dev ${br.name} mtu ${br.mtu}`);
+      plan.changes.push(`set ${br.name} mtu ${bridge.mtu} -> ${br.mtu}`);
+    }
+    if (!bridge.up) {
+      plan.pre.push(`link set dev ${br.name} up`);
+      plan.changes.push(`bring ${br.name} up`);
+    }
+  }
+
+  const loopDevices: string[] = [];
+  for (const d of desired.links) {
+    const a = actual.links.get(d.device);
+    if (a && !isOwnedDevice(a)) {
+      plan.blocked.push(`${d.device} exists and is not managed by vxmesh (alias ${JSON.stringify(a.alias ?? '')}); link to ${d.peer} not made`);
+      continue;
+    }
+    loopDevices.push(d.device);
+    const reason = a ? recreateReason(a, d) : undefined;
+    const fresh = !a || reason !== undefined;
+    if (!a) {
+      plan.pre.push(...createLinkLines(d));
+      plan.changes.push(`create ${d.device} to ${d.peer} (${d.remote}, vni ${d.vni})`);
+    } else if (reason) {
+      plan.pre.push(`link del dev ${d.device}`, ...createLinkLines(d));
+      plan.changes.push(`recreate ${d.device} to ${d.peer}: ${reason}`);
+    } else {
+      updateInPlace(plan, a, d);
+    }
+    if (bridgeUsable) attach(plan, fresh ? undefined : a, d.device, br.name, isolated);
+  }
+
+  planLoopPrevention(plan, desired, actual, loopDevices);
+
+  // A bridge vxmesh made under a name no longer configured (the bridge was renamed).
+  for (const a of actual.links.values()) {
+    if (isOwnedBridge(a) && a.name !== br.name) {
+      plan.post.push(`link del dev ${a.name}`);
+      plan.changes.push(`delete old bridge ${a.name}`);
+    }
+  }
+  return plan;
+}
+
+function updateInPlace(plan: Plan, a: LinkInfo, d: DesiredLink): void {
+  const v = a.vxlan!;
+  if (v.remote !== d.remote || v.local !== d.local || v.learning) {
+    plan.pre.push(`link set dev ${d.device} type vxlan remote ${d.remote} local ${d.local} nolearning`);
+    const what = [
+      v.remote !== d.remote ? `remote ${v.remote ?? 'none'} -> ${d.remote}` : '',
+      v.local !== d.local ? `local ${v.local ?? 'none'} -> ${d.local}` : '',
+      v.learning ? 'learning off' : '',
+    ].filter(Boolean);
+    plan.changes.push(`update ${d.device}: ${what.join(', ')}`);
+  }
+  if (a.mtu !== d.mtu) {
+    plan.pre.push(`link set dev ${d.device} mtu ${d.mtu}`);
+    plan.changes.push(`set ${d.device} mtu ${a.mtu} -> ${d.mtu}`);
+  }
+  const alias = `${OWNER_PREFIX}${d.peer}`;
+  if (a.alias !== alias) {
+    plan.pre.push(`link set dev ${d.device} alias ${alias}`);
+    plan.changes.push(`rename ${d.device}'s peer to ${d.peer}`);
+  }
+}
+
+/** Attach and bring up a port; `a` is undefined for a device created by this plan (down, unattached). */
+function attach(plan: Plan, a: LinkInfo | undefined, dev: string, bridge: string, isolated: boolean): void {
+  const attached = a?.master === bridge;
+  if (!attached) {
+    // A port's isolation flag can only be set once it is a port, so it joins while down.
+    if (isolated && a?.up) plan.post.push(`link set dev ${dev} down`);
+    plan.post.push(`link set dev ${dev} master ${bridge}`);
+    if (isolated) plan.post.push(`link set dev ${dev} type bridge_slave isolated on`);
+    plan.post.push(`link set dev ${dev} up`);
+    plan.changes.push(`attach ${dev} to ${bridge}${isolated ? ' (isolated)' : ''}`);
+    return;
+  }
+  // Isolation goes on before the ebtables chain may be removed, and off only after it is in place.
+  if (isolated && !a.isolated) {
+    plan.pre.push(`link set dev ${dev} type bridge_slave isolated on`);
+    plan.changes.push(`set ${dev} isolated on`);
+  } else if (!isolated && a.isolated) {
+    plan.post.push(`link set dev ${dev} type bridge_slave isolated off`);
+    plan.changes.push(`set ${dev} isolated off`);
+  }
+  if (!a.up) {
+    plan.post.push(`link set dev ${dev} up`);
+    plan.changes.push(`bring ${dev} up`);
+  }
+}
+
+export function expectedChain(devices: string[]): string[] {
+  const rules = [GATE_RULE];
+  for (const from of devices) for (const to of devices) if (from !== to) rules.push(dropRule(from, to));
+  return rules;
+}
+
+/** Compare without building the n*(n-1) list: it is large at fleet size and usually already right. */
+function chainMatches(actual: string[], devices: string[]): boolean {
+  const n = devices.length;
+  if (actual.length !== 1 + n * (n - 1) || actual[0] !== GATE_RULE) return false;
+  let k = 1;
+  for (const from of devices) for (const to of devices) if (from !== to && actual[k++] !== dropRule(from, to)) return false;
+  return true;
+}
+
+function planLoopPrevention(plan: Plan, desired: DesiredState, actual: ActualState, devices: string[]): void {
+  const eb = actual.ebtables;
+  if (desired.loopPrevention === 'ebtables') {
+    if (!eb.chainExists || !chainMatches(eb.chain, devices)) {
+      plan.chain = devices;
+      plan.changes.push(eb.chainExists ? `rewrite ${CHAIN} chain (${devices.length * (devices.length - 1)} pairwise rules, had ${Math.max(0, eb.chain.length - 1)})` : `create ${CHAIN} chain (${devices.length * (devices.length - 1)} pairwise rules)`);
+    }
+    if (eb.jumps === 0) {
+      plan.ebtables.push(['-t', 'filter', '-I', 'FORWARD', '1', ...JUMP_RULE.split(' ')]);
+      plan.changes.push(`insert FORWARD jump to ${CHAIN}`);
+    }
+    for (let n = 1; n < eb.jumps; n++) {
+      plan.ebtables.push(['-t', 'filter', '-D', 'FORWARD', ...JUMP_RULE.split(' ')]);
+      plan.changes.push(`delete duplicate FORWARD jump to ${CHAIN}`);
+    }
+  } else {
+    planChainRemoval(plan, eb);
+  }
+}
+
+export function planChainRemoval(plan: Plan, eb: ActualState['ebtables']): void {
+  if (!eb.available) return;
+  for (let n = 0; n < eb.jumps; n++) plan.ebtables.push(['-t', 'filter', '-D', 'FORWARD', ...JUMP_RULE.split(' ')]);
+  if (eb.chainExists) plan.ebtables.push(['-t', 'filter', '-X', CHAIN]);
+  if (eb.jumps > 0 || eb.chainExists) plan.changes.push(`remove ${CHAIN} chain and its FORWARD jump`);
+}
+
+/** Everything vxmesh owns, removed: what `stop` does. Foreign objects are not in it. */
+export function computeTeardown(actual: ActualState): Plan {
+  const plan: Plan = { pre: [], chain: undefined, ebtables: [], post: [], changes: [], blocked: [] };
+  for (const a of actual.links.values()) {
+    if (isOwnedDevice(a)) {
+      plan.pre.push(`link del dev ${a.name}`);
+      plan.changes.push(`delete ${a.name}`);
+    }
+  }
+  for (const a of actual.links.values()) {
+    if (isOwnedBridge(a)) {
+      plan.pre.push(`link del dev ${a.name}`);
+      plan.changes.push(`delete bridge ${a.name}`);
+    }
+  }
+  planChainRemoval(plan, actual.ebtables);
+  return plan;
+}
+
+/** Text for `ebtables-restore --noflush`: names only our chain, so it replaces just that chain, atomically. */
+export function renderChainRestore(devices: string[]): string {
+  const lines = ['*filter', `:${CHAIN} RETURN`];
+  for (const r of expectedChain(devices)) lines.push(`-A ${CHAIN} ${r}`);
+  return lines.join('\n') + '\n';
+}
+
+/** The plan as the exact commands, for `vxmesh plan` and logs. */
+export function renderPlan(plan: Plan): string {
+  const out: string[] = [];
+  const batch = (lines: string[]) => {
+    if (lines.length) out.push('ip -batch - <<EOF', ...lines, 'EOF');
+  };
+  batch(plan.pre);
+  if (plan.chain) out.push('ebtables-restore --noflush <<EOF', renderChainRestore(plan.chain).trimEnd(), 'EOF');
+  for (const args of plan.ebtables) out.push(`ebtables ${args.join(' ')}`);
+  batch(plan.post);
+  return out.join('\n');
+}

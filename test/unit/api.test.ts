@@ -1,0 +1,489 @@
+import { mkdtemp, readFile, rm, stat, chmod, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import type { FastifyInstance } from 'fastify';
+import { buildServer, isLoopbackHostHeader, listenApi } from '../../src/api/server.js';
+import { renderMetrics } from '../../src/api/metrics.js';
+import { ensureToken, readToken } from '../../src/api/token.js';
+import { apiGet, apiPost } from '../../src/cli/client.js';
+import { formatBytes, renderOperation, renderStatusTable } from '../../src/cli/render.js';
+import type { LinkStatus, MeshControl, OperationResult, StatusReport } from '../../src/daemon/status.js';
+
+const TOKEN = 'a3f1c2d4e5b6978899aabbccddeeff00112233445566778899aabbccddeeff01';
+const TOKEN_PATH = '/var/lib/vxmesh/api-token';
+
+function link(over: Partial<LinkStatus>): LinkStatus {
+  return {
+    peer: 'lxd2',
+    peerId: 2,
+    remote: '198.51.100.20',
+    local: '198.51.100.10',
+    vni: 100001,
+    device: 'vxlan2',
+    legacy: false,
+    present: true,
+    up: true,
+    attached: true,
+    mtu: 1450,
+    rxBytes: 1_258_291, // 1.2 MiB
+    txBytes: 512,
+    rxPackets: 900,
+    txPackets: 4,
+    learnedMacs: 3,
+    problem: null,
+    ...over,
+  };
+}
+
+function sampleReport(over: Partial<StatusReport> = {}): StatusReport {
+  return {
+    node: 'lxd1',
+    state: 'running',
+    reasons: [],
+    config: {
+      dir: '/etc/vxmesh',
+      files: ['peers.yaml', 'peers.d/10-node.yaml'],
+      loadedAt: '2025-01-02T03:04:05.000Z',
+      lastError: null,
+      warnings: [],
+    },
+    underlay: { device: 'eth0', address: '198.51.100.10', mtu: 1500, problem: null },
+    bridge: { name: 'vxbr0', present: true, up: true, mtu: 1450, ownedByVxmesh: true },
+    links: [
+      link({}),
+      link({ peer: 'old3', peerId: 3, remote: '198.51.100.30', vni: 2, device: 'vxlan3', legacy: true, rxBytes: 0, txBytes: 3 * 1024 ** 3, learnedMacs: 12 }),
+    ],
+    loopPrevention: { mode: 'ebtables', expected: 2, present: 2, problem: null },
+    lastReconcile: {
+      at: '2025-01-02T03:04:10.000Z',
+      durationMs: 42,
+      trigger: 'config',
+      changes: ['ip link add vxlan3 type vxlan id 2'],
+      errors: [],
+    },
+    counters: { reconciles: 7, reconcileErrors: 1, driftRepairs: 2, configErrors: 0, changesApplied: 9 },
+    ...over,
+  };
+}
+
+function degradedReport(): StatusReport {
+  return sampleReport({
+    state: 'degraded',
+    reasons: ['link to old3: device vxlan3 is missing'],
+    links: [link({}), link({ peer: 'old3', device: 'vxlan3', present: false, up: false, mtu: null, problem: 'device missing, retrying' })],
+    config: { ...sampleReport().config, lastError: ['peers.yaml:4:7: peers[1].id: duplicate id 2'] },
+  });
+}
+
+interface FakeControl extends MeshControl {
+  calls: string[];
+  report: StatusReport;
+  nextResult: Partial<OperationResult>;
+  failStatus: Error | null;
+}
+
+/** Only the daemon is faked; the server under test is the real one. */
+function fakeControl(): FakeControl {
+  const operation = (name: OperationResult['operation']) => async (): Promise<OperationResult> => {
+    fake.calls.push(name);
+    return { ok: true, operation: name, state: 'running', changes: [], errors: [], ...fake.nextResult };
+  };
+  const fake: FakeControl = {
+    calls: [],
+    report: sampleReport(),
+    nextResult: {},
+    failStatus: null,
+    async status() {
+      fake.calls.push('status');
+      if (fake.failStatus) throw fake.failStatus;
+      return fake.report;
+    },
+    start: operation('start'),
+    stop: operation('stop'),
+    restart: operation('restart'),
+    reload: operation('reload'),
+  };
+  return fake;
+}
+
+/** A pino logger writing into an array, at trace level so nothing is filtered out. */
+function memoryLogger() {
+  const lines: string[] = [];
+  const logger = pino({ level: 'trace' }, { write: (line: string) => void lines.push(line) });
+  return { logger, lines };
+}
+
+const METRIC_LINE = /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"(,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*")*\})? (-?[0-9]+(\.[0-9]+)?(e[+-]?[0-9]+)?|NaN|[+-]Inf)$/;
+
+describe('control API server', () => {
+  let control: FakeControl;
+  let app: FastifyInstance;
+  let log: ReturnType<typeof memoryLogger>;
+
+  beforeEach(async () => {
+    control = fakeControl();
+    log = memoryLogger();
+    app = buildServer({ control, token: TOKEN, tokenPath: TOKEN_PATH, logger: log.logger });
+    await app.ready();
+  });
+
+  afterEach(async () => {
+    await app.close();
+  });
+
+  const post = (url: string, headers: Record<string, string> = {}, payload?: string) =>
+    app.inject({ method: 'POST', url, headers, ...(payload === undefined ? {} : { payload }) });
+  const auth = { authorization: `Bearer ${TOKEN}` };
+
+  it('GET /status returns the report as JSON', async () => {
+    const res = await app.inject({ method: 'GET', url: '/status' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^application\/json/);
+    expect(res.json()).toEqual(sampleReport());
+  });
+
+  it('GET /healthz is 200 when running', async () => {
+    const res = await app.inject({ method: 'GET', url: '/healthz' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ ok: true, state: 'running' });
+  });
+
+  it('GET /healthz is 503 with the reasons when not running', async () => {
+    control.report = degradedReport();
+    const res = await app.inject({ method: 'GET', url: '/healthz' });
+    expect(res.statusCode).toBe(503);
+    expect(res.json()).toEqual({ ok: false, state: 'degraded', reasons: ['link to old3: device vxlan3 is missing'] });
+  });
+
+  it('GET /metrics serves the Prometheus text format', async () => {
+    const res = await app.inject({ method: 'GET', url: '/metrics' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+    const samples = res.body.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+    expect(samples.length).toBeGreaterThan(20);
+    for (const line of samples) expect(line).toMatch(METRIC_LINE);
+    expect(samples).toContain('vxmesh_up 1');
+    expect(samples).toContain('vxmesh_link_up{peer="lxd2",device="vxlan2",vni="100001"} 1');
+  });
+
+  it('a failing status call answers 500 JSON and is logged', async () => {
+    control.failStatus = new Error('kernel query failed');
+    const res = await app.inject({ method: 'GET', url: '/status' });
+    expect(res.statusCode).toBe(500);
+    expect(res.json()).toEqual({ error: 'internal error: kernel query failed' });
+    expect(log.lines.join('')).toContain('kernel query failed');
+  });
+
+  describe('operations need the token', () => {
+    it('401 without Authorization, naming the token file, and the control is not called', async () => {
+      const res = await post('/start');
+      expect(res.statusCode).toBe(401);
+      expect(res.json().error).toContain(TOKEN_PATH);
+      expect(res.json().error).toContain('Authorization: Bearer');
+      expect(control.calls).toEqual([]);
+    });
+
+    it('401 with a wrong token of the same or another length', async () => {
+      const sameLength = TOKEN.slice(0, -1) + (TOKEN.endsWith('0') ? '1' : '0');
+      for (const wrong of [sameLength, 'short', `${TOKEN}x`, TOKEN.toUpperCase()]) {
+        const res = await post('/stop', { authorization: `Bearer ${wrong}` });
+        expect(res.statusCode, wrong).toBe(401);
+      }
+      const basic = await post('/stop', { authorization: `Basic ${Buffer.from(`u:${TOKEN}`).toString('base64')}` });
+      expect(basic.statusCode).toBe(401);
+      expect(control.calls).toEqual([]);
+    });
+
+    it('200 with the right token, and the operation runs once', async () => {
+      for (const op of ['start', 'stop', 'restart', 'reload'] as const) {
+        const res = await post(`/${op}`, auth);
+        expect(res.statusCode).toBe(200);
+        expect(res.json()).toMatchObject({ ok: true, operation: op, state: 'running' });
+      }
+      expect(control.calls).toEqual(['start', 'stop', 'restart', 'reload']);
+    });
+
+    it('a failed operation answers 500 with its result', async () => {
+      control.nextResult = { ok: false, state: 'degraded', errors: ['ebtables-restore: exit 1'] };
+      const res = await post('/reload', auth);
+      expect(res.statusCode).toBe(500);
+      expect(res.json()).toMatchObject({ ok: false, operation: 'reload', errors: ['ebtables-restore: exit 1'] });
+    });
+
+    it('accepts (and ignores) a small JSON body, also an empty one', async () => {
+      const withBody = await post('/reload', { ...auth, 'content-type': 'application/json' }, '{}');
+      const emptyJson = await post('/reload', { ...auth, 'content-type': 'application/json' }, '');
+      expect([withBody.statusCode, emptyJson.statusCode]).toEqual([200, 200]);
+    });
+  });
+
+  describe('DNS rebinding: only loopback Host headers', () => {
+    const foreign = ['evil.example', 'evil.example:7789', '127.0.0.1.evil.example', 'localhost.evil.example', '10.0.0.1', '[::2]:7789', '0.0.0.0'];
+
+    it.each(foreign)('rejects Host %s', async (host) => {
+      const res = await app.inject({ method: 'GET', url: '/status', headers: { host } });
+      expect(res.statusCode).toBe(403);
+      expect(res.json().error).toMatch(/loopback/);
+    });
+
+    it('rejects a foreign Host even with the right token, before calling the control', async () => {
+      const res = await post('/stop', { ...auth, host: 'attacker.example' });
+      expect(res.statusCode).toBe(403);
+      expect(control.calls).toEqual([]);
+    });
+
+    const loopback = ['localhost', 'localhost:7789', 'LOCALHOST:7789', '127.0.0.1', '127.0.0.1:7789', '127.5.6.7:80', '[::1]', '[::1]:7789'];
+
+    it.each(loopback)('accepts Host %s', async (host) => {
+      const res = await app.inject({ method: 'GET', url: '/healthz', headers: { host } });
+      expect(res.statusCode).toBe(200);
+    });
+
+    it('classifies Host headers', () => {
+      expect(loopback.every(isLoopbackHostHeader)).toBe(true);
+      expect(foreign.some(isLoopbackHostHeader)).toBe(false);
+      expect(isLoopbackHostHeader('::1')).toBe(false); // unbracketed IPv6 is not a Host header
+      expect(isLoopbackHostHeader('127.0.0.1:port')).toBe(false);
+    });
+  });
+
+  it('never sends CORS headers, also not to a preflight', async () => {
+    const origin = { origin: 'http://evil.example' };
+    const responses = await Promise.all([
+      app.inject({ method: 'GET', url: '/status', headers: origin }),
+      app.inject({ method: 'GET', url: '/metrics', headers: origin }),
+      app.inject({ method: 'POST', url: '/start', headers: { ...origin, ...auth } }),
+      app.inject({ method: 'POST', url: '/start', headers: origin }),
+      app.inject({
+        method: 'OPTIONS',
+        url: '/start',
+        headers: { ...origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' },
+      }),
+      app.inject({ method: 'GET', url: '/nope', headers: origin }),
+    ]);
+    const preflight = responses[4]!;
+    expect(preflight.statusCode).toBeGreaterThanOrEqual(400);
+    for (const res of responses) {
+      const cors = Object.keys(res.headers).filter((h) => h.toLowerCase().startsWith('access-control-'));
+      expect(cors).toEqual([]);
+    }
+  });
+
+  it('unknown routes are 404 JSON', async () => {
+    const res = await app.inject({ method: 'GET', url: '/admin?x=1' });
+    expect(res.statusCode).toBe(404);
+    expect(res.headers['content-type']).toMatch(/^application\/json/);
+    expect(res.json().error).toMatch(/no such endpoint: GET \/admin/);
+  });
+
+  it('a known path with the wrong method is 405 with Allow', async () => {
+    const getStart = await app.inject({ method: 'GET', url: '/start' });
+    expect(getStart.statusCode).toBe(405);
+    expect(getStart.headers.allow).toBe('POST');
+    expect(getStart.json().error).toMatch(/GET is not allowed on \/start/);
+
+    const postStatus = await post('/status', auth);
+    expect(postStatus.statusCode).toBe(405);
+    expect(postStatus.headers.allow).toBe('GET, HEAD');
+
+    const deleteMetrics = await app.inject({ method: 'DELETE', url: '/metrics' });
+    expect(deleteMetrics.statusCode).toBe(405);
+    expect(control.calls).toEqual([]);
+  });
+
+  it('rejects a body over 16 KiB with 413 JSON, without running the operation', async () => {
+    const big = JSON.stringify({ pad: 'x'.repeat(17 * 1024) });
+    const res = await post('/reload', { ...auth, 'content-type': 'application/json' }, big);
+    expect(res.statusCode).toBe(413);
+    expect(res.json().error).toMatch(/too large/);
+    expect(control.calls).toEqual([]);
+  });
+
+  it('never logs the token or the Authorization header', async () => {
+    await post('/start', auth);
+    await post('/start', { authorization: `Bearer ${TOKEN}0` });
+    await post('/reload', { ...auth, 'content-type': 'application/json' }, 'x'.repeat(20 * 1024));
+    control.failStatus = new Error('boom');
+    await app.inject({ method: 'GET', url: '/status', headers: auth });
+    await app.inject({ method: 'GET', url: '/nope', headers: auth });
+
+    const output = log.lines.join('');
+    // The capture works: there are request lines, including the failed one.
+    expect(log.lines.length).toBeGreaterThanOrEqual(5);
+    expect(output).toContain('"statusCode":401');
+    expect(output).toContain('boom');
+    expect(output).not.toContain(TOKEN);
+    expect(output).not.toContain(TOKEN.slice(0, 16));
+    expect(output.toLowerCase()).not.toContain('bearer');
+  });
+});
+
+describe('listenApi and the CLI client', () => {
+  it('listens on loopback, answers the client, and the client explains when nothing listens', async () => {
+    const control = fakeControl();
+    const app = buildServer({ control, token: TOKEN, tokenPath: TOKEN_PATH });
+    await listenApi(app, { hosts: ['127.0.0.1', '::1'], port: 0 });
+    const port = (app.server.address() as { port: number }).port;
+    const api = { host: '127.0.0.1', port };
+
+    expect(await apiGet(api, '/status')).toEqual(sampleReport());
+    expect(await apiPost(api, '/restart', TOKEN)).toMatchObject({ ok: true, operation: 'restart' });
+    await expect(apiPost(api, '/restart', 'wrong')).rejects.toThrow(TOKEN_PATH);
+    expect(control.calls).toEqual(['status', 'restart']);
+
+    await app.close();
+    await expect(apiGet(api, '/status')).rejects.toThrow(`vxmesh daemon is not running (nothing listens on 127.0.0.1:${port})`);
+  });
+
+  it('refuses to listen on a non-loopback address', async () => {
+    const app = buildServer({ control: fakeControl(), token: TOKEN, tokenPath: TOKEN_PATH });
+    await expect(listenApi(app, { host: '0.0.0.0', port: 0 })).rejects.toThrow(/loopback/);
+    await app.close();
+  });
+});
+
+describe('API token file', () => {
+  let dir: string;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'vxmesh-token-'));
+  });
+
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('is created at first start: 32 random bytes hex, mode 0600, in a new 0700 directory', async () => {
+    const stateDir = join(dir, 'state');
+    const first = await ensureToken(stateDir);
+    expect(first.path).toBe(join(stateDir, 'api-token'));
+    expect(first.token).toMatch(/^[0-9a-f]{64}$/);
+    expect(first.created).toBe(true);
+    expect((await stat(first.path)).mode & 0o777).toBe(0o600);
+    expect((await stat(stateDir)).mode & 0o777).toBe(0o700);
+    expect((await readFile(first.path, 'utf8')).trim()).toBe(first.token);
+  });
+
+  it('is reused on later starts', async () => {
+    const first = await ensureToken(dir);
+    const second = await ensureToken(dir);
+    expect(second.token).toBe(first.token);
+    expect(second.created).toBe(false);
+    expect(await readToken(dir)).toBe(first.token);
+  });
+
+  it('has a looser mode tightened to 0600, keeping the token', async () => {
+    const first = await ensureToken(dir);
+    await chmod(first.path, 0o644);
+    const again = await ensureToken(dir);
+    expect(again.fixedMode).toBe(0o644);
+    expect(again.token).toBe(first.token);
+    expect((await stat(first.path)).mode & 0o777).toBe(0o600);
+  });
+
+  it('is replaced when empty (a crash mid-write)', async () => {
+    await writeFile(join(dir, 'api-token'), '', { mode: 0o600 });
+    const token = await ensureToken(dir);
+    expect(token.token).toMatch(/^[0-9a-f]{64}$/);
+    expect(await readToken(dir)).toBe(token.token);
+  });
+
+  it('readToken names the file when it is missing', async () => {
+    await expect(readToken(join(dir, 'nowhere'))).rejects.toThrow(
+      `cannot read the API token ${join(dir, 'nowhere', 'api-token')}: no such file`,
+    );
+  });
+});
+
+describe('renderMetrics', () => {
+  it('renders every family with HELP and TYPE, one-hot state, and escaped labels', () => {
+    const report = sampleReport({
+      state: 'degraded',
+      links: [link({ peer: 'we"ird\\name\nx' })],
+      config: { ...sampleReport().config, lastError: ['bad'] },
+      lastReconcile: null,
+    });
+    const text = renderMetrics(report);
+    expect(text.endsWith('\n')).toBe(true);
+    for (const line of text.split('\n').filter((l) => l !== '' && !l.startsWith('#'))) expect(line).toMatch(METRIC_LINE);
+
+    expect(text).toContain('vxmesh_state{state="running"} 0\nvxmesh_state{state="degraded"} 1\nvxmesh_state{state="stopped"} 0\n');
+    expect(text).toContain('vxmesh_up 0\n');
+    expect(text).toContain('vxmesh_config_valid 0\n');
+    expect(text).toContain('vxmesh_link_rx_bytes_total{peer="we\\"ird\\\\name\\nx",device="vxlan2"} 1258291\n');
+    expect(text).toContain('# TYPE vxmesh_reconciles_total counter\nvxmesh_reconciles_total 7\n');
+    expect(text).toContain('vxmesh_reconcile_errors_total 1\n');
+    expect(text).toContain('vxmesh_drift_repairs_total 2\n');
+    expect(text).toContain('vxmesh_loop_prevention_rules_expected 2\n');
+    // No reconcile yet: the family is declared but has no sample.
+    expect(text).toContain('# TYPE vxmesh_last_reconcile_duration_seconds gauge\n');
+    expect(text).not.toMatch(/^vxmesh_last_reconcile_duration_seconds /m);
+
+    const names = [...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]);
+    for (const name of [
+      'vxmesh_links_desired', 'vxmesh_links_up', 'vxmesh_link_up', 'vxmesh_link_tx_bytes_total', 'vxmesh_link_rx_packets_total',
+      'vxmesh_link_tx_packets_total', 'vxmesh_link_learned_macs', 'vxmesh_config_errors_total',
+      'vxmesh_last_reconcile_timestamp_seconds', 'vxmesh_loop_prevention_rules_present',
+    ]) {
+      expect(names).toContain(name);
+    }
+    expect(new Set(names).size).toBe(names.length);
+  });
+
+  it('reports the last reconcile in seconds', () => {
+    const text = renderMetrics(sampleReport());
+    expect(text).toContain('vxmesh_last_reconcile_duration_seconds 0.042\n');
+    expect(text).toContain(`vxmesh_last_reconcile_timestamp_seconds ${Date.parse('2025-01-02T03:04:10.000Z') / 1000}\n`);
+    expect(text).toContain('vxmesh_links_up 2\n');
+  });
+});
+
+describe('renderStatusTable', () => {
+  const now = new Date('2025-01-02T03:04:40.000Z');
+
+  it('prints the header and one aligned row per link', () => {
+    const out = renderStatusTable(sampleReport(), now);
+    expect(out).toMatch(/^Node: +lxd1$/m);
+    expect(out).toMatch(/^State: +running$/m);
+    expect(out).toContain('peers.yaml, peers.d/10-node.yaml');
+    expect(out).toMatch(/^Bridge: +vxbr0 up, MTU 1450/m);
+    expect(out).toMatch(/^Loop prevention: +ebtables, 2\/2 rules present$/m);
+    expect(out).toMatch(/^Last reconcile: +2025-01-02T03:04:10.000Z \(30s ago\), took 42 ms, trigger config, 1 change, 0 errors$/m);
+
+    const lines = out.split('\n');
+    const headerIndex = lines.findIndex((l) => l.startsWith('PEER'));
+    expect(lines[headerIndex]).toMatch(/^PEER +REMOTE +VNI +DEVICE +STATE +MTU +RX +TX +MACS$/);
+    const rows = lines.slice(headerIndex, headerIndex + 3);
+    expect(rows[1]).toMatch(/^lxd2 +198\.51\.100\.20 +100001 +vxlan2 +up +1450 +1\.2 MiB +512 B +3$/);
+    expect(rows[2]).toMatch(/^old3 +198\.51\.100\.30 +2\* +vxlan3 +up +1450 +0 B +3\.0 GiB +12$/);
+    // Right-aligned last column: aligned rows have one length, and DEVICE starts in one column.
+    expect(new Set(rows.map((r) => r.length)).size).toBe(1);
+    expect(new Set(rows.map((r) => r.indexOf('vxlan') >= 0 ? r.indexOf('vxlan') : r.indexOf('DEVICE'))).size).toBe(1);
+    expect(out).toContain('legacy');
+  });
+
+  it('shows why the mesh is degraded, the config error, and missing links', () => {
+    const out = renderStatusTable(degradedReport(), now);
+    expect(out).toMatch(/^State: +degraded\n +- link to old3: device vxlan3 is missing$/m);
+    expect(out).toContain('error: peers.yaml:4:7: peers[1].id: duplicate id 2');
+    expect(out).toMatch(/^old3 .* missing: device missing, retrying +- /m);
+  });
+
+  it('formats bytes for people', () => {
+    expect([0, 512, 1024, 1_258_291, 50 * 1024 ** 2, 3 * 1024 ** 3].map(formatBytes)).toEqual([
+      '0 B', '512 B', '1.0 KiB', '1.2 MiB', '50 MiB', '3.0 GiB',
+    ]);
+  });
+});
+
+describe('renderOperation', () => {
+  it('says what happened and lists changes and errors', () => {
+    const ok = renderOperation({ ok: true, operation: 'reload', state: 'running', changes: ['add vxlan4'], errors: [] });
+    expect(ok).toBe('reload done; the mesh is running; 1 change:\n  add vxlan4\n');
+    const failed = renderOperation({ ok: false, operation: 'start', state: 'degraded', changes: [], errors: ['ip: RTNETLINK answers: File exists'] });
+    expect(failed).toContain('start FAILED; the mesh is degraded; nothing changed');
+    expect(failed).toContain('1 error:\n  ip: RTNETLINK answers: File exists');
+  });
+});

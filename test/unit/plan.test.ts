@@ -1,0 +1,156 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
+import { computeDesired, findSelf } from '../../src/plan/desired.js';
+import { computePlan, computeTeardown, isEmptyPlan, renderPlan } from '../../src/plan/plan.js';
+import { GATE_RULE, type ActualState, type LinkInfo } from '../../src/kernel/state.js';
+import type { Config } from '../../src/model/types.js';
+
+function config(text: string): Config {
+  const r = parseConfig([{ path: 'peers.yaml', text }]);
+  if (!r.ok) throw new Error(JSON.stringify(r.issues));
+  return r.config;
+}
+
+const MESH = config(`peers:
+  - { name: a, id: 1, address: 198.18.0.1 }
+  - { name: b, id: 2, address: 198.18.0.2 }
+  - { name: c, id: 3, address: 198.18.0.3 }
+`);
+
+function link(name: string, extra: Partial<LinkInfo> = {}): LinkInfo {
+  return { name, ifindex: 10, kind: undefined, up: true, mtu: 1500, master: undefined, alias: undefined, vxlan: undefined, isolated: undefined, addresses: [], stats: { rxBytes: 0, txBytes: 0, rxPackets: 0, txPackets: 0 }, ...extra };
+}
+
+function emptyHost(): ActualState {
+  return { links: new Map([['eth0', link('eth0', { addresses: ['198.18.0.1'] })]]), ebtables: { available: true, error: undefined, chainExists: false, chain: [], jumps: 0 } };
+}
+
+function desiredFor(cfg: Config, actual: ActualState) {
+  const self = findSelf(cfg, undefined, new Map([['198.18.0.1', 'eth0']]));
+  if (!self.ok) throw new Error(self.reason);
+  return computeDesired(cfg, self.self, self.underlay);
+}
+
+/** The kernel after applying a plan for `desired`, as observe() would read it. */
+function converged(cfg: Config): ActualState {
+  const a = emptyHost();
+  const d = desiredFor(cfg, a);
+  a.links.set('vxbr0', link('vxbr0', { kind: 'bridge', mtu: 1450, alias: 'vxmesh:bridge' }));
+  for (const l of d.links) {
+    a.links.set(l.device, link(l.device, { kind: 'vxlan', mtu: 1450, master: 'vxbr0', alias: `vxmesh:${l.peer}`, isolated: false, vxlan: { vni: l.vni, remote: l.remote, local: l.local, link: 'eth0', port: 4789, learning: false } }));
+  }
+  const devs = d.links.map((l) => l.device);
+  a.ebtables.chainExists = true;
+  a.ebtables.jumps = 1;
+  a.ebtables.chain = [GATE_RULE, ...devs.flatMap((x) => devs.filter((y) => y !== x).map((y) => `-i ${x} -o ${y} -j DROP`))];
+  return a;
+}
+
+describe('planner', () => {
+  it('builds a whole mesh on an empty host in the safe order (golden)', () => {
+    const a = emptyHost();
+    const plan = computePlan(desiredFor(MESH, a), a);
+    expect(renderPlan(plan).split('\n')).toEqual([
+      'ip -batch - <<EOF',
+      'link add name vxbr0 type bridge',
+      'link set dev vxbr0 alias vxmesh:bridge',
+      'link set dev vxbr0 mtu 1450',
+      'link set dev vxbr0 up',
+      'link add name vxlan2 mtu 1450 type vxlan id 100002 remote 198.18.0.2 local 198.18.0.1 dev eth0 dstport 4789 nolearning',
+      'link set dev vxlan2 alias vxmesh:b',
+      'link add name vxlan3 mtu 1450 type vxlan id 100004 remote 198.18.0.3 local 198.18.0.1 dev eth0 dstport 4789 nolearning',
+      'link set dev vxlan3 alias vxmesh:c',
+      'EOF',
+      'ebtables-restore --noflush <<EOF',
+      '*filter',
+      ':VXMESH RETURN',
+      '-A VXMESH -o ! vxlan+ -j RETURN',
+      '-A VXMESH -i vxlan2 -o vxlan3 -j DROP',
+      '-A VXMESH -i vxlan3 -o vxlan2 -j DROP',
+      'EOF',
+      'ebtables -t filter -I FORWARD 1 -i vxlan+ -j VXMESH',
+      'ip -batch - <<EOF',
+      'link set dev vxlan2 master vxbr0',
+      'link set dev vxlan2 up',
+      'link set dev vxlan3 master vxbr0',
+      'link set dev vxlan3 up',
+      'EOF',
+    ]);
+  });
+
+  it('plans nothing when the kernel already matches (hitless start)', () => {
+    const a = converged(MESH);
+    expect(isEmptyPlan(computePlan(desiredFor(MESH, a), a))).toBe(true);
+  });
+
+  it('changes a remote in place and leaves other links alone', () => {
+    const a = converged(MESH);
+    const moved = config('peers:\n  - { name: a, id: 1, address: 198.18.0.1 }\n  - { name: b, id: 2, address: 198.18.0.2 }\n  - { name: c, id: 3, address: 198.18.0.33 }\n');
+    const plan = computePlan(desiredFor(moved, a), a);
+    expect(plan.pre).toEqual(['link set dev vxlan3 type vxlan remote 198.18.0.33 local 198.18.0.1 nolearning']);
+    expect(plan.chain).toBeUndefined();
+    expect(plan.post).toEqual([]);
+  });
+
+  it('recreates a device whose VNI changed (the kernel cannot change it in place)', () => {
+    const a = converged(MESH);
+    const rebased = config('mesh: { vni_base: 200000 }\npeers:\n  - { name: a, id: 1, address: 198.18.0.1 }\n  - { name: b, id: 2, address: 198.18.0.2 }\n');
+    const plan = computePlan(desiredFor(rebased, a), a);
+    expect(plan.changes).toContain('recreate vxlan2 to b: vni 100002 -> 200002');
+    expect(plan.changes).toContain('delete vxlan3 (c is no longer a peer)');
+    expect(plan.pre[0]).toBe('link del dev vxlan3');
+  });
+
+  it('never touches a foreign device, and reports it', () => {
+    const a = converged(MESH);
+    a.links.set('vxlan2', link('vxlan2', { kind: 'vxlan', alias: undefined, vxlan: { vni: 5, remote: '198.18.0.9', local: undefined, link: 'eth0', port: 4789, learning: true } }));
+    a.links.set('vxlan9', link('vxlan9', { kind: 'vxlan' }));
+    const plan = computePlan(desiredFor(MESH, a), a);
+    expect(plan.blocked[0]).toMatch(/^vxlan2 exists and is not managed by vxmesh/);
+    expect(renderPlan(plan)).not.toMatch(/vxlan9|dev vxlan2/);
+  });
+
+  it('repairs drift: lost rule, detached port, duplicate jump', () => {
+    const a = converged(MESH);
+    a.ebtables.chain.pop();
+    a.ebtables.jumps = 2;
+    a.links.get('vxlan3')!.master = undefined;
+    const plan = computePlan(desiredFor(MESH, a), a);
+    expect(plan.chain).toEqual(['vxlan2', 'vxlan3']);
+    expect(plan.ebtables).toEqual([['-t', 'filter', '-D', 'FORWARD', '-i', 'vxlan+', '-j', 'VXMESH']]);
+    expect(plan.post).toEqual(['link set dev vxlan3 master vxbr0', 'link set dev vxlan3 up']);
+  });
+
+  it('isolated mode: ports join down, get isolated, then come up; the chain goes', () => {
+    const iso = config('mesh: { loop_prevention: isolated }\npeers:\n  - { name: a, id: 1, address: 198.18.0.1 }\n  - { name: b, id: 2, address: 198.18.0.2 }\n');
+    const a = emptyHost();
+    a.ebtables.chainExists = true;
+    a.ebtables.jumps = 1;
+    const plan = computePlan(desiredFor(iso, a), a);
+    expect(plan.post).toEqual(['link set dev vxlan2 master vxbr0', 'link set dev vxlan2 type bridge_slave isolated on', 'link set dev vxlan2 up']);
+    expect(plan.ebtables).toEqual([['-t', 'filter', '-D', 'FORWARD', '-i', 'vxlan+', '-j', 'VXMESH'], ['-t', 'filter', '-X', 'VXMESH']]);
+    // Switching an attached port: isolation goes on before the chain is removed.
+    const b = converged(MESH);
+    const p2 = computePlan(desiredFor(iso, b), b);
+    expect(p2.pre).toContain('link set dev vxlan2 type bridge_slave isolated on');
+  });
+
+  it('teardown removes only what vxmesh owns', () => {
+    const a = converged(MESH);
+    a.links.set('br-other', link('br-other', { kind: 'bridge' }));
+    a.links.set('vxlan77', link('vxlan77', { kind: 'vxlan', alias: 'someone' }));
+    const plan = computeTeardown(a);
+    expect(plan.pre.sort()).toEqual(['link del dev vxbr0', 'link del dev vxlan2', 'link del dev vxlan3']);
+    expect(plan.ebtables.length).toBe(2);
+  });
+
+  it('plans 2000 peers (isolated mode) from config to plan', () => {
+    const peers = Array.from({ length: 2000 }, (_, k) => `  - { name: p${k + 1}, id: ${k + 1}, address: 198.18.${Math.floor((k + 1) / 250)}.${((k + 1) % 250) + 1} }`).join('\n');
+    const cfg = config(`mesh: { loop_prevention: isolated, vni_base: 1000 }\npeers:\n${peers}\n`);
+    const a = emptyHost();
+    const self = findSelf(cfg, undefined, new Map([[cfg.peers[0]!.address, 'eth0']]));
+    if (!self.ok) throw new Error(self.reason);
+    const plan = computePlan(computeDesired(cfg, self.self, self.underlay), a);
+    expect(plan.post.filter((l) => l.endsWith(' up')).length).toBe(1999);
+  });
+});
