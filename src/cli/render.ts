@@ -58,9 +58,8 @@ function configLines(c: StatusReport['config']): string[] {
 }
 
 function underlayText(u: StatusReport['underlay']): string {
-  const parts = [u.device ?? '(no device)', u.address ?? '(no address)'];
-  if (u.mtu !== null) parts.push(`MTU ${u.mtu}`);
-  return withProblem(parts.join(' '), u.problem);
+  const where = `${u.device ?? '(no device)'} ${u.address ?? '(no address)'}`;
+  return withProblem(u.mtu === null ? where : `${where}, MTU ${u.mtu}`, u.problem);
 }
 
 function bridgeText(b: StatusReport['bridge']): string {
@@ -115,10 +114,15 @@ function linkRow(l: LinkStatus): string[] {
   ];
 }
 
-/** up / down / missing, or that plus the reason the link is not as desired. */
+/**
+ * up / down / missing, or the reason the link is not as desired. The daemon's
+ * problem text may already say "missing" or "down"; it is not repeated.
+ */
 export function linkState(l: LinkStatus): string {
   const base = !l.present ? 'missing' : !l.up ? 'down' : !l.attached ? 'detached' : 'up';
-  return l.problem === null ? base : `${base}: ${l.problem}`;
+  if (l.problem === null) return base;
+  if (l.problem.startsWith(base) || base === 'up' || base === 'detached') return l.problem;
+  return `${base}: ${l.problem}`;
 }
 
 function alignColumns(rows: string[][]): string[] {

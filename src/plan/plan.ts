@@ -205,7 +205,8 @@ function planLoopPrevention(plan: Plan, desired: DesiredState, actual: ActualSta
 export function planChainRemoval(plan: Plan, eb: ActualState['ebtables']): void {
   if (!eb.available) return;
   for (let n = 0; n < eb.jumps; n++) plan.ebtables.push(['-t', 'filter', '-D', 'FORWARD', ...JUMP_RULE.split(' ')]);
-  if (eb.chainExists) plan.ebtables.push(['-t', 'filter', '-X', CHAIN]);
+  // nf_tables refuses to delete a chain that still has rules: flush it first.
+  if (eb.chainExists) plan.ebtables.push(['-t', 'filter', '-F', CHAIN], ['-t', 'filter', '-X', CHAIN]);
   if (eb.jumps > 0 || eb.chainExists) plan.changes.push(`remove ${CHAIN} chain and its FORWARD jump`);
 }
 

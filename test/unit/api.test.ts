@@ -1,5 +1,5 @@
 import { mkdtemp, readFile, rm, stat, chmod, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
@@ -8,7 +8,7 @@ import { buildServer, isLoopbackHostHeader, listenApi } from '../../src/api/serv
 import { renderMetrics } from '../../src/api/metrics.js';
 import { ensureToken, readToken } from '../../src/api/token.js';
 import { apiGet, apiPost } from '../../src/cli/client.js';
-import { formatBytes, renderOperation, renderStatusTable } from '../../src/cli/render.js';
+import { formatBytes, linkState, renderOperation, renderStatusTable } from '../../src/cli/render.js';
 import type { LinkStatus, MeshControl, OperationResult, StatusReport } from '../../src/daemon/status.js';
 
 const TOKEN = 'a3f1c2d4e5b6978899aabbccddeeff00112233445566778899aabbccddeeff01';
@@ -72,7 +72,10 @@ function degradedReport(): StatusReport {
   return sampleReport({
     state: 'degraded',
     reasons: ['link to old3: device vxlan3 is missing'],
-    links: [link({}), link({ peer: 'old3', device: 'vxlan3', present: false, up: false, mtu: null, problem: 'device missing, retrying' })],
+    links: [
+      link({}),
+      link({ peer: 'old3', peerId: 3, remote: '198.51.100.30', vni: 2, device: 'vxlan3', legacy: true, present: false, up: false, attached: false, mtu: null, rxBytes: 0, txBytes: 0, learnedMacs: 0, problem: 'device missing, retrying' }),
+    ],
     config: { ...sampleReport().config, lastError: ['peers.yaml:4:7: peers[1].id: duplicate id 2'] },
   });
 }
@@ -320,6 +323,10 @@ describe('control API server', () => {
   });
 });
 
+function hasIpv6Loopback(): boolean {
+  return Object.values(networkInterfaces()).some((list) => list?.some((a) => a.internal && a.family === 'IPv6' && a.address === '::1'));
+}
+
 describe('listenApi and the CLI client', () => {
   it('listens on loopback, answers the client, and the client explains when nothing listens', async () => {
     const control = fakeControl();
@@ -332,9 +339,16 @@ describe('listenApi and the CLI client', () => {
     expect(await apiPost(api, '/restart', TOKEN)).toMatchObject({ ok: true, operation: 'restart' });
     await expect(apiPost(api, '/restart', 'wrong')).rejects.toThrow(TOKEN_PATH);
     expect(control.calls).toEqual(['status', 'restart']);
+    if (hasIpv6Loopback()) {
+      // The second address shares the port and the routes.
+      expect(await apiGet({ host: '::1', port }, '/healthz')).toEqual({ ok: true, state: 'running' });
+    }
 
     await app.close();
     await expect(apiGet(api, '/status')).rejects.toThrow(`vxmesh daemon is not running (nothing listens on 127.0.0.1:${port})`);
+    if (hasIpv6Loopback()) {
+      await expect(apiGet({ host: '::1', port }, '/status')).rejects.toThrow(`nothing listens on [::1]:${port}`);
+    }
   });
 
   it('refuses to listen on a non-loopback address', async () => {
@@ -448,6 +462,7 @@ describe('renderStatusTable', () => {
     expect(out).toMatch(/^Node: +lxd1$/m);
     expect(out).toMatch(/^State: +running$/m);
     expect(out).toContain('peers.yaml, peers.d/10-node.yaml');
+    expect(out).toMatch(/^Underlay: +eth0 198\.51\.100\.10, MTU 1500$/m);
     expect(out).toMatch(/^Bridge: +vxbr0 up, MTU 1450/m);
     expect(out).toMatch(/^Loop prevention: +ebtables, 2\/2 rules present$/m);
     expect(out).toMatch(/^Last reconcile: +2025-01-02T03:04:10.000Z \(30s ago\), took 42 ms, trigger config, 1 change, 0 errors$/m);
@@ -469,6 +484,14 @@ describe('renderStatusTable', () => {
     expect(out).toMatch(/^State: +degraded\n +- link to old3: device vxlan3 is missing$/m);
     expect(out).toContain('error: peers.yaml:4:7: peers[1].id: duplicate id 2');
     expect(out).toMatch(/^old3 .* missing: device missing, retrying +- /m);
+  });
+
+  it('does not repeat the state in the problem text', () => {
+    expect(linkState(link({ present: false, up: false, problem: 'missing' }))).toBe('missing');
+    expect(linkState(link({ up: false, problem: 'down' }))).toBe('down');
+    expect(linkState(link({ problem: 'VNI 5, want 100001' }))).toBe('VNI 5, want 100001');
+    expect(linkState(link({ attached: false, problem: 'not attached to vxbr0' }))).toBe('not attached to vxbr0');
+    expect(linkState(link({ up: false, problem: 'remote none, want 198.51.100.20' }))).toBe('down: remote none, want 198.51.100.20');
   });
 
   it('formats bytes for people', () => {

@@ -128,7 +128,7 @@ describe('planner', () => {
     a.ebtables.jumps = 1;
     const plan = computePlan(desiredFor(iso, a), a);
     expect(plan.post).toEqual(['link set dev vxlan2 master vxbr0', 'link set dev vxlan2 type bridge_slave isolated on', 'link set dev vxlan2 up']);
-    expect(plan.ebtables).toEqual([['-t', 'filter', '-D', 'FORWARD', '-i', 'vxlan+', '-j', 'VXMESH'], ['-t', 'filter', '-X', 'VXMESH']]);
+    expect(plan.ebtables).toEqual([['-t', 'filter', '-D', 'FORWARD', '-i', 'vxlan+', '-j', 'VXMESH'], ['-t', 'filter', '-F', 'VXMESH'], ['-t', 'filter', '-X', 'VXMESH']]);
     // Switching an attached port: isolation goes on before the chain is removed.
     const b = converged(MESH);
     const p2 = computePlan(desiredFor(iso, b), b);
@@ -141,7 +141,7 @@ describe('planner', () => {
     a.links.set('vxlan77', link('vxlan77', { kind: 'vxlan', alias: 'someone' }));
     const plan = computeTeardown(a);
     expect(plan.pre.sort()).toEqual(['link del dev vxbr0', 'link del dev vxlan2', 'link del dev vxlan3']);
-    expect(plan.ebtables.length).toBe(2);
+    expect(plan.ebtables.length).toBe(3);
   });
 
   it('plans 2000 peers (isolated mode) from config to plan', () => {
