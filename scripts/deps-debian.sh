@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Debian packages vxmesh needs to run (iproute2, ebtables, nftables) and that its demo,
+# tests and benchmark use (ping, iperf3, systemd-analyze, ansible). Run as root.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+pkgs=(iproute2 ebtables nftables iputils-ping iperf3 procps systemd ansible ansible-lint)
+# Node.js 20 or newer (Debian 13 ships 20); older Debians need it from elsewhere.
+if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+  pkgs+=(nodejs npm)
+fi
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+node -e 'if (+process.versions.node.split(".")[0] < 20) { console.error("vxmesh needs Node.js >= 20, found " + process.version); process.exit(1) }'
