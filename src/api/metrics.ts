@@ -48,6 +48,13 @@ function meshFamilies(s: StatusReport): Family[] {
       s.loopPrevention.expected),
     gauge('vxmesh_loop_prevention_rules_present', 'Loop-prevention rules (or isolated ports) found in the kernel.',
       s.loopPrevention.present),
+    gauge('vxmesh_ingress_filter_present', 'Whether the ingress filter table (inet vxmesh) is in place.', s.ingressFilter.present ? 1 : 0),
+    {
+      name: 'vxmesh_ingress_dropped_packets_total',
+      type: 'counter',
+      help: 'VXLAN packets dropped because they came from an address that is not a peer.',
+      samples: [{ value: s.ingressFilter.droppedPackets }],
+    },
   ];
 }
 

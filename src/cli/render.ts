@@ -18,6 +18,7 @@ export function renderStatusTable(s: StatusReport, now: Date = new Date()): stri
     ...field('Underlay', underlayText(s.underlay)),
     ...field('Bridge', bridgeText(s.bridge)),
     ...field('Loop prevention', loopPreventionText(s.loopPrevention)),
+    ...field('Ingress filter', ingressText(s.ingressFilter)),
     ...lastReconcileLines(s.lastReconcile, now),
     '',
     ...linkTable(s.links),
@@ -71,6 +72,11 @@ function bridgeText(b: StatusReport['bridge']): string {
 function loopPreventionText(l: StatusReport['loopPrevention']): string {
   const what = l.mode === 'ebtables' ? 'rules' : 'isolated ports';
   return withProblem(`${l.mode}, ${l.present}/${l.expected} ${what} present`, l.problem);
+}
+
+function ingressText(f: StatusReport['ingressFilter']): string {
+  if (!f.enabled) return withProblem('off (ingress_filter: false)', f.problem);
+  return withProblem(`${f.present ? `on, VXLAN port open to ${f.peers} peer addresses` : 'missing'}, ${f.droppedPackets} packets from others dropped`, f.problem);
 }
 
 function lastReconcileLines(r: ReconcileReport | null, now: Date): string[] {

@@ -3,6 +3,7 @@ import { GATE_RULE, type ActualState } from '../kernel/state.js';
 import { BRIDGE_ALIAS, VXLAN_OVERHEAD, type Config, type Peer } from '../model/types.js';
 import type { DesiredLink, DesiredState } from '../plan/desired.js';
 import { computePlan, expectedChain, isEmptyPlan } from '../plan/plan.js';
+import { ingressMatches } from '../plan/ingress.js';
 import type { Counters } from './daemon.js';
 import type { ReconcileOutcome } from './reconcile.js';
 import type { LinkStatus, ReconcileReport, StatusReport } from './status.js';
@@ -55,6 +56,10 @@ export function buildStatus(s: StatusInput): StatusReport {
     if (present < expected) loopProblem = `${expected - present} of ${expected} ports not isolated`;
   }
 
+  const ing = s.desired?.ingress;
+  const ingressOk = ing ? ingressMatches(ing, s.actual.ingress) : !s.actual.ingress.present;
+  const ingressProblem = !s.desired || ingressOk ? null : !s.actual.ingress.available ? `nft unavailable: ${s.actual.ingress.error ?? 'unknown error'}` : ing ? 'table missing or different from the config (repair pending)' : 'table present though ingress_filter is off';
+
   if (s.stopped) reasons.push('stopped with `vxmesh stop`');
   else {
     if (!s.config) reasons.push('no valid config has been loaded');
@@ -63,6 +68,7 @@ export function buildStatus(s: StatusInput): StatusReport {
     if (s.desired && !br) reasons.push(`bridge ${bridgeName} is missing`);
     for (const l of links) if (l.problem) reasons.push(`${l.device} (${l.peer}): ${l.problem}`);
     if (s.desired && loopProblem) reasons.push(`loop prevention: ${loopProblem}`);
+    if (ingressProblem) reasons.push(`ingress filter: ${ingressProblem}`);
     if (s.desired && !isEmptyPlan(computePlan(s.desired, s.actual))) reasons.push('kernel differs from the config (repair pending)');
     for (const b of s.last?.outcome.blocked ?? []) reasons.push(b);
     for (const e of s.last?.report.errors ?? []) reasons.push(`last reconcile: ${e}`);
@@ -84,6 +90,13 @@ export function buildStatus(s: StatusInput): StatusReport {
     bridge: { name: bridgeName, present: Boolean(br), up: br?.up ?? false, mtu: br?.mtu ?? null, ownedByVxmesh: br?.alias === BRIDGE_ALIAS },
     links,
     loopPrevention: { mode, expected, present, problem: loopProblem },
+    ingressFilter: {
+      enabled: s.config?.mesh.ingressFilter ?? true,
+      present: s.actual.ingress.present,
+      peers: s.actual.ingress.peers4.length + s.actual.ingress.peers6.length,
+      droppedPackets: s.actual.ingress.dropped,
+      problem: ingressProblem,
+    },
     lastReconcile: s.last?.report ?? null,
     counters: { ...s.counters },
   };

@@ -48,6 +48,8 @@ export interface StatusReport {
   bridge: { name: string; present: boolean; up: boolean; mtu: number | null; ownedByVxmesh: boolean };
   links: LinkStatus[];
   loopPrevention: { mode: 'ebtables' | 'isolated'; expected: number; present: number; problem: string | null };
+  /** The nftables table that accepts the VXLAN port only from peer addresses. */
+  ingressFilter: { enabled: boolean; present: boolean; peers: number; droppedPackets: number; problem: string | null };
   lastReconcile: ReconcileReport | null;
   counters: { reconciles: number; reconcileErrors: number; driftRepairs: number; configErrors: number; changesApplied: number };
 }

@@ -1,13 +1,26 @@
 import { CommandError, type CommandRunner } from './runner.js';
 import { parseEbtablesSave, parseIpLinks, type ActualState, type EbtablesState } from './state.js';
+import { INGRESS_TABLE, parseIngress, type IngressState } from '../plan/ingress.js';
 
-/** Read links, addresses, counters and the vxmesh ebtables chain: two processes in all. */
+/** Read links, addresses, counters, the vxmesh ebtables chain and nft table: three processes in all. */
 export async function observe(runner: CommandRunner): Promise<ActualState> {
-  const [links, ebtables] = await Promise.all([
+  const [links, ebtables, ingress] = await Promise.all([
     runner.run('ip', ['-j', '-d', '-s', 'addr', 'show']).then(parseIpLinks),
     observeEbtables(runner),
+    observeIngress(runner),
   ]);
-  return { links, ebtables };
+  return { links, ebtables, ingress };
+}
+
+async function observeIngress(runner: CommandRunner): Promise<IngressState> {
+  const none = { present: false, peers4: [], peers6: [], rules: [], dropped: 0, droppedBytes: 0 };
+  try {
+    return { available: true, error: undefined, ...parseIngress(await runner.run('nft', ['-j', 'list', 'table', 'inet', INGRESS_TABLE])) };
+  } catch (err) {
+    // A missing table is the normal "not there yet"; anything else means nft does not work.
+    if (err instanceof CommandError && /No such file or directory/.test(err.stderr)) return { available: true, error: undefined, ...none };
+    return { available: false, error: err instanceof Error ? err.message : String(err), ...none };
+  }
 }
 
 async function observeEbtables(runner: CommandRunner): Promise<EbtablesState> {

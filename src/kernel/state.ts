@@ -1,3 +1,5 @@
+import type { IngressState } from '../plan/ingress.js';
+
 /** What the kernel has now, parsed from `ip -j -d -s addr show` and `ebtables-save`. */
 
 export interface VxlanInfo {
@@ -38,6 +40,7 @@ export interface EbtablesState {
 export interface ActualState {
   links: Map<string, LinkInfo>;
   ebtables: EbtablesState;
+  ingress: IngressState;
 }
 
 export const CHAIN = 'VXMESH';

@@ -1,5 +1,6 @@
 import { linkVni } from '../model/vni.js';
 import { deviceName, type Config, type LoopPrevention, type Peer } from '../model/types.js';
+import { compareAddr, type IngressDesired } from './ingress.js';
 
 export interface DesiredLink {
   peer: string;
@@ -19,6 +20,8 @@ export interface DesiredState {
   bridge: { name: string; mtu: number };
   links: DesiredLink[];
   loopPrevention: LoopPrevention;
+  /** Undefined when `ingress_filter: false`. */
+  ingress: IngressDesired | undefined;
 }
 
 /** Local addresses and the device holding each, as read from the kernel. */
@@ -69,5 +72,13 @@ export function computeDesired(config: Config, self: Peer, underlay: string): De
     });
   }
   links.sort((a, b) => a.peerId - b.peerId);
-  return { node: self.name, bridge: { name: mesh.bridge, mtu: mesh.mtu }, links, loopPrevention: mesh.loopPrevention };
+  const others = config.peers.filter((p) => p !== self);
+  const ingress = mesh.ingressFilter
+    ? {
+        port: mesh.port,
+        peers4: others.filter((p) => p.family === 4).map((p) => p.address).sort(compareAddr),
+        peers6: others.filter((p) => p.family === 6).map((p) => p.address).sort(compareAddr),
+      }
+    : undefined;
+  return { node: self.name, bridge: { name: mesh.bridge, mtu: mesh.mtu }, links, loopPrevention: mesh.loopPrevention, ingress };
 }

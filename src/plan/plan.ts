@@ -1,6 +1,7 @@
 import { BRIDGE_ALIAS, OWNER_PREFIX } from '../model/types.js';
 import { CHAIN, GATE_RULE, JUMP_RULE, dropRule, type ActualState, type LinkInfo } from '../kernel/state.js';
 import type { DesiredLink, DesiredState } from './desired.js';
+import { ingressMatches, renderIngress, renderIngressRemoval, type IngressDesired, type IngressState } from './ingress.js';
 
 /**
  * The difference between desired and actual, in the order it must be applied:
@@ -10,6 +11,8 @@ import type { DesiredLink, DesiredState } from './desired.js';
  *     so no port ever joins the bridge without loop prevention.
  */
 export interface Plan {
+  /** `nft -f` input for the ingress filter table, applied first. */
+  nft: string | undefined;
   pre: string[];
   /** Devices whose pairwise DROP rules the chain must hold, when the chain must be (re)written. */
   chain: string[] | undefined;
@@ -23,7 +26,7 @@ export interface Plan {
 }
 
 export function isEmptyPlan(p: Plan): boolean {
-  return p.pre.length === 0 && p.chain === undefined && p.ebtables.length === 0 && p.post.length === 0;
+  return p.nft === undefined && p.pre.length === 0 && p.chain === undefined && p.ebtables.length === 0 && p.post.length === 0;
 }
 
 export function isOwnedDevice(l: LinkInfo): boolean {
@@ -53,7 +56,7 @@ function recreateReason(a: LinkInfo, d: DesiredLink): string | undefined {
 }
 
 export function computePlan(desired: DesiredState, actual: ActualState): Plan {
-  const plan: Plan = { pre: [], chain: undefined, ebtables: [], post: [], changes: [], blocked: [] };
+  const plan: Plan = { nft: undefined, pre: [], chain: undefined, ebtables: [], post: [], changes: [], blocked: [] };
   const br = desired.bridge;
   const isolated = desired.loopPrevention === 'isolated';
 
@@ -108,6 +111,7 @@ export function computePlan(desired: DesiredState, actual: ActualState): Plan {
   }
 
   planLoopPrevention(plan, desired, actual, loopDevices);
+  planIngress(plan, desired.ingress, actual.ingress);
 
   // A bridge vxmesh made under a name no longer configured (the bridge was renamed).
   for (const a of actual.links.values()) {
@@ -212,7 +216,7 @@ export function planChainRemoval(plan: Plan, eb: ActualState['ebtables']): void 
 
 /** Everything vxmesh owns, removed: what `stop` does. Foreign objects are not in it. */
 export function computeTeardown(actual: ActualState): Plan {
-  const plan: Plan = { pre: [], chain: undefined, ebtables: [], post: [], changes: [], blocked: [] };
+  const plan: Plan = { nft: undefined, pre: [], chain: undefined, ebtables: [], post: [], changes: [], blocked: [] };
   for (const a of actual.links.values()) {
     if (isOwnedDevice(a)) {
       plan.pre.push(`link del dev ${a.name}`);
@@ -226,7 +230,18 @@ export function computeTeardown(actual: ActualState): Plan {
     }
   }
   planChainRemoval(plan, actual.ebtables);
+  planIngress(plan, undefined, actual.ingress);
   return plan;
+}
+
+function planIngress(plan: Plan, want: IngressDesired | undefined, have: IngressState): void {
+  if (want && !ingressMatches(want, have)) {
+    plan.nft = renderIngress(want, { packets: have.dropped, bytes: have.droppedBytes });
+    plan.changes.push(`${have.present ? 'rewrite' : 'create'} ingress filter (udp ${want.port} only from ${want.peers4.length + want.peers6.length} peer addresses)`);
+  } else if (!want && have.present) {
+    plan.nft = renderIngressRemoval();
+    plan.changes.push('remove ingress filter');
+  }
 }
 
 /** Text for `ebtables-restore --noflush`: names only our chain, so it replaces just that chain, atomically. */
@@ -239,6 +254,7 @@ export function renderChainRestore(devices: string[]): string {
 /** The plan as the exact commands, for `vxmesh plan` and logs. */
 export function renderPlan(plan: Plan): string {
   const out: string[] = [];
+  if (plan.nft) out.push('nft -f - <<EOF', plan.nft.trimEnd(), 'EOF');
   const batch = (lines: string[]) => {
     if (lines.length) out.push('ip -batch - <<EOF', ...lines, 'EOF');
   };

@@ -56,6 +56,7 @@ function sampleReport(over: Partial<StatusReport> = {}): StatusReport {
       link({ peer: 'old3', peerId: 3, remote: '198.51.100.30', vni: 2, device: 'vxlan3', legacy: true, rxBytes: 0, txBytes: 3 * 1024 ** 3, learnedMacs: 12 }),
     ],
     loopPrevention: { mode: 'ebtables', expected: 2, present: 2, problem: null },
+    ingressFilter: { enabled: true, present: true, peers: 2, droppedPackets: 0, problem: null },
     lastReconcile: {
       at: '2025-01-02T03:04:10.000Z',
       durationMs: 42,

@@ -3,6 +3,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { computeDesired, findSelf } from '../../src/plan/desired.js';
 import { computePlan, computeTeardown, isEmptyPlan, renderPlan } from '../../src/plan/plan.js';
 import { GATE_RULE, type ActualState, type LinkInfo } from '../../src/kernel/state.js';
+import { expectedRules } from '../../src/plan/ingress.js';
 import type { Config } from '../../src/model/types.js';
 
 function config(text: string): Config {
@@ -22,7 +23,11 @@ function link(name: string, extra: Partial<LinkInfo> = {}): LinkInfo {
 }
 
 function emptyHost(): ActualState {
-  return { links: new Map([['eth0', link('eth0', { addresses: ['198.18.0.1'] })]]), ebtables: { available: true, error: undefined, chainExists: false, chain: [], jumps: 0 } };
+  return {
+    links: new Map([['eth0', link('eth0', { addresses: ['198.18.0.1'] })]]),
+    ebtables: { available: true, error: undefined, chainExists: false, chain: [], jumps: 0 },
+    ingress: { available: true, error: undefined, present: false, peers4: [], peers6: [], rules: [], dropped: 0, droppedBytes: 0 },
+  };
 }
 
 function desiredFor(cfg: Config, actual: ActualState) {
@@ -42,6 +47,7 @@ function converged(cfg: Config): ActualState {
   const devs = d.links.map((l) => l.device);
   a.ebtables.chainExists = true;
   a.ebtables.jumps = 1;
+  a.ingress = { ...a.ingress, present: true, peers4: d.ingress!.peers4, rules: expectedRules(4789) };
   a.ebtables.chain = [GATE_RULE, ...devs.flatMap((x) => devs.filter((y) => y !== x).map((y) => `-i ${x} -o ${y} -j DROP`))];
   return a;
 }
@@ -51,6 +57,21 @@ describe('planner', () => {
     const a = emptyHost();
     const plan = computePlan(desiredFor(MESH, a), a);
     expect(renderPlan(plan).split('\n')).toEqual([
+      'nft -f - <<EOF',
+      'table inet vxmesh',
+      'delete table inet vxmesh',
+      'table inet vxmesh {',
+      '  set peers4 { type ipv4_addr; elements = { 198.18.0.2, 198.18.0.3 } }',
+      '  set peers6 { type ipv6_addr; }',
+      '  counter dropped { packets 0 bytes 0 }',
+      '  chain input {',
+      '    type filter hook input priority filter - 10; policy accept;',
+      '    udp dport 4789 ip saddr @peers4 accept',
+      '    udp dport 4789 ip6 saddr @peers6 accept',
+      '    udp dport 4789 counter name dropped drop',
+      '  }',
+      '}',
+      'EOF',
       'ip -batch - <<EOF',
       'link add name vxbr0 type bridge',
       'link set dev vxbr0 alias vxmesh:bridge',
@@ -88,6 +109,7 @@ describe('planner', () => {
     const moved = config('peers:\n  - { name: a, id: 1, address: 198.18.0.1 }\n  - { name: b, id: 2, address: 198.18.0.2 }\n  - { name: c, id: 3, address: 198.18.0.33 }\n');
     const plan = computePlan(desiredFor(moved, a), a);
     expect(plan.pre).toEqual(['link set dev vxlan3 type vxlan remote 198.18.0.33 local 198.18.0.1 nolearning']);
+    expect(plan.nft).toContain('elements = { 198.18.0.2, 198.18.0.33 }');
     expect(plan.chain).toBeUndefined();
     expect(plan.post).toEqual([]);
   });
@@ -142,6 +164,7 @@ describe('planner', () => {
     const plan = computeTeardown(a);
     expect(plan.pre.sort()).toEqual(['link del dev vxbr0', 'link del dev vxlan2', 'link del dev vxlan3']);
     expect(plan.ebtables.length).toBe(3);
+    expect(plan.nft).toBe('table inet vxmesh\ndelete table inet vxmesh\n');
   });
 
   it('plans 2000 peers (isolated mode) from config to plan', () => {
