@@ -94,6 +94,17 @@ export class Lab {
     return server;
   }
 
+  /** A plain host on the underlay (no config, no daemon): an attacker or a legacy server. */
+  async addUnderlayHost(suffix: string, address: string): Promise<string> {
+    const name = `${this.prefix}${suffix}`;
+    await this.addNs(name);
+    await run('ip', ['link', 'add', 'eth0', 'netns', name, 'type', 'veth', 'peer', 'name', suffix, 'netns', this.underlay]);
+    await ns(this.underlay, 'ip', 'link', 'set', suffix, 'master', 'ulbr', 'up');
+    await ns(name, 'ip', 'link', 'set', 'eth0', 'up');
+    await ns(name, 'ip', 'addr', 'add', `${address}/24`, 'dev', 'eth0');
+    return name;
+  }
+
   writeConfig(server: Server, text: string, file = 'peers.yaml'): void {
     // Rename-over, as editors and Ansible save.
     const path = join(server.configDir, file);
@@ -101,8 +112,9 @@ export class Lab {
     execaSync('mv', [`${path}.tmp`, path]);
   }
 
-  startDaemon(server: Server, extra: string[] = []): void {
+  startDaemon(server: Server, extra: string[] = [], env: Record<string, string> = {}): void {
     server.daemon = execa('ip', ['netns', 'exec', server.ns, process.execPath, CLI, 'daemon', '--config', server.configDir, '--state-dir', server.stateDir, '--max-lifetime', '900', ...extra], {
+      env,
       stdout: { file: server.logFile, append: true },
       stderr: { file: server.logFile, append: true },
       reject: false,
@@ -247,12 +259,13 @@ export async function waitForConverged(s: Server, remotes: number, timeoutMs = 1
  * Count ARP requests for `target` on a namespace's eth0 (a fresh nft table `vxtest` in that
  * namespace, named counter `arpcount`). Egress counts what a container sends.
  */
-export async function countArpRequests(nsName: string, target: string, hook: 'ingress' | 'egress' = 'ingress'): Promise<void> {
+export async function countArpRequests(nsName: string, target: string, hook: 'ingress' | 'egress' = 'ingress', sender?: string): Promise<void> {
+  const from = sender ? ` arp saddr ip ${sender}` : '';
   await run('ip', ['netns', 'exec', nsName, 'nft', '-f', '-'], `table netdev vxtest
 delete table netdev vxtest
 table netdev vxtest {
   counter arpcount {}
-  chain c { type filter hook ${hook} device eth0 priority 0; arp operation request arp daddr ip ${target} counter name arpcount; }
+  chain c { type filter hook ${hook} device eth0 priority 0; arp operation request arp daddr ip ${target}${from} counter name arpcount; }
 }
 `);
 }

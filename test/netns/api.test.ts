@@ -1,0 +1,223 @@
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildMesh, chainRules, CLI, forwardRules, Lab, links, ns, ping, vxlanLinks, waitFor, waitForConverged, type Server } from '../helpers/lab.js';
+
+const BATCH = resolve('test/helpers/http-batch.mjs');
+
+interface Resp {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  ms: number;
+  done: number;
+  error?: string;
+}
+
+async function http(s: Server, requests: { method?: string; path: string; headers?: Record<string, string> }[], opts: { concurrent?: boolean; probe?: string; base?: string; fromNs?: string } = {}) {
+  const spec = { base: opts.base ?? 'http://127.0.0.1:7789', requests, concurrent: opts.concurrent ?? false, probe: opts.probe };
+  const r = await execa('ip', ['netns', 'exec', opts.fromNs ?? s.ns, process.execPath, BATCH, JSON.stringify(spec)], { timeout: 120_000 });
+  return JSON.parse(r.stdout) as { results: Resp[]; probeTimes: number[] };
+}
+
+async function get(s: Server, path: string): Promise<Resp> {
+  return (await http(s, [{ path }])).results[0]!;
+}
+
+function token(s: Server): string {
+  return readFileSync(join(s.stateDir, 'api-token'), 'utf8').trim();
+}
+
+async function cli(s: Server, ...args: string[]) {
+  return execa('ip', ['netns', 'exec', s.ns, process.execPath, CLI, ...args, '--config', s.configDir, '--state-dir', s.stateDir], { reject: false });
+}
+
+/** The kernel matches a healthy 3-server mesh on s: two attached ports, the full chain, one jump. */
+async function meshCorrect(s: Server): Promise<void> {
+  const v = await vxlanLinks(s.ns);
+  expect(v.filter((l) => l.master === 'vxbr0' && l.flags.includes('UP')).length).toBe(2);
+  const rules = await chainRules(s.ns);
+  expect(rules.length).toBe(3);
+  expect(new Set(rules).size).toBe(3);
+  expect((await forwardRules(s.ns)).filter((r) => r.includes('VXMESH')).length).toBe(1);
+}
+
+describe('control API and CLI on a live 3-server mesh', () => {
+  const lab = new Lab();
+  let s1: Server;
+  beforeAll(async () => {
+    await buildMesh(lab, 3);
+    s1 = lab.servers[0]!;
+  });
+  afterAll(async () => {
+    await lab.cleanup();
+  });
+
+  it('GET /status, /healthz and /metrics describe the live mesh, and counters grow with traffic', async () => {
+    const st = JSON.parse((await get(s1, '/status')).body);
+    expect(st.node).toBe('srv1');
+    expect(st.state).toBe('running');
+    expect(st.links.map((l: { device: string; vni: number; present: boolean; up: boolean }) => [l.device, l.vni, l.present, l.up])).toEqual([
+      ['vxlan2', 100002, true, true],
+      ['vxlan3', 100004, true, true],
+    ]);
+    expect(st.loopPrevention).toMatchObject({ mode: 'ebtables', expected: 2, present: 2, problem: null });
+    expect((await get(s1, '/healthz')).status).toBe(200);
+    const m1 = (await get(s1, '/metrics')).body;
+    expect(m1).toMatch(/^vxmesh_up 1$/m);
+    const tx = (m: string) => Number(/^vxmesh_link_tx_bytes_total\{peer="srv2",device="vxlan2"\} (\d+)$/m.exec(m)?.[1]);
+    const before = tx(m1);
+    await execa('ip', ['netns', 'exec', lab.containers[0]!.ns, 'ping', '-c', '20', '-i', '0.01', '-s', '1000', lab.containers[1]!.address]);
+    const after = tx((await get(s1, '/metrics')).body);
+    expect(after - before).toBeGreaterThan(20 * 1000);
+    const st2 = JSON.parse((await get(s1, '/status')).body);
+    expect(st2.links[0].txBytes).toBeGreaterThan(st.links[0].txBytes);
+    expect(st2.links[0].learnedMacs).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a device that cannot be repaired shows in /status and /healthz until it is', async () => {
+    // A foreign interface squats the name: vxmesh will not touch it, so the link stays broken.
+    await ns(s1.ns, 'ip', 'link', 'del', 'vxlan2');
+    await ns(s1.ns, 'ip', 'link', 'add', 'vxlan2', 'type', 'veth', 'peer', 'name', 'squat2');
+    await waitFor('healthz 503', async () => (await get(s1, '/healthz')).status === 503, 5000);
+    const h = JSON.parse((await get(s1, '/healthz')).body);
+    expect(JSON.stringify(h.reasons)).toMatch(/vxlan2 exists and is not managed by vxmesh/);
+    const st = JSON.parse((await get(s1, '/status')).body);
+    expect(st.links[0].problem).toMatch(/VNI none, want 100002/);
+    await ns(s1.ns, 'ip', 'link', 'del', 'vxlan2');
+    await waitFor('healthz 200 again', async () => (await get(s1, '/healthz')).status === 200, 5000);
+  });
+
+  it('POSTs need the bearer token: none 401, wrong 401 (naming the token file), right works', async () => {
+    const r = await http(s1, [
+      { method: 'POST', path: '/reload' },
+      { method: 'POST', path: '/reload', headers: { authorization: 'Bearer nope' } },
+      { method: 'POST', path: '/reload', headers: { authorization: `Bearer ${token(s1)}` } },
+    ]);
+    expect(r.results.map((x) => x.status)).toEqual([401, 401, 200]);
+    expect(JSON.parse(r.results[0]!.body).error).toContain(join(s1.stateDir, 'api-token'));
+  });
+
+  it('rejects foreign Host headers, sends no CORS headers, and is not reachable on the underlay address', async () => {
+    const r = await http(s1, [
+      { path: '/status', headers: { host: 'evil.example:7789' } },
+      { path: '/status', headers: { host: 'localhost:7789', origin: 'http://evil.example' } },
+    ]);
+    expect(r.results[0]!.status).toBe(403);
+    expect(r.results[1]!.status).toBe(200);
+    expect(Object.keys(r.results[1]!.headers).filter((h) => h.startsWith('access-control'))).toEqual([]);
+    const remote = await http(s1, [{ path: '/status' }], { base: 'http://198.18.0.1:7789', fromNs: lab.servers[1]!.ns });
+    expect(remote.results[0]!.status).toBe(0);
+    expect(remote.results[0]!.error).toBe('ECONNREFUSED');
+    const local = await http(s1, [{ path: '/status' }], { base: 'http://198.18.0.1:7789' });
+    expect(local.results[0]!.error).toBe('ECONNREFUSED');
+  });
+
+  it('stop, status, start and restart through the CLI', async () => {
+    const stop = await cli(s1, 'stop');
+    expect(stop.exitCode, stop.stderr).toBe(0);
+    expect(stop.stdout).toMatch(/delete vxlan2/);
+    const status = await cli(s1, 'status');
+    expect(status.exitCode).toBe(1);
+    expect(status.stdout).toMatch(/State:\s+stopped/);
+    expect(await vxlanLinks(s1.ns)).toEqual([]);
+    expect((await links(s1.ns)).some((l) => l.ifname === 'vxbr0')).toBe(false);
+    const start = await cli(s1, 'start');
+    expect(start.exitCode, start.stderr).toBe(0);
+    await meshCorrect(s1);
+    const restart = await cli(s1, 'restart');
+    expect(restart.exitCode, restart.stderr).toBe(0);
+    await meshCorrect(s1);
+    await ns(s1.ns, 'ip', 'link', 'set', 'c1', 'master', 'vxbr0');
+    expect(await ping(lab.containers[0]!, lab.containers[1]!.address)).toBe(true);
+    const json = await cli(s1, 'status', '--json');
+    expect(json.exitCode).toBe(0);
+    expect(JSON.parse(json.stdout).state).toBe('running');
+    expect(status.stdout).toMatch(/PEER\s+REMOTE\s+VNI\s+DEVICE\s+STATE/);
+  });
+
+  it('50 concurrent mixed POSTs are serialized: final state is the last operation, no duplicate rules, /status stays fast', async () => {
+    const ops = ['start', 'stop', 'restart', 'reload'];
+    const requests = Array.from({ length: 50 }, (_, k) => ({ method: 'POST', path: `/${ops[k % 4]}`, headers: { authorization: `Bearer ${token(s1)}` } }));
+    const r = await http(s1, requests, { concurrent: true, probe: '/status' });
+    expect(r.results.every((x) => x.status === 200 || x.status === 500)).toBe(true);
+    // Operations run one at a time in arrival order; the one that finished last decides.
+    const last = r.results.map((x, k) => ({ ...x, op: ops[k % 4]! })).sort((a, b) => a.done - b.done).at(-1)!;
+    const st = JSON.parse((await get(s1, '/status')).body);
+    expect(st.state).toBe(last.op === 'stop' ? 'stopped' : 'running');
+    if (last.op === 'stop') await cli(s1, 'start');
+    await waitForConverged(s1, 2, 5000);
+    await meshCorrect(s1);
+    const sorted = [...r.probeTimes].sort((a, b) => a - b);
+    expect(sorted.length).toBeGreaterThan(3);
+    const p95 = sorted[Math.floor(sorted.length * 0.95)]!;
+    expect(p95).toBeLessThan(100);
+  });
+
+  it('check and plan from the CLI', async () => {
+    const good = await cli(s1, 'check');
+    expect(good.exitCode).toBe(0);
+    expect(good.stdout).toMatch(/^ok: 1 file\(s\), 3 peers/);
+    const bad = await execa('ip', ['netns', 'exec', s1.ns, process.execPath, CLI, 'check', resolve('test/fixtures/bad-config')], { reject: false });
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stderr).toMatch(/bad-config\/peers\.yaml:3:\d+: peers\[1\]\.id: duplicate peer id 1/);
+    const usage = await cli(s1, 'frobnicate');
+    expect(usage.exitCode).toBe(2);
+    expect((await cli(s1, 'plan')).stdout).toBe('# nothing to do: the kernel matches the config');
+  });
+});
+
+describe('plan on an empty host', () => {
+  const lab = new Lab();
+  afterAll(async () => {
+    await lab.cleanup();
+  });
+
+  it('lists exactly the commands a reconcile would run, and runs none', async () => {
+    await lab.init();
+    const s1 = await lab.addServer(1);
+    await lab.addServer(2);
+    lab.writeConfig(s1, 'peers:\n  - { name: a, id: 1, address: 198.18.0.1 }\n  - { name: b, id: 2, address: 198.18.0.2 }\n');
+    const r = await cli(s1, 'plan');
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toBe(
+      [
+        'nft -f - <<EOF',
+        'table inet vxmesh',
+        'delete table inet vxmesh',
+        'table inet vxmesh {',
+        '  set peers4 { type ipv4_addr; elements = { 198.18.0.2 } }',
+        '  set peers6 { type ipv6_addr; }',
+        '  counter dropped { packets 0 bytes 0 }',
+        '  chain input {',
+        '    type filter hook input priority filter - 10; policy accept;',
+        '    udp dport 4789 ip saddr @peers4 accept',
+        '    udp dport 4789 ip6 saddr @peers6 accept',
+        '    udp dport 4789 counter name dropped drop',
+        '  }',
+        '}',
+        'EOF',
+        'ip -batch - <<EOF',
+        'link add name vxbr0 type bridge',
+        'link set dev vxbr0 alias vxmesh:bridge',
+        'link set dev vxbr0 mtu 1450',
+        'link set dev vxbr0 up',
+        'link add name vxlan2 mtu 1450 type vxlan id 100002 remote 198.18.0.2 local 198.18.0.1 dev eth0 dstport 4789 nolearning',
+        'link set dev vxlan2 alias vxmesh:b',
+        'EOF',
+        'ebtables-restore --noflush <<EOF',
+        '*filter',
+        ':VXMESH RETURN',
+        '-A VXMESH -o ! vxlan+ -j RETURN',
+        'EOF',
+        'ebtables -t filter -I FORWARD 1 -i vxlan+ -j VXMESH',
+        'ip -batch - <<EOF',
+        'link set dev vxlan2 master vxbr0',
+        'link set dev vxlan2 up',
+        'EOF',
+      ].join('\n'),
+    );
+    expect(await vxlanLinks(s1.ns)).toEqual([]);
+  });
+});

@@ -1,0 +1,145 @@
+import { execa } from 'execa';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildMesh, chainRules, countArpRequests, countVxlanOnUnderlay, Lab, ns, peersYaml, ping, readCounter, run, statusJson, vxlanLinks, waitFor, waitForConverged } from '../helpers/lab.js';
+import { pairVni } from '../../src/model/vni.js';
+
+describe('ingress filter', () => {
+  const lab = new Lab();
+  let attacker = '';
+  beforeAll(async () => {
+    await buildMesh(lab, 2);
+    // A host on the underlay that is not a peer, with a VXLAN device using the real VNI of link 1-2.
+    attacker = await lab.addUnderlayHost('atk', '198.18.0.200');
+    await ns(attacker, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1');
+    await ns(attacker, 'ip', 'link', 'add', 'vx', 'type', 'vxlan', 'id', String(pairVni(1, 2, 100000)), 'remote', '198.18.0.1', 'local', '198.18.0.200', 'dstport', '4789', 'dev', 'eth0');
+    await ns(attacker, 'ip', 'addr', 'add', '100.64.0.200/24', 'dev', 'vx');
+    await ns(attacker, 'ip', 'link', 'set', 'vx', 'up');
+  });
+  afterAll(async () => {
+    await lab.cleanup();
+  });
+
+  /** The attacker ARPs for container 1 through the injected VXLAN frames; returns how many arrived. */
+  async function inject(): Promise<number> {
+    const c1 = lab.containers[0]!;
+    await countArpRequests(c1.ns, c1.address, 'ingress', '100.64.0.200');
+    await execa('ip', ['netns', 'exec', attacker, 'ping', '-c', '3', '-i', '0.2', '-W', '1', c1.address], { reject: false, timeout: 10_000 });
+    return readCounter(c1.ns, 'arpcount');
+  }
+
+  it('drops VXLAN frames from a host that is not a peer and counts them', async () => {
+    const s1 = lab.servers[0]!;
+    const before = (await statusJson(s1)).ingressFilter.droppedPackets as number;
+    expect(await inject()).toBe(0);
+    const st = await statusJson(s1);
+    expect(st.ingressFilter.present).toBe(true);
+    expect(st.ingressFilter.droppedPackets - before).toBeGreaterThanOrEqual(1);
+    // The peers still talk.
+    expect(await ping(lab.containers[0]!, lab.containers[1]!.address)).toBe(true);
+  });
+
+  it('negative control: with ingress_filter off the same frames reach the container', async () => {
+    const s1 = lab.servers[0]!;
+    lab.writeConfig(s1, peersYaml(lab.servers, { ingress_filter: false }));
+    await waitFor('ingress table removed', async () => (await statusJson(s1)).ingressFilter.present === false, 5000);
+    expect(await inject()).toBeGreaterThanOrEqual(1);
+    lab.writeConfig(s1, peersYaml(lab.servers));
+    await waitFor('ingress table back', async () => (await statusJson(s1)).ingressFilter.present === true, 5000);
+    expect(await inject()).toBe(0);
+  });
+});
+
+describe('loop prevention under tampering (3 servers)', () => {
+  const lab = new Lab();
+  beforeAll(async () => {
+    await buildMesh(lab, 3);
+  });
+  afterAll(async () => {
+    await lab.cleanup();
+  });
+
+  async function vxlanPacketsForOneArp(): Promise<number> {
+    await countVxlanOnUnderlay(lab.underlay);
+    await ping(lab.containers[0]!, '100.64.0.251');
+    return readCounter(lab.underlay, 'vxcount');
+  }
+
+  it('a flushed chain on every server is restored within a second; one ARP stays in the tens', async () => {
+    await Promise.all(lab.servers.map((s) => ns(s.ns, 'ebtables', '-t', 'filter', '-F', 'VXMESH')));
+    for (const s of lab.servers) {
+      const took = await waitFor(`${s.ns} chain restored`, async () => (await chainRules(s.ns)).length === 3, 3000, 20);
+      expect(took).toBeLessThan(1000);
+    }
+    const packets = await vxlanPacketsForOneArp();
+    expect(packets).toBeGreaterThanOrEqual(2);
+    expect(packets).toBeLessThan(60);
+  });
+
+  it('isolation unset on a port is restored within a second (isolated mode)', async () => {
+    for (const s of lab.servers) lab.writeConfig(s, peersYaml(lab.servers, { loop_prevention: 'isolated' }));
+    for (const s of lab.servers) {
+      await waitFor(`${s.ns} isolated, chain gone`, async () => (await vxlanLinks(s.ns)).every((l) => l.linkinfo?.info_slave_data?.isolated === true) && (await chainRules(s.ns)).length === 0, 5000);
+    }
+    const s1 = lab.servers[0]!;
+    await ns(s1.ns, 'bridge', 'link', 'set', 'dev', 'vxlan2', 'isolated', 'off');
+    const took = await waitFor('isolation restored', async () => (await vxlanLinks(s1.ns)).find((l) => l.ifname === 'vxlan2')?.linkinfo?.info_slave_data?.isolated === true, 3000, 20);
+    expect(took).toBeLessThan(1000);
+    const packets = await vxlanPacketsForOneArp();
+    expect(packets).toBeLessThan(60);
+    expect(await ping(lab.containers[0]!, lab.containers[2]!.address)).toBe(true);
+  });
+
+  it('negative control: with the daemons gone and no loop prevention, one ARP storms (window bounded to 200 ms)', async () => {
+    for (const s of lab.servers) lab.writeConfig(s, peersYaml(lab.servers));
+    for (const s of lab.servers) await waitFor(`${s.ns} back to ebtables`, async () => (await chainRules(s.ns)).length === 3, 5000);
+    await Promise.all(lab.servers.map((s) => lab.stopDaemon(s, 'SIGKILL')));
+    await Promise.all(lab.servers.map((s) => ns(s.ns, 'ebtables', '-t', 'filter', '-F', 'VXMESH')));
+    await countVxlanOnUnderlay(lab.underlay);
+    // One shell so the window is short: one ARP, 200 ms, then every VXLAN port goes down.
+    const down = lab.servers.flatMap((s) => lab.servers.filter((o) => o !== s).map((o) => `ip -n ${s.ns} link set vxlan${o.index} down`)).join('; ');
+    await run('sh', ['-c', `(ip netns exec ${lab.containers[0]!.ns} ping -c 1 -W 1 100.64.0.252 >/dev/null 2>&1 &) ; sleep 0.2; ${down}`]);
+    const storm = await readCounter(lab.underlay, 'vxcount');
+    expect(storm).toBeGreaterThan(1000);
+    // The daemons restore the rules before they bring the ports back up.
+    for (const s of lab.servers) lab.startDaemon(s);
+    for (const s of lab.servers) await waitForConverged(s, 2);
+    for (const s of lab.servers) expect((await chainRules(s.ns)).length).toBe(3);
+    expect(await vxlanPacketsForOneArp()).toBeLessThan(60);
+  });
+});
+
+describe('missing ebtables', () => {
+  const lab = new Lab();
+  const bin = mkdtempSync(join(tmpdir(), 'vxmesh-bin-'));
+  afterAll(async () => {
+    await lab.cleanup();
+    rmSync(bin, { recursive: true, force: true });
+  });
+
+  it('attaches no port without loop prevention, says why, and recovers when ebtables appears', async () => {
+    // A PATH with every tool the daemon uses except ebtables.
+    for (const tool of ['ip', 'bridge', 'nft']) symlinkSync((await run('sh', ['-c', `command -v ${tool}`])).trim(), join(bin, tool));
+    await lab.init();
+    const s1 = await lab.addServer(1);
+    const s2 = await lab.addServer(2);
+    for (const s of lab.servers) lab.writeConfig(s, peersYaml(lab.servers));
+    lab.startDaemon(s1, [], { PATH: bin });
+    lab.startDaemon(s2);
+    await waitForConverged(s2, 1);
+    await waitFor('s1 reports ebtables missing', async () => JSON.stringify((await statusJson(s1)).reasons).includes('ebtables'), 10_000);
+    const devs = await vxlanLinks(s1.ns);
+    expect(devs.map((d) => d.ifname)).toEqual(['vxlan2']);
+    expect(devs[0]!.master).toBeUndefined();
+    expect(devs[0]!.flags).not.toContain('UP');
+    const st = await statusJson(s1);
+    expect(st.state).toBe('degraded');
+    expect(st.loopPrevention.problem).toMatch(/ebtables unavailable/);
+
+    for (const tool of ['ebtables', 'ebtables-save', 'ebtables-restore']) symlinkSync((await run('sh', ['-c', `command -v ${tool}`])).trim(), join(bin, tool));
+    await waitForConverged(s1, 1, 20_000);
+    expect((await statusJson(s1)).state).toBe('running');
+  });
+});
