@@ -5,7 +5,7 @@ import { formatIssue, loadConfig, type ConfigIssue } from '../config/load.js';
 import { KernelMonitor } from '../kernel/monitor.js';
 import { learnedMacs, observe } from '../kernel/observe.js';
 import { CommandRunner } from '../kernel/runner.js';
-import { localAddresses } from '../kernel/state.js';
+import { currentUnderlay, localAddresses } from '../kernel/state.js';
 import type { Config } from '../model/types.js';
 import { computeDesired, findSelf } from '../plan/desired.js';
 import { reconcile, type Goal, type ReconcileOutcome } from './reconcile.js';
@@ -188,8 +188,8 @@ export class Daemon implements MeshControl {
   async status(): Promise<StatusReport> {
     const actual = await observe(this.runner);
     const cfg = this.config;
-    const self = cfg ? findSelf(cfg, this.opts.node, localAddresses(actual.links)) : undefined;
-    const desired = cfg && self?.ok ? computeDesired(cfg, self.self, self.underlay) : undefined;
+    const self = cfg ? findSelf(cfg, this.opts.node, localAddresses(actual.links), currentUnderlay(actual.links)) : undefined;
+    const desired = cfg && self?.ok ? computeDesired(cfg, self.self, self.underlay, self.local) : undefined;
     const macs = cfg ? await learnedMacs(this.runner, cfg.mesh.bridge) : new Map<string, number>();
     return buildStatus({
       configDir: this.opts.configDir,
@@ -200,6 +200,7 @@ export class Daemon implements MeshControl {
       self: self?.ok ? self.self : undefined,
       selfProblem: self && !self.ok ? self.reason : undefined,
       underlay: self?.ok ? self.underlay : undefined,
+      movedFrom: self?.ok ? self.movedFrom : undefined,
       desired,
       actual,
       macs,

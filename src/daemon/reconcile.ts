@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { applyPlan } from '../kernel/apply.js';
 import { observe } from '../kernel/observe.js';
 import { CommandError, type CommandRunner } from '../kernel/runner.js';
-import { localAddresses, type ActualState } from '../kernel/state.js';
+import { currentUnderlay, localAddresses, type ActualState } from '../kernel/state.js';
 import { computeDesired, findSelf, type DesiredState } from '../plan/desired.js';
 import { computePlan, computeTeardown, isEmptyPlan, type Plan } from '../plan/plan.js';
 import type { Config } from '../model/types.js';
@@ -24,9 +24,9 @@ export type Goal = { kind: 'mesh'; config: Config; node: string | undefined } | 
 export async function planNow(runner: CommandRunner, goal: Goal): Promise<{ plan: Plan | undefined; desired: DesiredState | undefined; waiting: string | undefined; actual: ActualState }> {
   const actual = await observe(runner);
   if (goal.kind === 'teardown') return { plan: computeTeardown(actual), desired: undefined, waiting: undefined, actual };
-  const self = findSelf(goal.config, goal.node, localAddresses(actual.links));
+  const self = findSelf(goal.config, goal.node, localAddresses(actual.links), currentUnderlay(actual.links));
   if (!self.ok) return { plan: undefined, desired: undefined, waiting: self.reason, actual };
-  const desired = computeDesired(goal.config, self.self, self.underlay);
+  const desired = computeDesired(goal.config, self.self, self.underlay, self.local);
   return { plan: computePlan(desired, actual), desired, waiting: undefined, actual };
 }
 

@@ -17,6 +17,7 @@ export interface StatusInput {
   self: Peer | undefined;
   selfProblem: string | undefined;
   underlay: string | undefined;
+  movedFrom: string | undefined;
   desired: DesiredState | undefined;
   actual: ActualState;
   macs: Map<string, number>;
@@ -33,7 +34,12 @@ export function buildStatus(s: StatusInput): StatusReport {
 
   const under = s.underlay ? s.actual.links.get(s.underlay) : undefined;
   let underlayProblem: string | null = s.selfProblem ?? null;
+  const local = s.desired?.links[0]?.local ?? s.self?.address;
   if (s.underlay && !under) underlayProblem = `underlay device ${s.underlay} is missing`;
+  else if (s.movedFrom && s.config && s.self) {
+    const stale = s.config.peers.filter((p) => p !== s.self).map((p) => p.name);
+    underlayProblem = `local address changed: the config gives ${s.self.name} ${s.movedFrom} but ${s.underlay} now has ${local}; links use ${local}, and peers still point at ${s.movedFrom}: ${stale.join(', ')} (update peers.yaml)`;
+  }
   else if (under && s.config && s.self) {
     const need = s.config.mesh.mtu + VXLAN_OVERHEAD[s.self.family];
     if (under.mtu < need) underlayProblem = `underlay ${under.name} MTU ${under.mtu} is below mesh MTU ${s.config.mesh.mtu} + ${VXLAN_OVERHEAD[s.self.family]} = ${need}: large frames will be dropped`;
@@ -86,7 +92,7 @@ export function buildStatus(s: StatusInput): StatusReport {
       lastError: s.configIssues ? s.configIssues.map(formatIssue) : null,
       warnings: s.config?.warnings ?? [],
     },
-    underlay: { device: s.underlay ?? null, address: s.self?.address ?? null, mtu: under?.mtu ?? null, problem: underlayProblem },
+    underlay: { device: s.underlay ?? null, address: local ?? null, mtu: under?.mtu ?? null, problem: underlayProblem },
     bridge: { name: bridgeName, present: Boolean(br), up: br?.up ?? false, mtu: br?.mtu ?? null, ownedByVxmesh: br?.alias === BRIDGE_ALIAS },
     links,
     loopPrevention: { mode, expected, present, problem: loopProblem },

@@ -124,6 +124,12 @@ export function parseEbtablesSave(text: string): Pick<EbtablesState, 'chainExist
   return { chainExists, chain, jumps };
 }
 
+/** The underlay the owned VXLAN devices use now: where the mesh was before an address change. */
+export function currentUnderlay(links: Map<string, LinkInfo>): string | undefined {
+  for (const l of links.values()) if (l.vxlan?.link && l.alias?.startsWith('vxmesh:')) return l.vxlan.link;
+  return undefined;
+}
+
 /** Local unicast addresses and the device holding each. */
 export function localAddresses(links: Map<string, LinkInfo>): Map<string, string> {
   const out = new Map<string, string>();

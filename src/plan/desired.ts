@@ -27,13 +27,23 @@ export interface DesiredState {
 /** Local addresses and the device holding each, as read from the kernel. */
 export type LocalAddresses = ReadonlyMap<string, string>;
 
-export type SelfResult = { ok: true; self: Peer; underlay: string } | { ok: false; reason: string };
+export type SelfResult =
+  | {
+      ok: true;
+      self: Peer;
+      underlay: string;
+      /** The address the links use: the configured one, or the underlay's new one after a change (DHCP). */
+      local: string;
+      /** Set when the configured address is gone and `local` is the underlay's new address. */
+      movedFrom?: string;
+    }
+  | { ok: false; reason: string };
 
 /**
  * Which peer this host is, and its underlay device. `node` (from --node or a drop-in)
  * names it; otherwise it is the peer whose address is on a local interface.
  */
-export function findSelf(config: Config, node: string | undefined, local: LocalAddresses): SelfResult {
+export function findSelf(config: Config, node: string | undefined, local: LocalAddresses, lastUnderlay?: string): SelfResult {
   const name = node ?? config.node;
   let self: Peer | undefined;
   if (name !== undefined) {
@@ -46,12 +56,17 @@ export function findSelf(config: Config, node: string | undefined, local: LocalA
     if (!self) return { ok: false, reason: 'waiting for the underlay address: no peer address is assigned to a local interface (or set node: / --node)' };
   }
   const holder = local.get(self.address);
-  if (!holder) return { ok: false, reason: `waiting for the underlay address ${self.address} of ${self.name} to appear on a local interface` };
-  return { ok: true, self, underlay: self.dev ?? holder };
+  if (holder) return { ok: true, self, underlay: self.dev ?? holder, local: self.address };
+  // Named node whose address went away: if its underlay now has another address of the same
+  // family (DHCP gave a new one), the links follow it so they keep working once peers are told.
+  const dev = self.dev ?? lastUnderlay;
+  const moved = dev ? [...local].find(([addr, d]) => d === dev && addr.includes(':') === (self.family === 6) && !addr.startsWith('fe80:')) : undefined;
+  if (name !== undefined && dev && moved) return { ok: true, self, underlay: dev, local: moved[0], movedFrom: self.address };
+  return { ok: false, reason: `waiting for the underlay address ${self.address} of ${self.name} to appear on a local interface` };
 }
 
 /** Pure: the kernel objects this host should have. */
-export function computeDesired(config: Config, self: Peer, underlay: string): DesiredState {
+export function computeDesired(config: Config, self: Peer, underlay: string, localAddress = self.address): DesiredState {
   const { mesh } = config;
   const links: DesiredLink[] = [];
   for (const peer of config.peers) {
@@ -64,7 +79,7 @@ export function computeDesired(config: Config, self: Peer, underlay: string): De
       device: deviceName(peer.id),
       vni,
       remote: peer.address,
-      local: self.address,
+      local: localAddress,
       underlay,
       port: mesh.port,
       mtu: mesh.mtu,

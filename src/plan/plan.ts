@@ -88,9 +88,10 @@ export function computePlan(desired: DesiredState, actual: ActualState): Plan {
     }
   }
 
+  const replaced = replaceScriptDevices(plan, desired, actual);
   const loopDevices: string[] = [];
   for (const d of desired.links) {
-    const a = actual.links.get(d.device);
+    const a = replaced.has(d.device) ? undefined : actual.links.get(d.device);
     if (a && !isOwnedDevice(a)) {
       plan.blocked.push(`${d.device} exists and is not managed by vxmesh (alias ${JSON.stringify(a.alias ?? '')}); link to ${d.peer} not made`);
       continue;
@@ -121,6 +122,26 @@ export function computePlan(desired: DesiredState, actual: ActualState): Plan {
     }
   }
   return plan;
+}
+
+/**
+ * Devices vxlansetup.sh left: unmarked VXLAN ports on the mesh bridge that point at a peer on
+ * the mesh port. Kept, they would duplicate our links (two paths to one remote); they are
+ * deleted in the same batch that creates their replacements, so the data path is down only
+ * for the swap. Anything else unmarked is never touched.
+ */
+function replaceScriptDevices(plan: Plan, desired: DesiredState, actual: ActualState): Set<string> {
+  const byRemote = new Map(desired.links.map((l) => [l.remote, l]));
+  const replaced = new Set<string>();
+  for (const a of actual.links.values()) {
+    const v = a.vxlan;
+    const ours = v?.remote !== undefined ? byRemote.get(v.remote) : undefined;
+    if (!v || !ours || isOwnedDevice(a) || a.master !== desired.bridge.name || v.port !== ours.port) continue;
+    plan.pre.push(`link del dev ${a.name}`);
+    plan.changes.push(`replace unmanaged ${a.name} (remote ${v.remote}, vni ${v.vni}, as vxlansetup.sh makes them) with ${ours.device} (vni ${ours.vni})`);
+    replaced.add(a.name);
+  }
+  return replaced;
 }
 
 function updateInPlace(plan: Plan, a: LinkInfo, d: DesiredLink): void {

@@ -1,6 +1,6 @@
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildMesh, Lab, ns, ping, run, statusJson, vxlanLinks, waitFor, waitForConverged } from '../helpers/lab.js';
+import { buildMesh, Lab, ns, peersYaml, ping, run, statusJson, vxlanLinks, waitFor, waitForConverged, type Server } from '../helpers/lab.js';
 
 /** Continuous ping (every 20 ms) from the first container to the second while `fault` runs. */
 async function pingThrough(lab: Lab, seconds: number, fault: () => Promise<void>): Promise<{ sent: number; received: number }> {
@@ -54,6 +54,24 @@ describe('underlay faults on a 2-server mesh', () => {
     expect(r.received).toBeGreaterThan(0);
     await waitFor('traffic flows again', async () => ping(lab.containers[0]!, lab.containers[1]!.address), 5000);
     await waitFor('state running', async () => (await statusJson(s1)).state === 'running', 5000);
+  });
+
+  it('local address changed (DHCP): links follow the new address, status names the peers still pointing at the old one', async () => {
+    const [s1, s2] = lab.servers as [Server, Server];
+    lab.writeConfig(s1, 'node: srv1\n', 'peers.d/10-node.yaml');
+    await new Promise((r) => setTimeout(r, 300));
+    await ns(s1.ns, 'sysctl', '-qw', 'net.ipv4.conf.eth0.promote_secondaries=1');
+    await ns(s1.ns, 'ip', 'addr', 'add', '198.18.0.11/24', 'dev', 'eth0');
+    await ns(s1.ns, 'ip', 'addr', 'del', '198.18.0.1/24', 'dev', 'eth0');
+    await waitFor('s1 links use the new address', async () => (await vxlanLinks(s1.ns)).every((l) => l.linkinfo?.info_data?.local === '198.18.0.11'), 5000);
+    const st = await statusJson(s1);
+    expect(st.state).toBe('degraded');
+    expect(st.underlay.problem).toMatch(/local address changed: the config gives srv1 198\.18\.0\.1 but eth0 now has 198\.18\.0\.11; .*peers still point at 198\.18\.0\.1: srv2/);
+    // Once the peers file says so everywhere, traffic flows over the new address.
+    const moved = [{ index: 1, address: '198.18.0.11' }, s2];
+    for (const s of lab.servers) lab.writeConfig(s, peersYaml(moved));
+    await waitFor('traffic over the new address', async () => ping(lab.containers[0]!, lab.containers[1]!.address), 5000);
+    await waitFor('s1 running', async () => (await statusJson(s1)).state === 'running', 5000);
   });
 
   it('underlay MTU below mesh MTU + 50 shows degraded with the numbers, and clears', async () => {

@@ -132,6 +132,22 @@ describe('planner', () => {
     expect(renderPlan(plan)).not.toMatch(/vxlan9|dev vxlan2/);
   });
 
+  it('replaces vxlansetup.sh devices on the mesh bridge in one batch, and only those', () => {
+    const a = emptyHost();
+    a.links.set('vxbr0', link('vxbr0', { kind: 'bridge', mtu: 1450 }));
+    // The script names devices by list index: its vxlan0 goes to b, vxlan1 to c, on VNIs 0 and 1.
+    a.links.set('vxlan0', link('vxlan0', { kind: 'vxlan', master: 'vxbr0', vxlan: { vni: 0, remote: '198.18.0.2', local: '198.18.0.1', link: 'eth0', port: 4789, learning: true } }));
+    a.links.set('vxlan3', link('vxlan3', { kind: 'vxlan', master: 'vxbr0', vxlan: { vni: 1, remote: '198.18.0.3', local: '198.18.0.1', link: 'eth0', port: 4789, learning: true } }));
+    // Unrelated: same remote but another bridge.
+    a.links.set('vxother', link('vxother', { kind: 'vxlan', master: 'br-other', vxlan: { vni: 9, remote: '198.18.0.2', local: '198.18.0.1', link: 'eth0', port: 4789, learning: true } }));
+    const plan = computePlan(desiredFor(MESH, a), a);
+    expect(plan.pre.slice(0, 2)).toEqual(['link del dev vxlan0', 'link del dev vxlan3']);
+    expect(plan.pre).toContain('link add name vxlan3 mtu 1450 type vxlan id 100004 remote 198.18.0.3 local 198.18.0.1 dev eth0 dstport 4789 nolearning');
+    expect(plan.changes[0]).toBe('replace unmanaged vxlan0 (remote 198.18.0.2, vni 0, as vxlansetup.sh makes them) with vxlan2 (vni 100002)');
+    expect(plan.blocked).toEqual([]);
+    expect(renderPlan(plan)).not.toMatch(/vxother/);
+  });
+
   it('repairs drift: lost rule, detached port, duplicate jump', () => {
     const a = converged(MESH);
     a.ebtables.chain.pop();
