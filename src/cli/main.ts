@@ -37,6 +37,18 @@ Options:
 Exit codes: 0 ok, 1 failure (or invalid config for check), 2 usage error.
 `;
 
+/** `vxmesh VERB --help`. */
+const VERB_HELP: Record<string, string> = {
+  daemon: 'Usage: vxmesh daemon [--config DIR] [--state-dir DIR] [--node NAME] [--api HOST:PORT] [--resync S] [--max-lifetime S]\nRun the daemon in the foreground, logging JSON to stdout. SIGTERM/SIGINT exit and leave the mesh up; SIGHUP reloads.\n',
+  status: 'Usage: vxmesh status [--json] [--api HOST:PORT]\nShow node, state, links, loop prevention, ingress filter and the last reconcile. Exit 0 when running, 1 otherwise.\n',
+  start: 'Usage: vxmesh start [--state-dir DIR] [--api HOST:PORT] [--json]\nBring the mesh up after `vxmesh stop`. Needs the API token in DIR/api-token (root).\n',
+  stop: 'Usage: vxmesh stop [--state-dir DIR] [--api HOST:PORT] [--json]\nRemove everything vxmesh owns (devices, its bridge, its ebtables chain, its nft table) and keep it down until `vxmesh start`.\n',
+  restart: 'Usage: vxmesh restart [--state-dir DIR] [--api HOST:PORT] [--json]\nStop, then start.\n',
+  reload: 'Usage: vxmesh reload [--state-dir DIR] [--api HOST:PORT] [--json]\nRe-read the config now and reconcile (a save does this by itself).\n',
+  check: 'Usage: vxmesh check [DIR]\nValidate DIR/peers.yaml and DIR/peers.d/*.yaml (default: --config). Errors as file:line:col: field: message; exit 1 on any.\n',
+  plan: 'Usage: vxmesh plan [--config DIR] [--node NAME]\nPrint the exact nft/ip/ebtables commands a reconcile would run now, without running them.\n',
+};
+
 async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
@@ -60,7 +72,8 @@ async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parsed;
   const [verb, ...rest] = positionals;
   if (values.help || verb === 'help') {
-    process.stdout.write(HELP);
+    const topic = verb === 'help' ? rest[0] : verb;
+    process.stdout.write((topic && VERB_HELP[topic]) || HELP);
     return 0;
   }
   if (!verb) throw new UsageError('missing command');
