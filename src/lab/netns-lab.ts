@@ -78,14 +78,17 @@ export class Lab {
   }
 
   /** A server namespace wired to the underlay with address 198.18.0.<index> on eth0. */
-  async addServer(index: number, opts: { withAddress?: boolean } = {}): Promise<Server> {
+  async addServer(index: number, opts: { withAddress?: boolean; family?: 4 | 6; mtu?: number } = {}): Promise<Server> {
     const name = `${this.prefix}s${index}`;
     await this.addNs(name);
-    await run('ip', ['link', 'add', 'eth0', 'netns', name, 'type', 'veth', 'peer', 'name', `s${index}`, 'netns', this.underlay]);
+    const mtu = String(opts.mtu ?? 1500);
+    await run('ip', ['link', 'add', 'eth0', 'netns', name, 'mtu', mtu, 'type', 'veth', 'peer', 'name', `s${index}`, 'netns', this.underlay, 'mtu', mtu]);
     await ns(this.underlay, 'ip', 'link', 'set', `s${index}`, 'master', 'ulbr', 'up');
     await ns(name, 'ip', 'link', 'set', 'eth0', 'up');
-    const address = `198.18.0.${index}`;
-    if (opts.withAddress !== false) await ns(name, 'ip', 'addr', 'add', `${address}/24`, 'dev', 'eth0');
+    // IPv6 underlays use 2001:2::/48, the IPv6 benchmarking range (RFC 5180).
+    const address = opts.family === 6 ? `2001:2::${index}` : `198.18.0.${index}`;
+    const prefix = opts.family === 6 ? `${address}/64` : `${address}/24`;
+    if (opts.withAddress !== false) await ns(name, 'ip', 'addr', 'add', prefix, 'dev', 'eth0', ...(opts.family === 6 ? ['nodad'] : []));
     const configDir = join(this.dir, name, 'etc');
     const stateDir = join(this.dir, name, 'state');
     mkdirSync(join(configDir, 'peers.d'), { recursive: true });
@@ -186,7 +189,7 @@ export function peersYaml(servers: { index: number; address: string }[], mesh: R
   return [
     ...(meshLines.length ? ['mesh:', ...meshLines] : []),
     'peers:',
-    ...servers.map((s) => `  - { name: srv${s.index}, id: ${s.index}, address: ${s.address} }`),
+    ...servers.map((s) => `  - { name: srv${s.index}, id: ${s.index}, address: "${s.address}" }`),
     extra,
   ].join('\n') + '\n';
 }
@@ -235,9 +238,9 @@ export async function statusJson(server: Server): Promise<Record<string, any>> {
 }
 
 /** Fully built mesh: servers 1..n, each listing the peers in its own order. */
-export async function buildMesh(lab: Lab, n: number, opts: { mesh?: Record<string, unknown>; containers?: boolean; order?: (i: number, list: Server[]) => Server[] } = {}): Promise<void> {
+export async function buildMesh(lab: Lab, n: number, opts: { mesh?: Record<string, unknown>; containers?: boolean; order?: (i: number, list: Server[]) => Server[]; family?: 4 | 6; underlayMtu?: number } = {}): Promise<void> {
   await lab.init();
-  for (let i = 1; i <= n; i++) await lab.addServer(i);
+  for (let i = 1; i <= n; i++) await lab.addServer(i, { family: opts.family ?? 4, mtu: opts.underlayMtu ?? 1500 });
   for (const s of lab.servers) {
     const list = opts.order ? opts.order(s.index, lab.servers) : lab.servers;
     lab.writeConfig(s, peersYaml(list, opts.mesh));

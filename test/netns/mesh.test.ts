@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildMesh, chainRules, countArpRequests, countVxlanOnUnderlay, forwardRules, Lab, ping, readCounter, vxlanLinks, type Server } from '../helpers/lab.js';
+import { buildMesh, chainRules, statusJson, countArpRequests, countVxlanOnUnderlay, forwardRules, Lab, ping, readCounter, vxlanLinks, type Server } from '../helpers/lab.js';
 import { pairVni } from '../../src/model/vni.js';
 
 /** Each server lists the peers in its own order: rotated by its index, reversed on even ones. */
@@ -84,3 +84,31 @@ for (const n of [3, 5]) {
     });
   });
 }
+
+describe('IPv6 underlay (3 servers, underlay MTU 1520 = 1450 + 70)', () => {
+  const lab = new Lab();
+  beforeAll(async () => {
+    await buildMesh(lab, 3, { family: 6, underlayMtu: 1520 });
+  });
+  afterAll(async () => {
+    await lab.cleanup();
+  });
+
+  it('carries traffic, full-size DF frames included, with IPv6 remotes and the ingress filter on', async () => {
+    for (const a of lab.containers) {
+      for (const b of lab.containers) {
+        if (a === b) continue;
+        expect(await ping(a, b.address, ['-M', 'do', '-s', '1422']), `${a.address} -> ${b.address}`).toBe(true);
+      }
+    }
+    const s1 = lab.servers[0]!;
+    const devs = await vxlanLinks(s1.ns);
+    expect(devs.map((d) => [d.ifname, (d.linkinfo?.info_data as Record<string, unknown>)?.remote6])).toEqual([
+      ['vxlan2', '2001:2::2'],
+      ['vxlan3', '2001:2::3'],
+    ]);
+    const st = await statusJson(s1);
+    expect(st.state).toBe('running');
+    expect(st.ingressFilter).toMatchObject({ present: true, peers: 2 });
+  });
+});
