@@ -186,11 +186,10 @@ export class Daemon implements MeshControl {
   }
 
   async status(): Promise<StatusReport> {
-    const actual = await observe(this.runner);
     const cfg = this.config;
+    const [actual, macs] = await Promise.all([observe(this.runner), cfg ? learnedMacs(this.runner, cfg.mesh.bridge) : new Map<string, number>()]);
     const self = cfg ? findSelf(cfg, this.opts.node, localAddresses(actual.links), currentUnderlay(actual.links)) : undefined;
     const desired = cfg && self?.ok ? computeDesired(cfg, self.self, self.underlay, self.local) : undefined;
-    const macs = cfg ? await learnedMacs(this.runner, cfg.mesh.bridge) : new Map<string, number>();
     return buildStatus({
       configDir: this.opts.configDir,
       config: cfg,
