@@ -173,6 +173,14 @@ describe('planner', () => {
     expect(p2.pre).toContain('link set dev vxlan2 type bridge_slave isolated on');
   });
 
+  it('uses a bridge someone else made (netplan), sets its MTU, and never deletes it', () => {
+    const a = converged(MESH);
+    a.links.set('vxbr0', link('vxbr0', { kind: 'bridge', mtu: 1500, alias: undefined }));
+    const plan = computePlan(desiredFor(MESH, a), a);
+    expect(plan.pre).toEqual(['link set dev vxbr0 mtu 1450']);
+    expect(computeTeardown(a).pre.sort()).toEqual(['link del dev vxlan2', 'link del dev vxlan3']);
+  });
+
   it('teardown removes only what vxmesh owns', () => {
     const a = converged(MESH);
     a.links.set('br-other', link('br-other', { kind: 'bridge' }));
