@@ -4,11 +4,12 @@
  * writes one peers file describing every such server as a legacy peer, and reports
  * links whose two ends use different VNIs and which servers can move first.
  */
-import { readFile, rename, writeFile, access } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { importLegacyServers, type LegacyInput } from '../legacy/import.js';
 import { parseLegacyEnv, parseLegacyText, type ParseResult } from '../legacy/parse.js';
+import { pathExists } from '../util/fs.js';
 
 export const IMPORT_LEGACY_HELP = `Usage: vxmesh import-legacy [options] [NAME=]FILE...
 
@@ -100,7 +101,7 @@ export async function importLegacy(args: string[], env: NodeJS.ProcessEnv = proc
     return 0;
   }
   const out = values.output;
-  if (!values.force && (await exists(out))) {
+  if (!values.force && (await pathExists(out))) {
     process.stderr.write(`vxmesh import-legacy: ${out} exists; use --force to overwrite it\n`);
     return 1;
   }
@@ -123,11 +124,3 @@ function usage(message: string): number {
   return 2;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -6,6 +6,7 @@ import { CommandRunner } from '../kernel/runner.js';
 import { isEmptyPlan, renderPlan } from '../plan/plan.js';
 import { planNow } from '../daemon/reconcile.js';
 import { runDaemon } from './daemon-command.js';
+import { importLegacy } from './import-legacy.js';
 import { apiGet, apiPost } from './client.js';
 import { readToken } from '../api/token.js';
 import { renderOperation, renderStatusTable } from './render.js';
@@ -23,6 +24,7 @@ Commands:
   restart | reload    stop + start / re-read the config and reconcile now
   check [DIR]         validate the config (default: --config); errors as file:line:col
   plan                print the exact commands a reconcile would run now, without running them
+  import-legacy FILE  write peers.yaml from vxlansetup.sh scripts (see import-legacy --help)
 
 Options:
   --config DIR        config directory with peers.yaml and peers.d/ (default /etc/vxmesh)
@@ -50,6 +52,8 @@ const VERB_HELP: Record<string, string> = {
 };
 
 async function main(argv: string[]): Promise<number> {
+  // import-legacy has options of its own.
+  if (argv[0] === 'import-legacy') return importLegacy(argv.slice(1));
   let parsed;
   try {
     parsed = parseArgs({

@@ -1,4 +1,4 @@
-import { mkdir, rm, writeFile, access } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { formatIssue, loadConfig, type ConfigIssue } from '../config/load.js';
@@ -13,6 +13,7 @@ import { SyncScheduler } from './scheduler.js';
 import { buildStatus } from './report.js';
 import type { MeshControl, OperationResult, ReconcileReport, StatusReport } from './status.js';
 import { watchConfig } from './watch.js';
+import { pathExists } from '../util/fs.js';
 
 export interface DaemonOptions {
   configDir: string;
@@ -66,7 +67,7 @@ export class Daemon implements MeshControl {
   /** Load config, adopt what the kernel has, and start watching. Does not wait for the network. */
   async run(): Promise<void> {
     await mkdir(this.opts.stateDir, { recursive: true, mode: 0o700 });
-    this.stopped = await exists(join(this.opts.stateDir, STOPPED_MARKER));
+    this.stopped = await pathExists(join(this.opts.stateDir, STOPPED_MARKER));
     if (this.stopped) this.log.warn({ marker: join(this.opts.stateDir, STOPPED_MARKER) }, 'mesh was stopped with `vxmesh stop`; it stays down until `vxmesh start`');
     await this.loadConfig();
     this.watcher = watchConfig(this.opts.configDir, () => this.scheduler.request('config'));
@@ -209,11 +210,3 @@ export class Daemon implements MeshControl {
   }
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}

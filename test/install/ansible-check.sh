@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# CI check of the Ansible role (etc/ansible): runs it for real with ansible-playbook over a
+# local connection, every host into its own temporary root, then checks what it wrote:
+# the same peers.yaml on every host (and exactly the expected one), each host's own
+# drop-in, nothing on the host still on vxlansetup.sh, a second run that changes nothing,
+# and ansible-lint. Installs nothing itself: needs ansible-playbook, ansible-lint, node,
+# npm and a built dist/ (npm run build). Writes only under a temporary directory.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+repo=$(pwd)
+
+fail() { echo "ansible-check: FAIL: $*" >&2; exit 1; }
+for tool in ansible-playbook ansible-lint node npm; do
+  command -v "$tool" >/dev/null || fail "$tool is not installed (Debian: apt-get install -y ansible ansible-lint; Node.js >= 20)"
+done
+[ -f dist/cli/main.js ] || fail "dist/ is not built: run npm run build first"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+tarball=$(bash scripts/pack.sh "$work")
+node_bin=$(readlink -f "$(command -v node)")
+
+# A mesh of three vxmesh hosts and one still on the script, all "local".
+cat > "$work/inventory.yml" <<INV
+all:
+  children:
+    vxmesh:
+      vars:
+        ansible_connection: local
+        ansible_python_interpreter: $(command -v python3)
+        ansible_become: false
+        vxmesh_manage_service: false
+        vxmesh_package: $tarball
+        vxmesh_node_bin: $node_bin
+        vxmesh_mesh: { mtu: 1400, port: 4789, loop_prevention: ebtables }
+      hosts:
+        lxd2: { vxmesh_id: 2, vxmesh_address: 198.51.100.20, vxmesh_root: $work/hosts/lxd2 }
+        lxd1: { vxmesh_id: 1, vxmesh_address: 198.51.100.10, vxmesh_root: $work/hosts/lxd1 }
+        lxd3: { vxmesh_id: 3, vxmesh_address: "2001:db8::3", vxmesh_dev: bond0, vxmesh_name: lxd3-v6, vxmesh_root: $work/hosts/lxd3 }
+        old4:
+          vxmesh_id: 4
+          vxmesh_address: 198.51.100.40
+          vxmesh_legacy_remotes: [198.51.100.10, 198.51.100.20]
+          vxmesh_root: $work/hosts/old4
+INV
+
+export ANSIBLE_NOCOLOR=1 ANSIBLE_RETRY_FILES_ENABLED=0 ANSIBLE_LOCAL_TEMP="$work/ansible-tmp" ANSIBLE_REMOTE_TEMP="$work/ansible-tmp"
+echo "ansible-check: first run"
+ansible-playbook -i "$work/inventory.yml" etc/ansible/site.yml > "$work/run1.log" 2>&1 || { cat "$work/run1.log"; fail "ansible-playbook failed"; }
+
+expected='# vxmesh peers file, rendered by Ansible (role vxmesh) from the inventory group
+# "vxmesh". The same file on every server: edit the inventory, not this file.
+mesh:
+  loop_prevention: "ebtables"
+  mtu: 1400
+  port: 4789
+peers:
+  - name: lxd1
+    id: 1
+    address: "198.51.100.10"
+  - name: lxd2
+    id: 2
+    address: "198.51.100.20"
+  - name: lxd3-v6
+    id: 3
+    address: "2001:db8::3"
+    dev: bond0
+  - name: old4
+    id: 4
+    address: "198.51.100.40"
+    legacy: { remotes: ["198.51.100.10", "198.51.100.20"] }'
+
+for h in lxd1 lxd2 lxd3; do
+  r="$work/hosts/$h"
+  [ -f "$r/etc/vxmesh/peers.yaml" ] || fail "$h: no peers.yaml"
+  [ "$(cat "$r/etc/vxmesh/peers.yaml")" = "$expected" ] || { diff <(echo "$expected") "$r/etc/vxmesh/peers.yaml" >&2 || true; fail "$h: peers.yaml is not the expected one"; }
+  name=$h; [ $h = lxd3 ] && name=lxd3-v6
+  grep -qx "node: $name" "$r/etc/vxmesh/peers.d/00-node.yaml" || fail "$h: peers.d/00-node.yaml does not say node: $name"
+  [ "$(ls "$r/etc/vxmesh/peers.d" | grep -c '\.yaml$')" = 1 ] || fail "$h: peers.d should hold exactly one drop-in"
+  [ -f "$r/opt/vxmesh/dist/cli/main.js" ] || fail "$h: vxmesh not installed under $r/opt/vxmesh"
+  [ -f "$r/etc/systemd/system/vxmesh.service" ] || fail "$h: unit not installed"
+  node "$r/opt/vxmesh/dist/cli/main.js" check "$r/etc/vxmesh" >/dev/null || fail "$h: vxmesh check rejects the rendered config"
+done
+sums=$(sha256sum "$work"/hosts/lxd{1,2,3}/etc/vxmesh/peers.yaml | cut -d' ' -f1 | sort -u | wc -l)
+[ "$sums" = 1 ] || fail "peers.yaml differs between hosts"
+[ ! -e "$work/hosts/old4" ] || fail "old4 (still on vxlansetup.sh) was touched"
+echo "ansible-check: identical peers.yaml on lxd1 lxd2 lxd3, the right drop-in on each, old4 untouched"
+
+echo "ansible-check: second run (must change nothing)"
+ansible-playbook -i "$work/inventory.yml" etc/ansible/site.yml > "$work/run2.log" 2>&1 || { cat "$work/run2.log"; fail "second run failed"; }
+grep -E '^(lxd1|lxd2|lxd3) ' "$work/run2.log" | grep -qv 'changed=0' && { cat "$work/run2.log"; fail "second run changed something"; }
+
+echo "ansible-check: a change in the inventory reaches every host"
+sed -i 's/mtu: 1400/mtu: 1450/' "$work/inventory.yml"
+ansible-playbook -i "$work/inventory.yml" etc/ansible/site.yml > "$work/run3.log" 2>&1 || { cat "$work/run3.log"; fail "third run failed"; }
+for h in lxd1 lxd2 lxd3; do grep -qx '  mtu: 1450' "$work/hosts/$h/etc/vxmesh/peers.yaml" || fail "$h did not get the new mtu"; done
+grep -q 'RUNNING HANDLER \[vxmesh : Reload vxmesh\]' "$work/run3.log" || fail "the config change did not notify the reload handler"
+
+echo "ansible-check: ansible-lint"
+(cd etc/ansible && ansible-lint --offline -q) || fail "ansible-lint found problems"
+echo "ansible-check: ok"
