@@ -56,13 +56,16 @@ export function validateMesh(mesh: MeshSettings, peers: Peer[], mainFile: string
   return warnings;
 }
 
-/** Legacy links use the script's small index VNIs: they can collide on a vxmesh host, and may disagree between two script hosts. */
+/**
+ * Legacy links use the script's small index VNIs. Two script servers that give a vxmesh host
+ * the same index share one device there (see computeDesired), but such a VNI must not also be
+ * a pair VNI on that host. Two script hosts may disagree about the VNI of their own link.
+ */
 function checkLegacyLinks(mesh: MeshSettings, peers: Peer[], err: (w: Location, f: string, m: string) => void, warnings: string[]): void {
   const legacy = peers.filter((p) => p.legacy);
   if (legacy.length === 0) return;
   const modern = peers.filter((p) => !p.legacy);
   for (const host of modern) {
-    const used = new Map<number, string>();
     for (const l of legacy) {
       const k = l.legacy!.remotes.indexOf(host.address);
       if (k < 0) {
@@ -71,9 +74,6 @@ function checkLegacyLinks(mesh: MeshSettings, peers: Peer[], err: (w: Location, 
       }
       const where = l.where.remotes[k] ?? l.where.item;
       const field = `${l.where.field}.legacy.remotes[${k}]`;
-      const prev = used.get(k);
-      if (prev) err(where, field, `VNI ${k} would be used twice on ${host.name} (links to ${prev} and ${l.name}); reorder ${l.name}'s remotes`);
-      used.set(k, l.name);
       const clash = modern.find((m) => m !== host && pairVni(host.id, m.id, mesh.vniBase) === k);
       if (clash) err(where, field, `VNI ${k} of link ${host.name}-${l.name} is also the VNI of link ${host.name}-${clash.name} (raise mesh.vni_base)`);
     }

@@ -46,7 +46,7 @@ export function buildStatus(s: StatusInput): StatusReport {
   }
 
   const mode = s.config?.mesh.loopPrevention ?? 'ebtables';
-  const devices = links.filter((l) => l.present).map((l) => l.device);
+  const devices = [...new Set(links.filter((l) => l.present).map((l) => l.device))];
   let expected = 0;
   let present = 0;
   let loopProblem: string | null = null;
@@ -113,7 +113,7 @@ function linkStatus(d: DesiredLink, s: StatusInput, bridge: string): LinkStatus 
   let problem: string | null = null;
   if (!a) problem = 'missing';
   else if (a.vxlan?.vni !== d.vni) problem = `VNI ${a.vxlan?.vni ?? 'none'}, want ${d.vni}`;
-  else if (a.vxlan?.remote !== d.remote) problem = `remote ${a.vxlan?.remote ?? 'none'}, want ${d.remote}`;
+  else if (d.shared ? !(a.defaultDsts ?? []).includes(d.remote) : a.vxlan?.remote !== d.remote) problem = `remote ${d.shared ? 'missing from the shared device' : (a.vxlan?.remote ?? 'none')}, want ${d.remote}`;
   else if (a.master !== bridge) problem = `not attached to ${bridge}`;
   else if (!a.up) problem = 'down';
   return {

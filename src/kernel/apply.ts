@@ -12,6 +12,7 @@ export async function applyPlan(runner: CommandRunner, plan: Plan): Promise<void
   let ingressError: unknown;
   if (plan.nft) await runner.run('nft', ['-f', '-'], { input: plan.nft }).catch((err: unknown) => (ingressError = err));
   if (plan.pre.length) await runner.run('ip', ['-batch', '-'], { input: plan.pre.join('\n') + '\n' });
+  if (plan.fdb.length) await runner.run('bridge', ['-batch', '-'], { input: plan.fdb.join('\n') + '\n' });
   if (plan.chain) await runner.run('ebtables-restore', ['--noflush'], { input: renderChainRestore(plan.chain) });
   for (const args of plan.ebtables) await runner.run('ebtables', args);
   if (plan.post.length) await runner.run('ip', ['-batch', '-'], { input: plan.post.join('\n') + '\n' });

@@ -1,5 +1,5 @@
 import { CommandError, type CommandRunner } from './runner.js';
-import { parseEbtablesSave, parseIpLinks, type ActualState, type EbtablesState } from './state.js';
+import { parseEbtablesSave, parseIpLinks, type ActualState, type EbtablesState, type LinkInfo } from './state.js';
 import { INGRESS_TABLE, parseIngress, type IngressState } from '../plan/ingress.js';
 
 /** Read links, addresses, counters, the vxmesh ebtables chain and nft table: three processes in all. */
@@ -9,7 +9,19 @@ export async function observe(runner: CommandRunner): Promise<ActualState> {
     observeEbtables(runner),
     observeIngress(runner),
   ]);
+  await readFloodLists(runner, links);
   return { links, ebtables, ingress };
+}
+
+/** Owned VXLAN devices with no fixed remote are shared legacy devices: read their flood lists. */
+async function readFloodLists(runner: CommandRunner, links: Map<string, LinkInfo>): Promise<void> {
+  const shared = [...links.values()].filter((l) => l.vxlan && l.vxlan.remote === undefined && l.alias?.startsWith('vxmesh:'));
+  await Promise.all(
+    shared.map(async (l) => {
+      const entries = JSON.parse(await runner.run('bridge', ['-j', 'fdb', 'show', 'dev', l.name])) as { mac?: string; dst?: string }[];
+      l.defaultDsts = entries.filter((e) => e.mac === '00:00:00:00:00:00' && e.dst).map((e) => e.dst!);
+    }),
+  );
 }
 
 async function observeIngress(runner: CommandRunner): Promise<IngressState> {

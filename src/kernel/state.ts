@@ -20,6 +20,8 @@ export interface LinkInfo {
   master: string | undefined;
   alias: string | undefined;
   vxlan: VxlanInfo | undefined;
+  /** Default FDB destinations (flood list) of a VXLAN device without a fixed remote. */
+  defaultDsts?: string[];
   /** Bridge-port isolation, when the link is a bridge port. */
   isolated: boolean | undefined;
   addresses: string[];

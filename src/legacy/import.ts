@@ -14,7 +14,7 @@ export interface LegacyInput {
   server: LegacyServer;
 }
 
-export type FindingKind = 'vni-mismatch' | 'one-sided' | 'no-script' | 'cannot-move' | 'can-move';
+export type FindingKind = 'vni-mismatch' | 'one-sided' | 'no-script' | 'can-move';
 
 export interface Finding {
   kind: FindingKind;
@@ -138,8 +138,8 @@ export function analyse(peers: ImportedPeer[]): Finding[] {
     }
   }
   // A server that moves to vxmesh keeps, towards each script server L, the VNI L gives it
-  // (its index in L's REMOTEIPS). Two such links with one VNI cannot coexist on it: the
-  // kernel tells received VXLAN packets apart by VNI alone.
+  // (its index in L's REMOTEIPS). The kernel allows one device per VNI and port, so script
+  // servers that give it the same VNI are reached through one shared device.
   for (const x of legacy) {
     const byVni = new Map<number, string[]>();
     for (const l of legacy) {
@@ -147,15 +147,13 @@ export function analyse(peers: ImportedPeer[]): Finding[] {
       const k = l.remotes!.indexOf(x.address);
       if (k >= 0) byVni.set(k, [...(byVni.get(k) ?? []), l.name]);
     }
-    const clashes = [...byVni].filter(([, names]) => names.length > 1);
-    if (clashes.length === 0) {
-      findings.push({ kind: 'can-move', message: `${x.name} can move to vxmesh now: the script servers give it distinct VNIs` });
-    } else {
-      findings.push({
-        kind: 'cannot-move',
-        message: `${x.name} cannot move to vxmesh while ${clashes.map(([k, names]) => `${names.join(' and ')} (all give it VNI ${k})`).join('; ')} still run the script: move one of them first, or reorder REMOTEIPS on all but one`,
-      });
-    }
+    const shared = [...byVni].filter(([, names]) => names.length > 1);
+    findings.push({
+      kind: 'can-move',
+      message: shared.length === 0
+        ? `${x.name} can move to vxmesh now: the script servers give it distinct VNIs`
+        : `${x.name} can move to vxmesh now; ${shared.map(([k, names]) => `${names.join(' and ')} all give it VNI ${k}, so it reaches them through one shared device (vxlanv${k})`).join('; ')}`,
+    });
   }
   return findings;
 }

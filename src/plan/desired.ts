@@ -13,12 +13,36 @@ export interface DesiredLink {
   port: number;
   mtu: number;
   legacy: boolean;
+  /** The link rides a device shared with other script servers that give this host the same VNI. */
+  shared: boolean;
+}
+
+/** One VXLAN device: usually one link, or several legacy links on one VNI. */
+export interface DesiredDevice {
+  device: string;
+  vni: number;
+  /**
+   * One remote: a point-to-point link (nolearning). Several: script servers that all give
+   * this host the same VNI (the kernel allows one device per VNI and port), so one device
+   * floods to each through default FDB entries and learns which MAC is behind which.
+   */
+  remotes: string[];
+  shared: boolean;
+  local: string;
+  underlay: string;
+  port: number;
+  mtu: number;
+  alias: string;
+  peers: string[];
 }
 
 export interface DesiredState {
   node: string;
   bridge: { name: string; mtu: number };
+  /** Per peer, for status. */
   links: DesiredLink[];
+  /** Per kernel device, for the plan. */
+  devices: DesiredDevice[];
   loopPrevention: LoopPrevention;
   /** Undefined when `ingress_filter: false`. */
   ingress: IngressDesired | undefined;
@@ -77,6 +101,7 @@ export function computeDesired(config: Config, self: Peer, underlay: string, loc
       peer: peer.name,
       peerId: peer.id,
       device: deviceName(peer.id),
+      shared: false,
       vni,
       remote: peer.address,
       local: localAddress,
@@ -87,6 +112,8 @@ export function computeDesired(config: Config, self: Peer, underlay: string, loc
     });
   }
   links.sort((a, b) => a.peerId - b.peerId);
+  // Validation lets a VNI repeat only between legacy links; those share a device.
+  const devices = groupDevices(links);
   const others = config.peers.filter((p) => p !== self);
   const ingress = mesh.ingressFilter
     ? {
@@ -95,5 +122,35 @@ export function computeDesired(config: Config, self: Peer, underlay: string, loc
         peers6: others.filter((p) => p.family === 6).map((p) => p.address).sort(compareAddr),
       }
     : undefined;
-  return { node: self.name, bridge: { name: mesh.bridge, mtu: mesh.mtu }, links, loopPrevention: mesh.loopPrevention, ingress };
+  return { node: self.name, bridge: { name: mesh.bridge, mtu: mesh.mtu }, links, devices, loopPrevention: mesh.loopPrevention, ingress };
+}
+
+/** Name of the device shared by the legacy links that use VNI `vni` on this host. */
+export function sharedDeviceName(vni: number): string {
+  return `vxlanv${vni}`;
+}
+
+/** One device per link, except legacy links that share a VNI: those share one device (and the links say so). */
+function groupDevices(links: DesiredLink[]): DesiredDevice[] {
+  const byVni = new Map<number, DesiredLink[]>();
+  for (const l of links) byVni.set(l.vni, [...(byVni.get(l.vni) ?? []), l]);
+  const devices: DesiredDevice[] = [];
+  for (const [vni, group] of byVni) {
+    const first = group[0]!;
+    const shared = group.length > 1;
+    if (shared) for (const l of group) Object.assign(l, { device: sharedDeviceName(vni), shared: true });
+    devices.push({
+      device: first.device,
+      vni,
+      remotes: group.map((l) => l.remote).sort(compareAddr),
+      shared,
+      local: first.local,
+      underlay: first.underlay,
+      port: first.port,
+      mtu: first.mtu,
+      alias: shared ? `vxmesh:vni${vni}` : `vxmesh:${first.peer}`,
+      peers: group.map((l) => l.peer),
+    });
+  }
+  return devices;
 }

@@ -1,11 +1,12 @@
 import { BRIDGE_ALIAS, OWNER_PREFIX } from '../model/types.js';
 import { CHAIN, GATE_RULE, JUMP_RULE, dropRule, type ActualState, type LinkInfo } from '../kernel/state.js';
-import type { DesiredLink, DesiredState } from './desired.js';
+import type { DesiredDevice, DesiredState } from './desired.js';
 import { ingressMatches, renderIngress, renderIngressRemoval, type IngressDesired, type IngressState } from './ingress.js';
 
 /**
  * The difference between desired and actual, in the order it must be applied:
  *  1. `pre`   (one `ip -batch`): bridge, device create/delete/modify; new ports stay down and unattached;
+ *     then `fdb` (one `bridge -batch`): flood lists of shared legacy devices;
  *  2. loop prevention (the whole vxmesh chain replaced in one ebtables-restore, then the FORWARD jump);
  *  3. `post`  (one `ip -batch`): attach ports, isolate, bring up. Runs only if 2 succeeded,
  *     so no port ever joins the bridge without loop prevention.
@@ -14,6 +15,8 @@ export interface Plan {
   /** `nft -f` input for the ingress filter table, applied first. */
   nft: string | undefined;
   pre: string[];
+  /** `bridge -batch` lines after `pre`: the flood lists of devices shared by script servers. */
+  fdb: string[];
   /** Devices whose pairwise DROP rules the chain must hold, when the chain must be (re)written. */
   chain: string[] | undefined;
   /** ebtables argument lists run after the chain restore (jump insert/delete, chain delete). */
@@ -26,7 +29,7 @@ export interface Plan {
 }
 
 export function isEmptyPlan(p: Plan): boolean {
-  return p.nft === undefined && p.pre.length === 0 && p.chain === undefined && p.ebtables.length === 0 && p.post.length === 0;
+  return p.nft === undefined && p.pre.length === 0 && p.fdb.length === 0 && p.chain === undefined && p.ebtables.length === 0 && p.post.length === 0;
 }
 
 export function isOwnedDevice(l: LinkInfo): boolean {
@@ -37,17 +40,24 @@ function isOwnedBridge(l: LinkInfo): boolean {
   return l.kind === 'bridge' && l.alias === BRIDGE_ALIAS;
 }
 
-export function createLinkLines(l: DesiredLink): string[] {
-  return [
-    `link add name ${l.device} mtu ${l.mtu} type vxlan id ${l.vni} remote ${l.remote} local ${l.local} dev ${l.underlay} dstport ${l.port} nolearning`,
-    `link set dev ${l.device} alias ${OWNER_PREFIX}${l.peer}`,
-  ];
+/** The all-zero MAC: a VXLAN device's default FDB entry, where broadcast and unknown unicast go. */
+export const DEFAULT_MAC = '00:00:00:00:00:00';
+
+function createDeviceLines(plan: Plan, d: DesiredDevice): void {
+  const target = d.shared ? `local ${d.local} dev ${d.underlay} dstport ${d.port} learning` : `remote ${d.remotes[0]} local ${d.local} dev ${d.underlay} dstport ${d.port} nolearning`;
+  plan.pre.push(`link add name ${d.device} mtu ${d.mtu} type vxlan id ${d.vni} ${target}`, `link set dev ${d.device} alias ${d.alias}`);
+  if (d.shared) for (const r of d.remotes) plan.fdb.push(`fdb append ${DEFAULT_MAC} dev ${d.device} dst ${r}`);
+}
+
+function describeDevice(d: DesiredDevice): string {
+  return `${d.device} to ${d.peers.join(', ')} (${d.remotes.join(', ')}, vni ${d.vni}${d.shared ? ', shared by script servers' : ''})`;
 }
 
 /** Why an existing device cannot be changed in place into the desired one (the kernel refuses VNI, port and underlay changes). */
-function recreateReason(a: LinkInfo, d: DesiredLink): string | undefined {
+function recreateReason(a: LinkInfo, d: DesiredDevice): string | undefined {
   const v = a.vxlan;
   if (!v) return 'not a vxlan device';
+  if (d.shared !== (v.remote === undefined)) return d.shared ? 'becomes shared' : 'no longer shared';
   if (v.vni !== d.vni) return `vni ${v.vni} -> ${d.vni}`;
   if (v.port !== d.port) return `port ${v.port} -> ${d.port}`;
   if (v.link !== d.underlay) return `underlay ${v.link ?? 'none'} -> ${d.underlay}`;
@@ -56,7 +66,7 @@ function recreateReason(a: LinkInfo, d: DesiredLink): string | undefined {
 }
 
 export function computePlan(desired: DesiredState, actual: ActualState): Plan {
-  const plan: Plan = { nft: undefined, pre: [], chain: undefined, ebtables: [], post: [], changes: [], blocked: [] };
+  const plan: Plan = { nft: undefined, pre: [], fdb: [], chain: undefined, ebtables: [], post: [], changes: [], blocked: [] };
   const br = desired.bridge;
   const isolated = desired.loopPrevention === 'isolated';
 
@@ -90,21 +100,22 @@ export function computePlan(desired: DesiredState, actual: ActualState): Plan {
 
   const replaced = replaceScriptDevices(plan, desired, actual);
   const loopDevices: string[] = [];
-  for (const d of desired.links) {
+  for (const d of desired.devices) {
     const a = replaced.has(d.device) ? undefined : actual.links.get(d.device);
     if (a && !isOwnedDevice(a)) {
-      plan.blocked.push(`${d.device} exists and is not managed by vxmesh (alias ${JSON.stringify(a.alias ?? '')}); link to ${d.peer} not made`);
+      plan.blocked.push(`${d.device} exists and is not managed by vxmesh (alias ${JSON.stringify(a.alias ?? '')}); link to ${d.peers.join(', ')} not made`);
       continue;
     }
     loopDevices.push(d.device);
     const reason = a ? recreateReason(a, d) : undefined;
     const fresh = !a || reason !== undefined;
     if (!a) {
-      plan.pre.push(...createLinkLines(d));
-      plan.changes.push(`create ${d.device} to ${d.peer} (${d.remote}, vni ${d.vni})`);
+      createDeviceLines(plan, d);
+      plan.changes.push(`create ${describeDevice(d)}`);
     } else if (reason) {
-      plan.pre.push(`link del dev ${d.device}`, ...createLinkLines(d));
-      plan.changes.push(`recreate ${d.device} to ${d.peer}: ${reason}`);
+      plan.pre.push(`link del dev ${d.device}`);
+      createDeviceLines(plan, d);
+      plan.changes.push(`recreate ${describeDevice(d)}: ${reason}`);
     } else {
       updateInPlace(plan, a, d);
     }
@@ -131,7 +142,7 @@ export function computePlan(desired: DesiredState, actual: ActualState): Plan {
  * for the swap. Anything else unmarked is never touched.
  */
 function replaceScriptDevices(plan: Plan, desired: DesiredState, actual: ActualState): Set<string> {
-  const byRemote = new Map(desired.links.map((l) => [l.remote, l]));
+  const byRemote = new Map(desired.devices.flatMap((d) => d.remotes.map((r) => [r, d] as const)));
   const replaced = new Set<string>();
   for (const a of actual.links.values()) {
     const v = a.vxlan;
@@ -144,25 +155,31 @@ function replaceScriptDevices(plan: Plan, desired: DesiredState, actual: ActualS
   return replaced;
 }
 
-function updateInPlace(plan: Plan, a: LinkInfo, d: DesiredLink): void {
+function updateInPlace(plan: Plan, a: LinkInfo, d: DesiredDevice): void {
   const v = a.vxlan!;
-  if (v.remote !== d.remote || v.local !== d.local || v.learning) {
-    plan.pre.push(`link set dev ${d.device} type vxlan remote ${d.remote} local ${d.local} nolearning`);
+  const remote = d.shared ? undefined : d.remotes[0];
+  if (v.remote !== remote || v.local !== d.local || v.learning !== d.shared) {
+    plan.pre.push(`link set dev ${d.device} type vxlan ${remote ? `remote ${remote} ` : ''}local ${d.local} ${d.shared ? 'learning' : 'nolearning'}`);
     const what = [
-      v.remote !== d.remote ? `remote ${v.remote ?? 'none'} -> ${d.remote}` : '',
+      v.remote !== remote ? `remote ${v.remote ?? 'none'} -> ${remote}` : '',
       v.local !== d.local ? `local ${v.local ?? 'none'} -> ${d.local}` : '',
-      v.learning ? 'learning off' : '',
+      v.learning !== d.shared ? `learning ${d.shared ? 'on' : 'off'}` : '',
     ].filter(Boolean);
     plan.changes.push(`update ${d.device}: ${what.join(', ')}`);
+  }
+  if (d.shared) {
+    const have = new Set(a.defaultDsts ?? []);
+    for (const r of d.remotes) if (!have.has(r)) plan.fdb.push(`fdb append ${DEFAULT_MAC} dev ${d.device} dst ${r}`);
+    for (const r of have) if (!d.remotes.includes(r)) plan.fdb.push(`fdb del ${DEFAULT_MAC} dev ${d.device} dst ${r}`);
+    if (plan.fdb.some((l) => l.includes(` dev ${d.device} `))) plan.changes.push(`set ${d.device} flood list to ${d.remotes.join(', ')}`);
   }
   if (a.mtu !== d.mtu) {
     plan.pre.push(`link set dev ${d.device} mtu ${d.mtu}`);
     plan.changes.push(`set ${d.device} mtu ${a.mtu} -> ${d.mtu}`);
   }
-  const alias = `${OWNER_PREFIX}${d.peer}`;
-  if (a.alias !== alias) {
-    plan.pre.push(`link set dev ${d.device} alias ${alias}`);
-    plan.changes.push(`rename ${d.device}'s peer to ${d.peer}`);
+  if (a.alias !== d.alias) {
+    plan.pre.push(`link set dev ${d.device} alias ${d.alias}`);
+    plan.changes.push(`rename ${d.device}'s peer to ${d.alias.slice(OWNER_PREFIX.length)}`);
   }
 }
 
@@ -237,7 +254,7 @@ export function planChainRemoval(plan: Plan, eb: ActualState['ebtables']): void 
 
 /** Everything vxmesh owns, removed: what `stop` does. Foreign objects are not in it. */
 export function computeTeardown(actual: ActualState): Plan {
-  const plan: Plan = { nft: undefined, pre: [], chain: undefined, ebtables: [], post: [], changes: [], blocked: [] };
+  const plan: Plan = { nft: undefined, pre: [], fdb: [], chain: undefined, ebtables: [], post: [], changes: [], blocked: [] };
   for (const a of actual.links.values()) {
     if (isOwnedDevice(a)) {
       plan.pre.push(`link del dev ${a.name}`);
@@ -280,6 +297,7 @@ export function renderPlan(plan: Plan): string {
     if (lines.length) out.push('ip -batch - <<EOF', ...lines, 'EOF');
   };
   batch(plan.pre);
+  if (plan.fdb.length) out.push('bridge -batch - <<EOF', ...plan.fdb, 'EOF');
   if (plan.chain) out.push('ebtables-restore --noflush <<EOF', renderChainRestore(plan.chain).trimEnd(), 'EOF');
   for (const args of plan.ebtables) out.push(`ebtables ${args.join(' ')}`);
   batch(plan.post);

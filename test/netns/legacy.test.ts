@@ -98,7 +98,7 @@ describe('migration: vxmesh next to servers still running vxlansetup.sh', () => 
   it('import-legacy reported the link whose ends disagree and that srv2 can move first', () => {
     expect(report).toContain('vni-mismatch: link srv1-srv3 uses VNI 1 on srv1 but VNI 0 on srv3');
     expect(report).toContain('can-move: srv2 can move to vxmesh now');
-    expect(report).toMatch(/cannot-move: srv1 cannot move/);
+    expect(report).toContain('can-move: srv1 can move to vxmesh now; srv2 and srv3 all give it VNI 0, so it reaches them through one shared device (vxlanv0)');
   });
 
   it('vxmesh on srv2 uses the VNI each script end gives it, on nolearning devices', async () => {
@@ -142,5 +142,64 @@ describe('migration: vxmesh next to servers still running vxlansetup.sh', () => 
       ['198.18.0.1', '198.18.0.3'],
       ['198.18.0.1', '198.18.0.2'],
     ]);
+  });
+});
+
+describe('migration: the server both script neighbours give the same VNI moves first', () => {
+  const lab = new Lab();
+  const all = [1, 2, 3];
+
+  beforeAll(async () => {
+    await lab.init();
+    for (const i of all) await lab.addServer(i);
+    const [s1, s2, s3] = lab.servers as [Server, Server, Server];
+    const servers = all.map((i) => {
+      const r = parseLegacyText(scriptVariables(i, all), `srv${i}.sh`);
+      if (!r.ok) throw new Error('parse');
+      return { name: `srv${i}`, server: r.server };
+    });
+    const r = importLegacyServers(servers);
+    if (!r.ok) throw new Error(r.errors.join());
+    // srv1 moves: srv2 and srv3 both list it first, so both links are VNI 0 on srv1.
+    const lines = r.yaml.split('\n');
+    const at = lines.indexOf('  - name: srv1');
+    lines.splice(lines.findIndex((l, n) => n > at && l.startsWith('    legacy:')), 1);
+    lab.writeConfig(s1, lines.join('\n'));
+    for (const s of [s2, s3]) {
+      const parsed = parseLegacyText(scriptVariables(s.index, all), 'x');
+      if (!parsed.ok) throw new Error('script variables do not parse');
+      await scriptStart(s, parsed.server.remotes);
+    }
+    lab.startDaemon(s1);
+    await waitForConverged(s1, 1);
+    for (const s of lab.servers) await lab.addContainer(s, s.index);
+  });
+
+  afterAll(async () => {
+    await lab.cleanup();
+  });
+
+  it('srv1 has one shared, learning device on VNI 0 flooding to both script servers', async () => {
+    const s1 = lab.servers[0]!;
+    const devs = await vxlanLinks(s1.ns);
+    expect(devs.map((d) => d.ifname)).toEqual(['vxlanv0']);
+    expect(devs[0]!.linkinfo?.info_data).toMatchObject({ id: 0, learning: true });
+    const fdb = JSON.parse(await ns(s1.ns, 'bridge', '-j', 'fdb', 'show', 'dev', 'vxlanv0')) as { mac: string; dst?: string }[];
+    expect(fdb.filter((e) => e.mac === '00:00:00:00:00:00').map((e) => e.dst).sort()).toEqual(['198.18.0.2', '198.18.0.3']);
+    const st = await statusJson(s1);
+    expect(st.state).toBe('running');
+    expect(st.links.map((l: { peer: string; device: string; vni: number; problem: string | null }) => [l.peer, l.device, l.vni, l.problem])).toEqual([
+      ['srv2', 'vxlanv0', 0, null],
+      ['srv3', 'vxlanv0', 0, null],
+    ]);
+  });
+
+  it('srv1\'s container reaches both script servers\' containers, and back', async () => {
+    const [c1, c2, c3] = lab.containers as [any, any, any];
+    await waitFor('c1 -> c2', async () => ping(c1, c2.address), 10_000, 200);
+    for (const [a, b] of [[c1, c2], [c2, c1], [c1, c3], [c3, c1]] as const) {
+      expect(await ping(a, b.address), `${a.address} -> ${b.address}`).toBe(true);
+      expect(await ping(a, b.address, ['-M', 'do', '-s', '1422']), `DF 1422 ${a.address} -> ${b.address}`).toBe(true);
+    }
   });
 });

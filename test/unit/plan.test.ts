@@ -118,7 +118,7 @@ describe('planner', () => {
     const a = converged(MESH);
     const rebased = config('mesh: { vni_base: 200000 }\npeers:\n  - { name: a, id: 1, address: 198.18.0.1 }\n  - { name: b, id: 2, address: 198.18.0.2 }\n');
     const plan = computePlan(desiredFor(rebased, a), a);
-    expect(plan.changes).toContain('recreate vxlan2 to b: vni 100002 -> 200002');
+    expect(plan.changes).toContain('recreate vxlan2 to b (198.18.0.2, vni 200002): vni 100002 -> 200002');
     expect(plan.changes).toContain('delete vxlan3 (c is no longer a peer)');
     expect(plan.pre[0]).toBe('link del dev vxlan3');
   });
@@ -146,6 +146,23 @@ describe('planner', () => {
     expect(plan.changes[0]).toBe('replace unmanaged vxlan0 (remote 198.18.0.2, vni 0, as vxlansetup.sh makes them) with vxlan2 (vni 100002)');
     expect(plan.blocked).toEqual([]);
     expect(renderPlan(plan)).not.toMatch(/vxother/);
+  });
+
+  it('reaches script servers that give this host the same VNI through one shared, learning device', () => {
+    const shared = config('peers:\n  - { name: a, id: 1, address: 198.18.0.1 }\n  - { name: b, id: 2, address: 198.18.0.2, legacy: { remotes: [198.18.0.1, 198.18.0.3] } }\n  - { name: c, id: 3, address: 198.18.0.3, legacy: { remotes: [198.18.0.1, 198.18.0.2] } }\n');
+    const a = emptyHost();
+    const plan = computePlan(desiredFor(shared, a), a);
+    expect(plan.pre).toContain('link add name vxlanv0 mtu 1450 type vxlan id 0 local 198.18.0.1 dev eth0 dstport 4789 learning');
+    expect(plan.fdb).toEqual(['fdb append 00:00:00:00:00:00 dev vxlanv0 dst 198.18.0.2', 'fdb append 00:00:00:00:00:00 dev vxlanv0 dst 198.18.0.3']);
+    expect(plan.post).toEqual(['link set dev vxlanv0 master vxbr0', 'link set dev vxlanv0 up']);
+    // Converged: one flood entry lost is put back, nothing else.
+    a.links.set('vxbr0', link('vxbr0', { kind: 'bridge', mtu: 1450, alias: 'vxmesh:bridge' }));
+    a.links.set('vxlanv0', link('vxlanv0', { kind: 'vxlan', mtu: 1450, master: 'vxbr0', alias: 'vxmesh:vni0', defaultDsts: ['198.18.0.3'], vxlan: { vni: 0, remote: undefined, local: '198.18.0.1', link: 'eth0', port: 4789, learning: true } }));
+    a.ebtables = { ...a.ebtables, chainExists: true, jumps: 1, chain: [GATE_RULE] };
+    a.ingress = { ...a.ingress, present: true, peers4: ['198.18.0.2', '198.18.0.3'], rules: expectedRules(4789) };
+    const again = computePlan(desiredFor(shared, a), a);
+    expect(again.fdb).toEqual(['fdb append 00:00:00:00:00:00 dev vxlanv0 dst 198.18.0.2']);
+    expect(again.pre).toEqual([]);
   });
 
   it('repairs drift: lost rule, detached port, duplicate jump', () => {
