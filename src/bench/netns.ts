@@ -1,5 +1,5 @@
 import { execa, execaSync, type ResultPromise } from 'execa';
-import { mkdtempSync, mkdirSync, openSync, closeSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,17 +68,20 @@ export class NetnsRegistry {
     await run('ip', ['netns', 'del', name]).catch(() => undefined);
   }
 
-  /** Start a long-running process inside a namespace; it is killed at cleanup. */
-  spawn(nsName: string, args: string[], logFile?: string): ResultPromise {
-    const fd = logFile ? openSync(logFile, 'a') : undefined;
-    const p = execa('ip', ['netns', 'exec', nsName, ...args], {
-      stdin: 'ignore',
-      stdout: fd ?? 'pipe',
-      stderr: fd ?? 'pipe',
-      buffer: fd === undefined ? false : true,
-      reject: false,
-    });
-    if (fd !== undefined) closeSync(fd);
+  /**
+   * Start a long-running process inside a namespace; it is killed at cleanup. Output goes to
+   * `logFile`, or is piped (unbuffered: the caller reads it) with `pipe`, or is dropped.
+   */
+  spawn(nsName: string, args: string[], output: { logFile?: string; pipe?: boolean } = {}): ResultPromise {
+    const argv = ['netns', 'exec', nsName, ...args];
+    let p: ResultPromise;
+    if (output.logFile) {
+      p = execa('ip', argv, { stdin: 'ignore', stdout: { file: output.logFile, append: true }, stderr: { file: output.logFile, append: true }, reject: false });
+    } else {
+      p = output.pipe
+        ? execa('ip', argv, { stdin: 'ignore', stdout: 'pipe', stderr: 'ignore', buffer: false, reject: false })
+        : execa('ip', argv, { stdin: 'ignore', stdout: 'ignore', stderr: 'ignore', reject: false });
+    }
     this.procs.add(p);
     void p.finally(() => this.procs.delete(p));
     return p;
@@ -183,7 +186,7 @@ export class DaemonHost {
   }
 
   start(extra: string[] = []): void {
-    this.proc = this.reg.spawn(this.ns, [process.execPath, CLI, 'daemon', '--config', this.configDir, '--state-dir', this.stateDir, '--max-lifetime', '1200', ...extra], this.logFile);
+    this.proc = this.reg.spawn(this.ns, [process.execPath, CLI, 'daemon', '--config', this.configDir, '--state-dir', this.stateDir, '--max-lifetime', '1200', ...extra], { logFile: this.logFile });
   }
 
   log(): string {

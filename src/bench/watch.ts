@@ -1,0 +1,86 @@
+import type { ResultPromise } from 'execa';
+import { nsRun, sleep, type NetnsRegistry } from './netns.js';
+
+/**
+ * Times kernel state changes in a namespace without busy polling: `ip monitor link` runs in
+ * the namespace, every event triggers a check, and the moment of completion is the arrival
+ * of the last event before the check that passed (so the time the check itself takes is
+ * not counted). A slow poll backs it up in case an event is missed.
+ */
+export class LinkWatcher {
+  private proc: ResultPromise | undefined;
+  private lastEvent = 0;
+  private seq = 0;
+  private wake: (() => void) | undefined;
+
+  constructor(
+    private readonly reg: NetnsRegistry,
+    readonly ns: string,
+  ) {}
+
+  async start(): Promise<void> {
+    this.proc = this.reg.spawn(this.ns, ['ip', 'monitor', 'link'], { pipe: true });
+    this.proc.stdout?.on('data', () => {
+      this.lastEvent = performance.now();
+      this.seq++;
+      this.wake?.();
+    });
+    await sleep(150);
+  }
+
+  async close(): Promise<void> {
+    await this.reg.kill(this.proc);
+    this.proc = undefined;
+  }
+
+  /** Resolves with the completion time (performance.now() scale), at least `since`. */
+  async waitUntil(what: string, check: () => Promise<boolean>, since: number, timeoutMs: number): Promise<number> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const seqBefore = this.seq;
+      const evt = this.lastEvent;
+      const checkStart = performance.now();
+      let ok = false;
+      try {
+        ok = await check();
+      } catch {
+        ok = false;
+      }
+      if (ok) return Math.max(since, evt > since ? evt : checkStart);
+      if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} in ${this.ns}`);
+      if (this.seq === seqBefore) {
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(done, 250);
+          function done() {
+            clearTimeout(t);
+            resolve();
+          }
+          this.wake = done;
+        });
+        this.wake = undefined;
+      }
+    }
+  }
+}
+
+interface PortJson {
+  ifname: string;
+  flags?: string[];
+}
+
+/** VXLAN ports of `bridge` that are up, by name. */
+export async function upVxlanPorts(ns: string, bridge = 'vxbr0'): Promise<Set<string>> {
+  const out = await nsRun(ns, ['ip', '-j', 'link', 'show', 'master', bridge]);
+  const ports = JSON.parse(out || '[]') as PortJson[];
+  return new Set(ports.filter((p) => p.ifname.startsWith('vxlan') && (p.flags ?? []).includes('UP')).map((p) => p.ifname));
+}
+
+/** ebtables filter table rules, per chain. */
+export async function ebtablesRules(ns: string): Promise<{ forward: string[]; vxmesh: string[] }> {
+  const text = await nsRun(ns, ['ebtables-save', '-t', 'filter']);
+  const lines = text.split('\n');
+  return {
+    forward: lines.filter((l) => l.startsWith('-A FORWARD ')),
+    vxmesh: lines.filter((l) => l.startsWith('-A VXMESH ')),
+  };
+}

@@ -1,0 +1,50 @@
+import { execa } from 'execa';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+/**
+ * The benchmark's harness, run tiny (one small size, one iteration, 1 s iperf) so it cannot
+ * rot. Timing targets are not checked here: they live in the benchmark's own report.
+ */
+describe('bench --smoke', () => {
+  const out = mkdtempSync(join(tmpdir(), 'vxmesh-bench-smoke-'));
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+  it('measures every figure for vxmesh beside the baseline and cleans up its namespaces', async () => {
+    const child = execa(process.execPath, [resolve('dist/bench/bench.js'), '--smoke', '--out', out], { reject: false, timeout: 110_000 });
+    const r = await child;
+    expect(r.exitCode, `${r.stderr}\n${r.stdout}`).toBe(0);
+
+    const report = JSON.parse(readFileSync(join(out, 'bench.json'), 'utf8')) as {
+      meta: { machine: { cores: number; kernel: string }; date: string };
+      rows: { key: string; id: string; kind: string; vxmesh: number | null; baseline: number | null; baselineNote?: string; target: string; pass: boolean | null }[];
+    };
+    expect(report.meta.machine.cores).toBeGreaterThan(0);
+    expect(report.meta.machine.kernel).not.toBe('');
+
+    const ids = new Set(report.rows.map((row) => row.id));
+    for (const id of ['cold_start', 'cold_start_process', 'converge_p50', 'converge_p95', 'drift_p50', 'drift_p95', 'underlay', 'throughput_ref', 'throughput', 'overlay_underlay', 'idle_rss', 'idle_cpu', 'plan_cold', 'plan_steady']) {
+      expect(ids, `figure ${id} missing`).toContain(id);
+    }
+    for (const row of report.rows) {
+      // Idle CPU over the smoke's 3 s window (no resync falls in it) can truly be 0 ticks.
+      if (row.id === 'idle_cpu') expect(row.vxmesh, `${row.key}: vxmesh`).toBeGreaterThanOrEqual(0);
+      else expect(row.vxmesh, `${row.key}: vxmesh`).toBeGreaterThan(0);
+      // The baseline beside it: a number, or why the script has none (it never repairs drift, has no daemon, no planner).
+      if (row.baseline === null) expect(row.baselineNote, `${row.key}: baseline`).toBeTruthy();
+      else expect(row.baseline, `${row.key}: baseline`).toBeGreaterThan(0);
+    }
+    // The data path: 1 remote and the smoke size, each loop-prevention mode beside the flat list.
+    const tp = report.rows.filter((row) => row.id === 'throughput');
+    expect(tp.length).toBe(4);
+    expect(readFileSync(join(out, 'bench.svg'), 'utf8')).toMatch(/^<svg[\s\S]*<\/svg>\s*$/);
+    expect(existsSync(join(out, 'results.md'))).toBe(true);
+    expect(r.stdout).toContain('cold start');
+
+    // Nothing left behind under the benchmark's namespace prefix.
+    const left = (await execa('ip', ['netns', 'list'])).stdout.split('\n').filter((l) => l.startsWith(`vxb${child.pid}`));
+    expect(left).toEqual([]);
+  }, 120_000);
+});
