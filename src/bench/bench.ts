@@ -125,6 +125,7 @@ async function main(): Promise<void> {
       rows.push(
         { key: `plan_cold@${n}`, id: 'plan_cold', figure: 'plan: desired + plan, empty host', size: n, unit: 'ms', kind: 'compare', vxmesh: r3(p.coldMs), baseline: null, baselineNote: note, ratio: null, ratioText: '', target, pass: target ? p.coldMs < 100 : null, detail: { changes: p.changesCold, peers: n } },
         { key: `plan_steady@${n}`, id: 'plan_steady', figure: 'plan: desired + plan, converged host (resync)', size: n, unit: 'ms', kind: 'compare', vxmesh: r3(p.steadyMs), baseline: null, baselineNote: note, ratio: null, ratioText: '', target, pass: target ? p.steadyMs < 100 : null, detail: { changes: p.changesSteady, peers: n, chainRules: (n - 1) * (n - 2) + 1 } },
+        { key: `plan_steady_isolated@${n}`, id: 'plan_steady_isolated', figure: 'plan: converged host, loop_prevention isolated', size: n, unit: 'ms', kind: 'compare', vxmesh: r3(p.steadyIsolatedMs), baseline: null, baselineNote: note, ratio: null, ratioText: '', target: '', pass: null, detail: { changes: 0, peers: n } },
         { key: `plan_parse@${n}`, id: 'plan_parse', figure: 'plan: parse + validate peers.yaml', size: n, unit: 'ms', kind: 'compare', vxmesh: r3(p.parseMs), baseline: null, baselineNote: note, ratio: null, ratioText: '', target: '', pass: null, detail: { peers: n } },
       );
     }
@@ -262,7 +263,7 @@ async function main(): Promise<void> {
     }
   }
 
-  const order = ['cold_start', 'cold_start_process', 'converge_p50', 'converge_p95', 'drift_p50', 'drift_p95', 'underlay', 'throughput_ref', 'throughput', 'overlay_underlay', 'idle_rss', 'idle_cpu', 'plan_cold', 'plan_steady', 'plan_parse'];
+  const order = ['cold_start', 'cold_start_process', 'converge_p50', 'converge_p95', 'drift_p50', 'drift_p95', 'underlay', 'throughput_ref', 'throughput', 'overlay_underlay', 'idle_rss', 'idle_cpu', 'plan_cold', 'plan_steady', 'plan_steady_isolated', 'plan_parse'];
   rows.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id) || (a.size ?? 0) - (b.size ?? 0));
   const report: Report = {
     meta: {

@@ -321,8 +321,8 @@ export async function iperf(reg: NetnsRegistry, serverNs: string, clientNs: stri
 
 // ---------------------------------------------------------------- 6. plan scale (pure)
 
-function bigConfig(peers: number): Config {
-  const text = peersYaml(peersFor2(peers));
+function bigConfig(peers: number, isolated = false): Config {
+  const text = peersYaml(peersFor2(peers), isolated ? { loop_prevention: 'isolated' } : {});
   const r = parseConfig([{ path: 'peers.yaml', text }]);
   if (!r.ok) throw new Error(`plan scale config invalid: ${JSON.stringify(r.issues.slice(0, 2))}`);
   return r.config;
@@ -351,20 +351,21 @@ function convergedActual(cfg: Config, desiredLinks: ReturnType<typeof computeDes
       master: desiredLinks.bridge.name,
       alias: `${OWNER_PREFIX}${l.peer}`,
       vxlan: { vni: l.vni, remote: l.remote, local: l.local, link: l.underlay, port: l.port, learning: false },
-      isolated: false,
+      isolated: desiredLinks.loopPrevention === 'isolated',
       addresses: [],
       stats,
     });
   }
-  const chain = expectedChain(desiredLinks.links.map((l) => l.device));
+  const isolated = desiredLinks.loopPrevention === 'isolated';
+  const chain = isolated ? [] : expectedChain(desiredLinks.links.map((l) => l.device));
   const ing = desiredLinks.ingress;
   const ingress: IngressState = ing
     ? { available: true, error: undefined, present: true, peers4: [...ing.peers4], peers6: [...ing.peers6], rules: expectedRules(ing.port), dropped: 0, droppedBytes: 0 }
     : NO_INGRESS;
-  return { links, ebtables: { available: true, error: undefined, chainExists: true, chain, jumps: 1 }, ingress };
+  return { links, ebtables: { available: true, error: undefined, chainExists: !isolated, chain, jumps: isolated ? 0 : 1 }, ingress };
 }
 
-export function planScale(peers: number, reps: number): { parseMs: number; coldMs: number; steadyMs: number; changesCold: number; changesSteady: number } {
+export function planScale(peers: number, reps: number): { parseMs: number; coldMs: number; steadyMs: number; steadyIsolatedMs: number; changesCold: number; changesSteady: number } {
   const parse: number[] = [];
   const cold: number[] = [];
   const steady: number[] = [];
@@ -374,6 +375,11 @@ export function planScale(peers: number, reps: number): { parseMs: number; coldM
   const self = cfg.peers[0]!;
   const empty: ActualState = { links: new Map(), ebtables: { available: true, error: undefined, chainExists: false, chain: [], jumps: 0 }, ingress: NO_INGRESS };
   const actual = convergedActual(cfg, computeDesired(cfg, self, 'eth0'));
+  // The same mesh with bridge port isolation: no n*(n-1) rule list to verify.
+  const isoCfg = bigConfig(peers, true);
+  const isoSelf = isoCfg.peers[0]!;
+  const isoActual = convergedActual(isoCfg, computeDesired(isoCfg, isoSelf, 'eth0'));
+  const steadyIsolated: number[] = [];
   for (let i = 0; i < reps; i++) {
     const text = peersYaml(peersFor2(peers));
     let t = performance.now();
@@ -387,6 +393,10 @@ export function planScale(peers: number, reps: number): { parseMs: number; coldM
     const p2 = computePlan(computeDesired(cfg, self, 'eth0'), actual);
     steady.push(performance.now() - t);
     changesSteady = p2.changes.length;
+    t = performance.now();
+    const p3 = computePlan(computeDesired(isoCfg, isoSelf, 'eth0'), isoActual);
+    steadyIsolated.push(performance.now() - t);
+    if (p3.changes.length) throw new Error(`isolated converged plan not empty: ${p3.changes.slice(0, 3).join('; ')}`);
   }
-  return { parseMs: median(parse), coldMs: median(cold), steadyMs: median(steady), changesCold, changesSteady };
+  return { parseMs: median(parse), coldMs: median(cold), steadyMs: median(steady), steadyIsolatedMs: median(steadyIsolated), changesCold, changesSteady };
 }

@@ -3,6 +3,7 @@ import { mkdtempSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DAEMON_NODE_FLAGS } from '../daemon/node-flags.js';
 
 /**
  * The benchmark's own namespace lab. Everything it makes is a network namespace named
@@ -186,7 +187,7 @@ export class DaemonHost {
   }
 
   start(extra: string[] = []): void {
-    this.proc = this.reg.spawn(this.ns, [process.execPath, CLI, 'daemon', '--config', this.configDir, '--state-dir', this.stateDir, '--max-lifetime', '1200', ...extra], { logFile: this.logFile });
+    this.proc = this.reg.spawn(this.ns, [process.execPath, ...DAEMON_NODE_FLAGS, CLI, 'daemon', '--config', this.configDir, '--state-dir', this.stateDir, '--max-lifetime', '1200', ...extra], { logFile: this.logFile });
   }
 
   log(): string {

@@ -3,6 +3,7 @@ import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DAEMON_NODE_FLAGS } from '../daemon/node-flags.js';
 
 /**
  * A lab of "servers" (network namespaces on one underlay bridge that lives in its own
@@ -116,7 +117,7 @@ export class Lab {
   }
 
   startDaemon(server: Server, extra: string[] = [], env: Record<string, string> = {}): void {
-    server.daemon = execa('ip', ['netns', 'exec', server.ns, process.execPath, CLI, 'daemon', '--config', server.configDir, '--state-dir', server.stateDir, '--max-lifetime', '900', ...extra], {
+    server.daemon = execa('ip', ['netns', 'exec', server.ns, process.execPath, ...DAEMON_NODE_FLAGS, CLI, 'daemon', '--config', server.configDir, '--state-dir', server.stateDir, '--max-lifetime', '900', ...extra], {
       env,
       stdout: { file: server.logFile, append: true },
       stderr: { file: server.logFile, append: true },

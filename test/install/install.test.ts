@@ -60,7 +60,7 @@ describe('install into a temporary root', () => {
 
   it('points the unit at this machine\'s node, and the unit verifies', async () => {
     const unit = readFileSync(join(root, 'etc/systemd/system/vxmesh.service'), 'utf8');
-    expect(unit).toContain(`ExecStart=${realpathSync(process.execPath)} /opt/vxmesh/dist/cli/main.js daemon`);
+    expect(unit).toContain(`ExecStart=${realpathSync(process.execPath)} --max-semi-space-size=1 /opt/vxmesh/dist/cli/main.js daemon`);
     // systemd-analyze is required (scripts/deps-debian.sh installs it): a missing tool fails here.
     const v = await run('systemd-analyze', ['verify', join(root, 'etc/systemd/system/vxmesh.service')]);
     expect(v.exitCode, v.stderr).toBe(0);

@@ -1,5 +1,7 @@
 import { execa } from 'execa';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { DAEMON_NODE_FLAGS } from '../../src/daemon/node-flags.js';
 
 /** The unit and the Ansible role, checked with the real tools (installed by scripts/deps-debian.sh). */
 describe('service files', () => {
@@ -7,6 +9,11 @@ describe('service files', () => {
     const r = await execa('systemd-analyze', ['verify', 'systemd/vxmesh.service'], { reject: false });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stderr).toBe('');
+  });
+
+  it('the unit runs node with the daemon flags the tests and the benchmark use', () => {
+    const unit = readFileSync('systemd/vxmesh.service', 'utf8');
+    expect(unit).toMatch(new RegExp(`^ExecStart=/usr/bin/node ${DAEMON_NODE_FLAGS.join(' ')} /opt/vxmesh/dist/cli/main\\.js daemon `, 'm'));
   });
 
   it('systemd-analyze security rates the unit at 2.0 or lower', async () => {
