@@ -5,7 +5,7 @@
  * bench.json, bench.svg and results.md under --out (default docs/bench).
  *
  *   node dist/bench/bench.js [--sizes 8,32,64] [--runs 3] [--edits 20] [--smoke] [--out DIR]
- *                           [--only cold,converge,drift,idle,data,plan]
+ *                           [--only cold,converge,drift,idle,api,data,plan]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
@@ -20,6 +20,7 @@ import {
   idleCost,
   iperf,
   liveHost,
+  apiUnderLoad,
   median,
   peerAddress,
   planScale,
@@ -48,7 +49,7 @@ interface Options {
   smoke: boolean;
 }
 
-const ALL = ['cold', 'converge', 'drift', 'idle', 'data', 'plan'];
+const ALL = ['cold', 'converge', 'drift', 'idle', 'api', 'data', 'plan'];
 
 function options(argv: string[]): Options {
   const { values } = parseArgs({
@@ -67,7 +68,7 @@ function options(argv: string[]): Options {
     },
   });
   if (values.help) {
-    process.stdout.write('usage: bench [--sizes 8,32,64] [--runs 3] [--edits 20] [--iperf-seconds 3] [--idle-seconds 60] [--plan-sizes 500,2000] [--smoke] [--out docs/bench] [--only cold,converge,drift,idle,data,plan]\n');
+    process.stdout.write('usage: bench [--sizes 8,32,64] [--runs 3] [--edits 20] [--iperf-seconds 3] [--idle-seconds 60] [--plan-sizes 500,2000] [--smoke] [--out docs/bench] [--only cold,converge,drift,idle,api,data,plan]\n');
     process.exit(0);
   }
   const list = (s: string | undefined, d: number[]) => (s ? s.split(',').map((x) => Number(x.trim())).filter((x) => x > 0) : d);
@@ -164,7 +165,7 @@ async function main(): Promise<void> {
   }
 
   // 2, 3, 5: one running daemon per size.
-  if (o.only.has('converge') || o.only.has('drift') || o.only.has('idle')) {
+  if (o.only.has('converge') || o.only.has('drift') || o.only.has('idle') || o.only.has('api')) {
     for (const n of o.sizes) {
       const h = await liveHost(reg, ul, n);
       try {
@@ -197,6 +198,13 @@ async function main(): Promise<void> {
           const note = 'never (nothing repairs it)';
           rows.push({ key: `drift_p50@${n}`, id: 'drift_p50', figure: 'drift repair p50 (device deleted -> back)', size: n, unit: 'ms', kind: 'compare', vxmesh: r1(p50), baseline: null, baselineNote: note, ratio: null, ratioText: '', target: '', pass: null, detail: { samples: d.map(r1) } });
           rows.push({ key: `drift_p95@${n}`, id: 'drift_p95', figure: 'drift repair p95 (device deleted -> back)', size: n, unit: 'ms', kind: 'compare', vxmesh: r1(p95), baseline: null, baselineNote: note, ratio: null, ratioText: '', target: '< 1 s', pass: p95 < 1000 });
+        }
+        if (o.only.has('api') && n === big) {
+          const ops = o.smoke ? 8 : 50;
+          const a = await apiUnderLoad(h, ops);
+          const p95 = quantile(a.probes, 0.95);
+          log(`API: GET /status p50 ${quantile(a.probes, 0.5).toFixed(0)} p95 ${p95.toFixed(0)} ms over ${a.probes.length} probes during ${ops} concurrent POSTs (${a.opsMs.toFixed(0)} ms)`);
+          rows.push({ key: `api_status_p95@${n}`, id: 'api_status_p95', figure: `GET /status p95 during ${ops} concurrent POSTs`, size: n, unit: 'ms', kind: 'compare', vxmesh: r1(p95), baseline: null, baselineNote: 'the script has no API', ratio: null, ratioText: '', target: '< 100 ms', pass: p95 < 100, detail: { probes: a.probes.length, p50: r1(quantile(a.probes, 0.5)), opsMs: r1(a.opsMs) } });
         }
       } finally {
         await h.close();
@@ -263,7 +271,7 @@ async function main(): Promise<void> {
     }
   }
 
-  const order = ['cold_start', 'cold_start_process', 'converge_p50', 'converge_p95', 'drift_p50', 'drift_p95', 'underlay', 'throughput_ref', 'throughput', 'overlay_underlay', 'idle_rss', 'idle_cpu', 'plan_cold', 'plan_steady', 'plan_steady_isolated', 'plan_parse'];
+  const order = ['cold_start', 'cold_start_process', 'converge_p50', 'converge_p95', 'drift_p50', 'drift_p95', 'underlay', 'throughput_ref', 'throughput', 'overlay_underlay', 'idle_rss', 'idle_cpu', 'api_status_p95', 'plan_cold', 'plan_steady', 'plan_steady_isolated', 'plan_parse'];
   rows.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id) || (a.size ?? 0) - (b.size ?? 0));
   const report: Report = {
     meta: {

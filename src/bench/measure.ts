@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { execaSync } from 'execa';
 import { parseConfig } from '../config/load.js';
 import { BRIDGE_ALIAS, OWNER_PREFIX, type Config } from '../model/types.js';
@@ -7,7 +8,7 @@ import { computeDesired } from '../plan/desired.js';
 import { computePlan, expectedChain } from '../plan/plan.js';
 import { expectedRules, type IngressState } from '../plan/ingress.js';
 import type { BaselineResult, BaselineSpec } from './baseline.js';
-import { addContainer, BENCH_JS, DaemonHost, nsRun, peersYaml, sleep, Underlay, type NetnsRegistry } from './netns.js';
+import { addContainer, BENCH_JS, CLI, DaemonHost, HTTP_BATCH_JS, nsRun, peersYaml, sleep, Underlay, type NetnsRegistry } from './netns.js';
 import { ebtablesRules, LinkWatcher, upVxlanPorts } from './watch.js';
 
 /** Peer `id` lives at 198.18.0.<id> (ids stay below 255 in every figure). */
@@ -399,4 +400,26 @@ export function planScale(peers: number, reps: number): { parseMs: number; coldM
     if (p3.changes.length) throw new Error(`isolated converged plan not empty: ${p3.changes.slice(0, 3).join('; ')}`);
   }
   return { parseMs: median(parse), coldMs: median(cold), steadyMs: median(steady), steadyIsolatedMs: median(steadyIsolated), changesCold, changesSteady };
+}
+
+/**
+ * GET /status latency while `ops` mixed POSTs (start, stop, restart, reload) arrive at once:
+ * the operations queue behind each other, status must not. Ends with the mesh started.
+ */
+export async function apiUnderLoad(h: LiveHost, ops: number): Promise<{ probes: number[]; opsMs: number }> {
+  const token = readFileSync(join(h.daemon.stateDir, 'api-token'), 'utf8').trim();
+  const kinds = ['start', 'stop', 'restart', 'reload'];
+  const spec = {
+    base: 'http://127.0.0.1:7789',
+    concurrent: true,
+    probe: '/status',
+    requests: range(0, ops).map((k) => ({ method: 'POST', path: `/${kinds[k % 4]}`, headers: { authorization: `Bearer ${token}` } })),
+  };
+  const t0 = performance.now();
+  const out = JSON.parse(await nsRun(h.host, [process.execPath, HTTP_BATCH_JS, JSON.stringify(spec)], { timeoutMs: 300_000 })) as { results: { status: number }[]; probeTimes: number[] };
+  const opsMs = performance.now() - t0;
+  if (out.results.some((r) => r.status !== 200 && r.status !== 500)) throw new Error(`API under load: unexpected answers ${out.results.map((r) => r.status).join(',')}`);
+  await nsRun(h.host, [process.execPath, CLI, 'start', '--state-dir', h.daemon.stateDir]);
+  await h.watcher.waitUntil('converged after the API load', meshDone(h.host, h.n), performance.now(), 60_000);
+  return { probes: out.probeTimes, opsMs };
 }

@@ -16,6 +16,7 @@ import { DAEMON_NODE_FLAGS } from '../daemon/node-flags.js';
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CLI = join(ROOT, 'dist/cli/main.js');
 export const BENCH_JS = join(ROOT, 'dist/bench/bench.js');
+export const HTTP_BATCH_JS = join(ROOT, 'dist/lab/http-batch.js');
 export const PREFIX = `vxb${process.pid}`;
 
 export async function run(cmd: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<string> {

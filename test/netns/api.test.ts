@@ -4,7 +4,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildMesh, chainRules, CLI, forwardRules, Lab, links, ns, ping, vxlanLinks, waitFor, waitForConverged, type Server } from '../helpers/lab.js';
 
-const BATCH = resolve('test/helpers/http-batch.mjs');
+const BATCH = resolve('dist/lab/http-batch.js');
 
 interface Resp {
   status: number;
