@@ -74,6 +74,7 @@ describe('loop prevention under tampering (3 servers)', () => {
       expect(took).toBeLessThan(1000);
     }
     const packets = await vxlanPacketsForOneArp();
+    console.info(`chain flushed on all 3 servers and restored: one ARP made ${packets} VXLAN packets`);
     expect(packets).toBeGreaterThanOrEqual(2);
     expect(packets).toBeLessThan(60);
   });
@@ -102,6 +103,7 @@ describe('loop prevention under tampering (3 servers)', () => {
     const down = lab.servers.flatMap((s) => lab.servers.filter((o) => o !== s).map((o) => `ip -n ${s.ns} link set vxlan${o.index} down`)).join('; ');
     await run('sh', ['-c', `(ip netns exec ${lab.containers[0]!.ns} ping -c 1 -W 1 100.64.0.252 >/dev/null 2>&1 &) ; sleep 0.2; ${down}`]);
     const storm = await readCounter(lab.underlay, 'vxcount');
+    console.info(`negative control: one ARP without loop prevention became ${storm} VXLAN packets in 200 ms`);
     expect(storm).toBeGreaterThan(1000);
     // The daemons restore the rules before they bring the ports back up.
     for (const s of lab.servers) lab.startDaemon(s);
