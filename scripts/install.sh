@@ -20,7 +20,7 @@
 #   - first install with the sample peers.yaml: enables it, and tells you to edit the file.
 # --no-start skips all of that (and is implied for any other ROOT).
 #
-# --from: a source tree with a built dist/ (the repo after `npm ci && npm run build`) or a
+# --from: a source tree with a built dist/ (the repo after `npm install && npm run build`) or a
 # tarball from scripts/pack.sh (or `npm pack`, layout package/...). Default: the tree this
 # script is in. Runtime dependencies are installed with `npm ci --omit=dev` (npm install
 # without a package-lock.json); extra npm flags (e.g. --offline) go in VXMESH_NPM_FLAGS.
@@ -88,7 +88,7 @@ else
   src=$(cd "$from" && pwd)
 fi
 [ -f "$src/package.json" ] || die "$src has no package.json"
-[ -f "$src/dist/cli/main.js" ] || die "$src has no dist/cli/main.js: build it first (npm ci && npm run build)"
+[ -f "$src/dist/cli/main.js" ] || die "$src has no dist/cli/main.js: build it first (npm install && npm run build)"
 [ -f "$src/systemd/vxmesh.service" ] || die "$src has no systemd/vxmesh.service"
 
 if [ -z "$node_bin" ]; then

@@ -9,7 +9,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-.}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-[ -f "$here/dist/cli/main.js" ] || { echo "pack.sh: no dist/: run npm ci && npm run build first" >&2; exit 1; }
+[ -f "$here/dist/cli/main.js" ] || { echo "pack.sh: no dist/: run npm install && npm run build first" >&2; exit 1; }
 version=$(node -p "require('$here/package.json').version")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
