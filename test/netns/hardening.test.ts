@@ -26,6 +26,8 @@ describe('ingress filter', () => {
   async function inject(): Promise<number> {
     const c1 = lab.containers[0]!;
     await countArpRequests(c1.ns, c1.address, 'ingress', '100.64.0.200');
+    // A FAILED neighbour entry from an earlier attempt would hold back new ARP requests.
+    await ns(attacker, 'ip', 'neigh', 'flush', 'dev', 'vx');
     await execa('ip', ['netns', 'exec', attacker, 'ping', '-c', '3', '-i', '0.2', '-W', '1', c1.address], { reject: false, timeout: 10_000 });
     return readCounter(c1.ns, 'arpcount');
   }
@@ -44,8 +46,11 @@ describe('ingress filter', () => {
   it('negative control: with ingress_filter off the same frames reach the container', async () => {
     const s1 = lab.servers[0]!;
     lab.writeConfig(s1, peersYaml(lab.servers, { ingress_filter: false }));
-    await waitFor('ingress table removed', async () => (await statusJson(s1)).ingressFilter.present === false, 5000);
-    expect(await inject()).toBeGreaterThanOrEqual(1);
+    await waitFor('ingress table removed from the kernel', async () => (await run('sh', ['-c', `ip netns exec ${s1.ns} nft list table inet vxmesh >/dev/null 2>&1 && echo present || echo gone`])).trim() === 'gone', 5000);
+    // Up to three bounded attempts: on a loaded machine one round of ARP can be lost on the way.
+    let arrived = 0;
+    for (let attempt = 0; attempt < 3 && arrived === 0; attempt++) arrived = await inject();
+    expect(arrived).toBeGreaterThanOrEqual(1);
     lab.writeConfig(s1, peersYaml(lab.servers));
     await waitFor('ingress table back', async () => (await statusJson(s1)).ingressFilter.present === true, 5000);
     expect(await inject()).toBe(0);
