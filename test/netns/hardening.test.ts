@@ -150,3 +150,31 @@ describe('missing ebtables', () => {
     expect((await statusJson(s1)).state).toBe('running');
   });
 });
+
+describe('missing nft', () => {
+  const lab = new Lab();
+  const bin = mkdtempSync(join(tmpdir(), 'vxmesh-bin-'));
+  afterAll(async () => {
+    await lab.cleanup();
+    rmSync(bin, { recursive: true, force: true });
+  });
+
+  it('the mesh still comes up (loop prevention does not need nft), and status says the ingress filter is missing', async () => {
+    for (const tool of ['ip', 'bridge', 'ebtables', 'ebtables-save', 'ebtables-restore']) symlinkSync((await run('sh', ['-c', `command -v ${tool}`])).trim(), join(bin, tool));
+    await lab.init();
+    const s1 = await lab.addServer(1);
+    const s2 = await lab.addServer(2);
+    for (const s of lab.servers) lab.writeConfig(s, peersYaml(lab.servers));
+    lab.startDaemon(s1, [], { PATH: bin });
+    lab.startDaemon(s2);
+    await waitForConverged(s1, 1);
+    expect((await chainRules(s1.ns))[0]).toBe('-o ! vxlan+ -j RETURN');
+    await waitFor('status names nft', async () => /nft unavailable/.test((await statusJson(s1)).ingressFilter.problem ?? ''), 10_000);
+    const st = await statusJson(s1);
+    expect(st.state).toBe('degraded');
+    expect(st.ingressFilter.present).toBe(false);
+    const c1 = await lab.addContainer(s1, 1);
+    const c2 = await lab.addContainer(s2, 2);
+    expect(await ping(c1, c2.address)).toBe(true);
+  });
+});
