@@ -1,11 +1,12 @@
 /**
  * `npm run demo`: a local mesh of servers in network namespaces, each running the real
  * vxmesh daemon, with a container on each. Shows every server's status, proves traffic
- * flows (ping between every pair of containers, one iperf3 run), then cleans up, also on
+ * flows (ping between every pair of containers, one iperf3 run), adds a server by editing
+ * peers.yaml while traffic runs (no packet lost), then cleans up, also on
  * Ctrl-C. Nothing is created in the machine's own namespace.
  */
 import { execa } from 'execa';
-import { CLI, Lab, buildMesh, ns, ping, setLabPrefix, run } from '../lab/netns-lab.js';
+import { CLI, Lab, buildMesh, ns, peersYaml, ping, setLabPrefix, run, waitForConverged, type Container } from '../lab/netns-lab.js';
 
 const SERVERS = Number(process.env.VXMESH_DEMO_SERVERS ?? 3);
 
@@ -44,6 +45,7 @@ async function main(): Promise<number> {
       const bps = (JSON.parse(out) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second;
       say(`\n=== iperf3 ${c1.address} -> ${c2.address} for 2 s over VXLAN: ${(bps / 1e9).toFixed(2)} Gbit/s ===`);
     }
+    if (c1 && c2) failures += await addServerLive(lab, c1, c2);
     for (const s of lab.servers) {
       say(`\n=== ${s.ns} (underlay ${s.address}): vxmesh status (after the traffic) ===`);
       const r = await execa('ip', ['netns', 'exec', s.ns, process.execPath, CLI, 'status'], { reject: false });
@@ -55,6 +57,30 @@ async function main(): Promise<number> {
     say('Cleaning up the demo namespaces.');
     await lab.cleanup();
   }
+}
+
+/**
+ * A live edit: a new server joins by saving a new peers.yaml on every server, while one
+ * container pings another every 20 ms. Returns the number of failures (lost pings or a new
+ * container that cannot be reached).
+ */
+async function addServerLive(lab: Lab, c1: Container, c2: Container): Promise<number> {
+  const index = lab.servers.length + 1;
+  say(`\n=== Live edit: adding server ${index} to peers.yaml on every server while ${c1.address} pings ${c2.address} every 20 ms ===`);
+  const pinger = execa('ip', ['netns', 'exec', c1.ns, 'ping', '-i', '0.02', '-c', '150', '-W', '1', c2.address], { reject: false, timeout: 30_000 });
+  const added = await lab.addServer(index);
+  for (const s of lab.servers) lab.writeConfig(s, peersYaml(lab.servers));
+  lab.startDaemon(added);
+  const started = Date.now();
+  for (const s of lab.servers) await waitForConverged(s, lab.servers.length - 1);
+  say(`  every server has ${lab.servers.length - 1} links ${Date.now() - started} ms after the save`);
+  const c = await lab.addContainer(added, index);
+  const r = await pinger;
+  const m = /(\d+) packets transmitted, (\d+) received/.exec(r.stdout);
+  const lost = m ? Number(m[1]) - Number(m[2]) : 150;
+  const reach = await ping(c1, c.address);
+  say(`  pings during the edit: ${m ? `${m[2]} of ${m[1]} answered, ${lost} lost` : 'no summary'}; ${c1.address} -> new ${c.address}: ${reach ? 'ok' : 'FAILED'}`);
+  return (lost > 0 ? 1 : 0) + (reach ? 0 : 1);
 }
 
 function say(line: string): void {
