@@ -8,12 +8,19 @@ import type { CommonOptions } from './options.js';
 export async function runDaemon(common: CommonOptions, opts: { resyncMs: number; maxLifetimeMs: number | undefined }): Promise<number> {
   const log = pino({ base: { service: 'vxmesh' } });
   const daemon = new Daemon({ configDir: common.configDir, stateDir: common.stateDir, node: common.node, log, resyncMs: opts.resyncMs });
-  await daemon.run();
   const { token, path } = await ensureToken(common.stateDir);
   const app = buildServer({ control: daemon, token, tokenPath: path, logger: log.child({ component: 'api' }) });
   // The default address also listens on [::1]: `curl localhost:7789` may resolve either way.
   const hosts = common.api.host === '127.0.0.1' ? ['127.0.0.1', '::1'] : [common.api.host];
-  await listenApi(app, { hosts, port: common.api.port });
+  // The API listens before the daemon starts anything: a second daemon (port in use) exits
+  // here, having touched nothing, instead of running headless next to the first.
+  try {
+    await listenApi(app, { hosts, port: common.api.port });
+  } catch (err) {
+    await app.close().catch(() => undefined);
+    throw err;
+  }
+  await daemon.run();
   log.info({ api: hosts.map((h) => `${h.includes(':') ? `[${h}]` : h}:${common.api.port}`), config: common.configDir, node: common.node ?? '(by local address)' }, 'vxmesh daemon running');
 
   return new Promise<number>((resolve) => {

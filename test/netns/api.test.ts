@@ -156,6 +156,14 @@ describe('control API and CLI on a live 3-server mesh', () => {
     expect(Math.max(...r.probeTimes)).toBeLessThan(Math.max(1000, total / 3));
   });
 
+  it('a second daemon on the same host exits with a clear message and touches nothing', async () => {
+    const before = (await vxlanLinks(s1.ns)).map((l) => l.ifindex);
+    const second = await execa('ip', ['netns', 'exec', s1.ns, process.execPath, CLI, 'daemon', '--config', s1.configDir, '--state-dir', s1.stateDir, '--max-lifetime', '20'], { reject: false, timeout: 30_000 });
+    expect(second.exitCode).toBe(1);
+    expect(second.stderr).toMatch(/address is in use \(is another vxmesh daemon running\?\)/);
+    expect((await vxlanLinks(s1.ns)).map((l) => l.ifindex)).toEqual(before);
+  });
+
   it('check and plan from the CLI', async () => {
     const good = await cli(s1, 'check');
     expect(good.exitCode).toBe(0);
