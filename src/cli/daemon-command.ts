@@ -20,7 +20,13 @@ export async function runDaemon(common: CommonOptions, opts: { resyncMs: number;
     await app.close().catch(() => undefined);
     throw err;
   }
-  await daemon.run();
+  try {
+    await daemon.run();
+  } catch (err) {
+    // Without its loop the daemon must not look alive to systemd: exit non-zero, mesh untouched.
+    await Promise.allSettled([app.close(), daemon.close()]);
+    throw err;
+  }
   log.info({ api: hosts.map((h) => `${h.includes(':') ? `[${h}]` : h}:${common.api.port}`), config: common.configDir, node: common.node ?? '(by local address)' }, 'vxmesh daemon running');
 
   return new Promise<number>((resolve) => {
@@ -33,7 +39,12 @@ export async function runDaemon(common: CommonOptions, opts: { resyncMs: number;
     };
     process.on('SIGTERM', () => shutdown('SIGTERM'));
     process.on('SIGINT', () => shutdown('SIGINT'));
-    process.on('SIGHUP', () => void daemon.reload());
+    process.on('SIGHUP', () => {
+      daemon.reload().then(
+        (r) => log.info({ ok: r.ok, changes: r.changes.length, errors: r.errors }, 'reloaded on SIGHUP'),
+        (err: unknown) => log.error({ err: err instanceof Error ? err.message : String(err) }, 'reload on SIGHUP failed'),
+      );
+    });
     if (opts.maxLifetimeMs !== undefined) setTimeout(() => shutdown('max lifetime reached'), opts.maxLifetimeMs).unref();
   });
 }

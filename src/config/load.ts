@@ -36,22 +36,27 @@ interface ParsedFile {
 export const MAIN_FILE = 'peers.yaml';
 export const DROPIN_DIR = 'peers.d';
 
-/** The files of a config directory in the order they merge: peers.yaml, then peers.d/ by name. */
-export async function listConfigFiles(dir: string): Promise<string[]> {
+/**
+ * The files of a config directory in the order they merge: peers.yaml, then peers.d/ by name.
+ * Hidden files are skipped: editors' lock files and Ansible's temporary files live there
+ * for a moment.
+ */
+export async function listConfigFiles(dir: string): Promise<{ files: string[]; issues: ConfigIssue[] }> {
   const files = [join(dir, MAIN_FILE)];
+  const dropins = join(dir, DROPIN_DIR);
   try {
-    const names = (await readdir(join(dir, DROPIN_DIR))).filter((n) => /\.ya?ml$/.test(n)).sort();
-    files.push(...names.map((n) => join(dir, DROPIN_DIR, n)));
+    const names = (await readdir(dropins)).filter((n) => /\.ya?ml$/.test(n) && !n.startsWith('.')).sort();
+    files.push(...names.map((n) => join(dropins, n)));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    const e = err as NodeJS.ErrnoException;
+    if (e.code !== 'ENOENT') return { files, issues: [{ file: dropins, line: 1, col: 1, field: '', message: `cannot read the drop-in directory: ${e.code ?? e.message}` }] };
   }
-  return files;
+  return { files, issues: [] };
 }
 
 export async function loadConfig(dir: string): Promise<LoadResult> {
-  const paths = await listConfigFiles(dir);
+  const { files: paths, issues } = await listConfigFiles(dir);
   const sources: SourceFile[] = [];
-  const issues: ConfigIssue[] = [];
   for (const path of paths) {
     try {
       sources.push({ path, text: await readFile(path, 'utf8') });

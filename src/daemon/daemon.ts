@@ -52,15 +52,19 @@ export class Daemon implements MeshControl {
   private scheduler: SyncScheduler;
   private monitor: KernelMonitor | undefined;
   private watcher: ReturnType<typeof watchConfig> | undefined;
+  private statusInFlight: Promise<StatusReport> | undefined;
 
   constructor(private readonly opts: DaemonOptions) {
     this.log = opts.log;
     this.runner = new CommandRunner(opts.log.child({ component: 'runner' }));
     this.scheduler = new SyncScheduler((reasons) => this.exclusive(() => this.sync(reasons)), {
       debounceMs: opts.debounceMs ?? 50,
+      // Hosts with busy firewalls or many containers see events all the time: at most 4 syncs/s.
+      minIntervalMs: 250,
       resyncMs: opts.resyncMs ?? 30_000,
       backoffMinMs: 500,
       backoffMaxMs: 30_000,
+      onError: (err) => this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'sync failed'),
     });
   }
 
@@ -168,8 +172,9 @@ export class Daemon implements MeshControl {
   }
 
   private async doStart(operation: 'start' | 'restart'): Promise<OperationResult> {
-    this.stopped = false;
+    // The marker goes first: if it cannot be removed, the mesh would not come back at boot.
     await rm(join(this.opts.stateDir, STOPPED_MARKER), { force: true });
+    this.stopped = false;
     await this.loadConfig();
     const goal = this.goal();
     if (!goal) return this.result(operation, undefined, (this.configIssues ?? []).map(formatIssue));
@@ -178,15 +183,24 @@ export class Daemon implements MeshControl {
   }
 
   private async doStop(): Promise<OperationResult> {
-    // The marker is written first: a crash mid-teardown must not bring the mesh back at boot.
-    this.stopped = true;
+    // The marker is written first: a crash mid-teardown must not bring the mesh back at boot,
+    // and if it cannot be written the mesh stays up and reconciled (the error says why).
     await writeFile(join(this.opts.stateDir, STOPPED_MARKER), `stopped at ${new Date().toISOString()}\n`);
+    this.stopped = true;
     const outcome = await this.reconcileWith({ kind: 'teardown' }, 'op:stop');
     this.log.info({ removed: outcome.changes.length }, 'mesh stopped');
     return this.result('stop', outcome);
   }
 
-  async status(): Promise<StatusReport> {
+  /** Concurrent callers share one kernel read: /status, /healthz and /metrics need no token. */
+  status(): Promise<StatusReport> {
+    this.statusInFlight ??= this.readStatus().finally(() => {
+      this.statusInFlight = undefined;
+    });
+    return this.statusInFlight;
+  }
+
+  private async readStatus(): Promise<StatusReport> {
     const cfg = this.config;
     const [actual, macs] = await Promise.all([observe(this.runner), cfg ? learnedMacs(this.runner, cfg.mesh.bridge) : new Map<string, number>()]);
     const self = cfg ? findSelf(cfg, this.opts.node, localAddresses(actual.links), currentUnderlay(actual.links)) : undefined;

@@ -45,13 +45,16 @@ export async function reconcile(runner: CommandRunner, log: Logger, goal: Goal):
     if (plan) {
       out.blocked = plan.blocked;
       if (!isEmptyPlan(plan)) {
-        try {
-          await applyPlan(runner, plan);
+        const errors = await applyPlan(runner, plan);
+        for (const err of errors) {
+          out.errors.push(describe(err));
+          log.error({ err: errorFields(err), planned: plan.changes }, 'apply step failed');
+        }
+        // What was planned is logged as applied only when every step went through; after a
+        // failure the next run re-plans from a fresh read and reports what is still missing.
+        if (errors.length === 0) {
           out.changes = plan.changes;
           for (const change of plan.changes) log.info({ change }, 'applied');
-        } catch (err) {
-          out.errors.push(describe(err));
-          log.error({ err: errorFields(err), planned: plan.changes }, 'apply failed');
         }
         const again = await planNow(runner, goal);
         if (again.plan && !isEmptyPlan(again.plan) && out.errors.length === 0) {

@@ -1,13 +1,18 @@
 /**
  * Runs one sync function with bounded frequency (after kube-proxy's runner): bursts of
- * requests within `debounceMs` merge into one run, runs never overlap, a periodic resync
- * runs even when nothing asked, and failures retry with exponential backoff.
+ * requests within `debounceMs` merge into one run, runs never overlap and start at least
+ * `minIntervalMs` apart, a periodic resync runs even when nothing asked, and failures retry
+ * with exponential backoff. A real trigger (config saved, kernel event) does not wait out a
+ * backoff: drift must be repaired in well under a second even while something else fails.
  */
 export interface SchedulerOptions {
   debounceMs: number;
+  minIntervalMs: number;
   resyncMs: number;
   backoffMinMs: number;
   backoffMaxMs: number;
+  /** Called when the sync function throws (it should return { ok: false } instead). */
+  onError?: (err: unknown) => void;
 }
 
 export type SyncFn = (reasons: Set<string>) => Promise<{ ok: boolean }>;
@@ -15,8 +20,10 @@ export type SyncFn = (reasons: Set<string>) => Promise<{ ok: boolean }>;
 export class SyncScheduler {
   private pending = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
+  private timerIsRetry = false;
   private resync: NodeJS.Timeout | undefined;
   private running = false;
+  private lastStart = -Infinity;
   private failures = 0;
   private closed = false;
 
@@ -39,8 +46,17 @@ export class SyncScheduler {
   request(reason: string, delayMs = this.opts.debounceMs): void {
     if (this.closed) return;
     this.pending.add(reason);
-    if (this.running || this.timer) return;
-    this.timer = setTimeout(() => void this.fire(), delayMs);
+    if (this.running) return;
+    const retry = reason === 'retry';
+    if (this.timer) {
+      // Only a real trigger may cut a backoff short; anything else joins the pending run.
+      if (!this.timerIsRetry || retry) return;
+      clearTimeout(this.timer);
+    }
+    const sinceLast = performance.now() - this.lastStart;
+    const wait = retry ? delayMs : Math.max(delayMs, this.opts.minIntervalMs - sinceLast);
+    this.timerIsRetry = retry;
+    this.timer = setTimeout(() => void this.fire(), wait);
   }
 
   private async fire(): Promise<void> {
@@ -49,11 +65,12 @@ export class SyncScheduler {
     const reasons = this.pending;
     this.pending = new Set();
     this.running = true;
+    this.lastStart = performance.now();
     let ok = false;
     try {
       ok = (await this.sync(reasons)).ok;
-    } catch {
-      ok = false;
+    } catch (err) {
+      this.opts.onError?.(err);
     } finally {
       this.running = false;
     }
@@ -63,7 +80,9 @@ export class SyncScheduler {
     } else {
       this.failures++;
       const delay = Math.min(this.opts.backoffMaxMs, this.opts.backoffMinMs * 2 ** (this.failures - 1));
-      this.request('retry', delay);
+      // Triggers that came in during the failed run are real work: they go at the normal pace.
+      if ([...this.pending].some((r) => r !== 'retry' && r !== 'resync')) this.request('pending');
+      else this.request('retry', delay);
     }
   }
 }

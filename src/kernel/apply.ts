@@ -1,20 +1,42 @@
 import type { CommandRunner } from './runner.js';
 import { renderChainRestore, type Plan } from '../plan/plan.js';
 
+/** Adds the FORWARD jump to the vxmesh chain (as opposed to removing or flushing something). */
+function isJumpInsert(args: string[]): boolean {
+  return args.includes('-I');
+}
+
 /**
- * Apply a plan in its three phases, one process per phase. `ip -batch` stops at the first
- * failing line (earlier lines stay applied), ebtables-restore is all-or-nothing; either way
- * the caller re-observes and re-plans rather than trusting what got done.
+ * Apply a plan in its phases, one process per phase, and return every error. One refused
+ * line (a device the kernel will not take) must not freeze the rest of the mesh, so the ip and
+ * bridge batches run with -force and loop prevention is written whatever happened before it
+ * (rules naming a device that failed are harmless). Ports join the bridge (`post`) only when
+ * loop prevention is in place. The caller re-observes and re-plans rather than trusting what
+ * got done.
  */
-export async function applyPlan(runner: CommandRunner, plan: Plan): Promise<void> {
-  // The ingress filter guards the port, not against loops: its failure (nft missing) must not
-  // hold back the mesh, so it is reported after the rest has been applied.
-  let ingressError: unknown;
-  if (plan.nft) await runner.run('nft', ['-f', '-'], { input: plan.nft }).catch((err: unknown) => (ingressError = err));
-  if (plan.pre.length) await runner.run('ip', ['-batch', '-'], { input: plan.pre.join('\n') + '\n' });
-  if (plan.fdb.length) await runner.run('bridge', ['-batch', '-'], { input: plan.fdb.join('\n') + '\n' });
-  if (plan.chain) await runner.run('ebtables-restore', ['--noflush'], { input: renderChainRestore(plan.chain) });
-  for (const args of plan.ebtables) await runner.run('ebtables', args);
-  if (plan.post.length) await runner.run('ip', ['-batch', '-'], { input: plan.post.join('\n') + '\n' });
-  if (ingressError) throw ingressError;
+export async function applyPlan(runner: CommandRunner, plan: Plan): Promise<Error[]> {
+  const errors: Error[] = [];
+  const step = async (file: string, args: string[], input?: string): Promise<boolean> => {
+    try {
+      await runner.run(file, args, input === undefined ? {} : { input });
+      return true;
+    } catch (err) {
+      errors.push(err instanceof Error ? err : new Error(String(err)));
+      return false;
+    }
+  };
+  const batch = (lines: string[]) => lines.join('\n') + '\n';
+  // The ingress filter guards the port, not against loops: its failure (nft missing) is reported
+  // but holds nothing back.
+  if (plan.nft) await step('nft', ['-f', '-'], plan.nft);
+  if (plan.pre.length) await step('ip', ['-force', '-batch', '-'], batch(plan.pre));
+  if (plan.fdb.length) await step('bridge', ['-force', '-batch', '-'], batch(plan.fdb));
+  let loopSafe = true;
+  if (plan.chain) loopSafe = await step('ebtables-restore', ['--noflush'], renderChainRestore(plan.chain));
+  for (const args of plan.ebtables) {
+    const ok = await step('ebtables', args);
+    if (isJumpInsert(args)) loopSafe &&= ok;
+  }
+  if (plan.post.length && loopSafe) await step('ip', ['-force', '-batch', '-'], batch(plan.post));
+  return errors;
 }

@@ -3,9 +3,13 @@ import type { Logger } from 'pino';
 
 /**
  * Long-running `ip monitor link address` (someone deleted vxlan3, the underlay address
- * appeared) and `nft monitor` (someone flushed the ebtables chain): each event calls
- * `onEvent`. Restarted if it dies.
+ * appeared) and `nft monitor` (someone flushed the ebtables chain): each relevant event calls
+ * `onEvent`. nft events are filtered to the tables vxmesh cares about, so a busy firewall
+ * (Docker, kube-proxy) does not keep the daemon reconciling. Restarted with backoff if it dies.
  */
+const RELEVANT: Record<string, RegExp | undefined> = {
+  nft: /\bbridge filter\b|\binet vxmesh\b/,
+};
 export class KernelMonitor {
   private procs: ResultPromise[] = [];
   private closed = false;
@@ -20,11 +24,18 @@ export class KernelMonitor {
     this.spawn('nft', ['monitor', 'ruleset']);
   }
 
-  private spawn(file: string, args: string[]): void {
+  private spawn(file: string, args: string[], restarts = 0): void {
     if (this.closed) return;
     const proc = execa(file, args, { buffer: false, reject: false, stdin: 'ignore', stderr: 'ignore' });
     this.procs.push(proc);
-    proc.stdout?.on('data', () => this.onEvent(file));
+    const relevant = RELEVANT[file];
+    let partial = '';
+    proc.stdout?.on('data', (chunk: Buffer) => {
+      const lines = (partial + chunk.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      if (lines.some((l) => !relevant || relevant.test(l))) this.onEvent(file);
+    });
+    const started = Date.now();
     void proc.then((r) => {
       this.procs = this.procs.filter((p) => p !== proc);
       if (this.closed) return;
@@ -32,8 +43,11 @@ export class KernelMonitor {
         this.log.warn({ command: file }, `${file} not found: changes it would report are seen only at the periodic resync`);
         return;
       }
-      this.log.warn({ command: [file, ...args].join(' '), exitCode: r.exitCode }, 'monitor exited; restarting');
-      setTimeout(() => this.spawn(file, args), 1000).unref();
+      // A monitor that dies at once (not permitted, say) is retried ever more slowly, up to 5 min.
+      const next = Date.now() - started > 60_000 ? 0 : restarts + 1;
+      const delay = Math.min(300_000, 1000 * 2 ** next);
+      this.log.warn({ command: [file, ...args].join(' '), exitCode: r.exitCode, retryInMs: delay }, 'monitor exited; restarting');
+      setTimeout(() => this.spawn(file, args, next), delay).unref();
     });
   }
 

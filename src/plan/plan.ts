@@ -1,4 +1,4 @@
-import { BRIDGE_ALIAS, OWNER_PREFIX } from '../model/types.js';
+import { BRIDGE_ALIAS, OWNER_PREFIX, VXLAN_OVERHEAD } from '../model/types.js';
 import { CHAIN, GATE_RULE, JUMP_RULE, dropRule, type ActualState, type LinkInfo } from '../kernel/state.js';
 import type { DesiredDevice, DesiredState } from './desired.js';
 import { ingressMatches, renderIngress, renderIngressRemoval, type IngressDesired, type IngressState } from './ingress.js';
@@ -32,8 +32,9 @@ export function isEmptyPlan(p: Plan): boolean {
   return p.nft === undefined && p.pre.length === 0 && p.fdb.length === 0 && p.chain === undefined && p.ebtables.length === 0 && p.post.length === 0;
 }
 
+/** A VXLAN device vxmesh made (the bridge's alias shares the prefix, but it is no vxlan device). */
 export function isOwnedDevice(l: LinkInfo): boolean {
-  return l.kind === 'vxlan' && (l.alias?.startsWith(OWNER_PREFIX) ?? false) && l.alias !== BRIDGE_ALIAS;
+  return l.kind === 'vxlan' && (l.alias?.startsWith(OWNER_PREFIX) ?? false);
 }
 
 function isOwnedBridge(l: LinkInfo): boolean {
@@ -43,9 +44,20 @@ function isOwnedBridge(l: LinkInfo): boolean {
 /** The all-zero MAC: a VXLAN device's default FDB entry, where broadcast and unknown unicast go. */
 export const DEFAULT_MAC = '00:00:00:00:00:00';
 
-function createDeviceLines(plan: Plan, d: DesiredDevice): void {
+/**
+ * The MTU a device can have: the mesh MTU, or less when the underlay cannot carry it (the
+ * kernel clamps a new device and refuses to raise one above underlay MTU - 50/70; asking
+ * again on every reconcile would only fail). Status reports the shortfall.
+ */
+function deviceMtu(d: DesiredDevice, actual: ActualState): number {
+  const under = actual.links.get(d.underlay);
+  if (!under) return d.mtu;
+  return Math.min(d.mtu, under.mtu - VXLAN_OVERHEAD[d.local.includes(':') ? 6 : 4]);
+}
+
+function createDeviceLines(plan: Plan, d: DesiredDevice, mtu: number): void {
   const target = d.shared ? `local ${d.local} dev ${d.underlay} dstport ${d.port} learning` : `remote ${d.remotes[0]} local ${d.local} dev ${d.underlay} dstport ${d.port} nolearning`;
-  plan.pre.push(`link add name ${d.device} mtu ${d.mtu} type vxlan id ${d.vni} ${target}`, `link set dev ${d.device} alias ${d.alias}`);
+  plan.pre.push(`link add name ${d.device} mtu ${mtu} type vxlan id ${d.vni} ${target}`, `link set dev ${d.device} alias ${d.alias}`);
   if (d.shared) for (const r of d.remotes) plan.fdb.push(`fdb append ${DEFAULT_MAC} dev ${d.device} dst ${r}`);
 }
 
@@ -109,15 +121,16 @@ export function computePlan(desired: DesiredState, actual: ActualState): Plan {
     loopDevices.push(d.device);
     const reason = a ? recreateReason(a, d) : undefined;
     const fresh = !a || reason !== undefined;
+    const mtu = deviceMtu(d, actual);
     if (!a) {
-      createDeviceLines(plan, d);
+      createDeviceLines(plan, d, mtu);
       plan.changes.push(`create ${describeDevice(d)}`);
     } else if (reason) {
       plan.pre.push(`link del dev ${d.device}`);
-      createDeviceLines(plan, d);
+      createDeviceLines(plan, d, mtu);
       plan.changes.push(`recreate ${describeDevice(d)}: ${reason}`);
     } else {
-      updateInPlace(plan, a, d);
+      updateInPlace(plan, a, d, mtu);
     }
     if (bridgeUsable) attach(plan, fresh ? undefined : a, d.device, br.name, isolated);
   }
@@ -155,7 +168,7 @@ function replaceScriptDevices(plan: Plan, desired: DesiredState, actual: ActualS
   return replaced;
 }
 
-function updateInPlace(plan: Plan, a: LinkInfo, d: DesiredDevice): void {
+function updateInPlace(plan: Plan, a: LinkInfo, d: DesiredDevice, mtu: number): void {
   const v = a.vxlan!;
   const remote = d.shared ? undefined : d.remotes[0];
   if (v.remote !== remote || v.local !== d.local || v.learning !== d.shared) {
@@ -173,9 +186,9 @@ function updateInPlace(plan: Plan, a: LinkInfo, d: DesiredDevice): void {
     for (const r of have) if (!d.remotes.includes(r)) plan.fdb.push(`fdb del ${DEFAULT_MAC} dev ${d.device} dst ${r}`);
     if (plan.fdb.some((l) => l.includes(` dev ${d.device} `))) plan.changes.push(`set ${d.device} flood list to ${d.remotes.join(', ')}`);
   }
-  if (a.mtu !== d.mtu) {
-    plan.pre.push(`link set dev ${d.device} mtu ${d.mtu}`);
-    plan.changes.push(`set ${d.device} mtu ${a.mtu} -> ${d.mtu}`);
+  if (a.mtu !== mtu) {
+    plan.pre.push(`link set dev ${d.device} mtu ${mtu}`);
+    plan.changes.push(`set ${d.device} mtu ${a.mtu} -> ${mtu}${mtu < d.mtu ? ` (the underlay cannot carry ${d.mtu})` : ''}`);
   }
   if (a.alias !== d.alias) {
     plan.pre.push(`link set dev ${d.device} alias ${d.alias}`);

@@ -1,4 +1,4 @@
-import { rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildMesh, Lab, peersYaml, ping, statusJson, vxlanLinks, waitFor } from '../helpers/lab.js';
@@ -56,9 +56,11 @@ describe('config churn and bad files', () => {
   it('a peer name that tries shell injection is rejected with its position, nothing runs', async () => {
     const s1 = lab.servers[0]!;
     const before = await ifindexes();
-    lab.writeConfig(s1, peersYaml(lab.servers) + '  - { name: "x; touch /tmp/vxmesh-pwned", id: 7, address: 198.18.0.7 }\n');
+    const canary = join(lab.dir, 'pwned');
+    lab.writeConfig(s1, peersYaml(lab.servers) + `  - { name: "x; touch ${canary}", id: 7, address: 198.18.0.7 }\n`);
     await waitFor('rejected', async () => /peers\.yaml:\d+:\d+: peers\[2\]\.name: must be/.test(JSON.stringify((await statusJson(s1)).config.lastError ?? '')), 5000);
     expect(await ifindexes()).toEqual(before);
+    expect(existsSync(canary)).toBe(false);
     lab.writeConfig(s1, peersYaml(lab.servers));
   });
 });

@@ -53,7 +53,10 @@ describe('ingress filter', () => {
     expect(arrived).toBeGreaterThanOrEqual(1);
     lab.writeConfig(s1, peersYaml(lab.servers));
     await waitFor('ingress table back', async () => (await statusJson(s1)).ingressFilter.present === true, 5000);
+    const dropped = (await statusJson(s1)).ingressFilter.droppedPackets as number;
     expect(await inject()).toBe(0);
+    // Zero arrived because they were dropped, not because none were sent.
+    expect((await statusJson(s1)).ingressFilter.droppedPackets).toBeGreaterThan(dropped);
   });
 });
 

@@ -40,6 +40,11 @@ describe('config loader', () => {
     expect(e).toEqual(['/etc/vxmesh/peers.yaml:3:32: peers[1].address: is not an IPv4 or IPv6 address']);
   });
 
+  it('refuses an IPv6 address with a zone id (it would be link-local to one NIC)', () => {
+    const e = errors(parseConfig([main('peers:\n  - { name: a, id: 1, address: "fe80::1%eth0" }\n')]));
+    expect(e).toEqual(['/etc/vxmesh/peers.yaml:2:32: peers[0].address: is not an IPv4 or IPv6 address']);
+  });
+
   it('reports a missing id and an unknown key', () => {
     const e = errors(parseConfig([main('peers:\n  - name: a\n    address: 198.18.0.1\n    color: red\n')]));
     expect(e).toContain('/etc/vxmesh/peers.yaml:2:5: peers[0].id: is required');

@@ -198,6 +198,28 @@ describe('planner', () => {
     expect(computeTeardown(a).pre.sort()).toEqual(['link del dev vxlan2', 'link del dev vxlan3']);
   });
 
+  it('a peer named "bridge" is an ordinary owned device (its alias looks like the bridge mark)', () => {
+    const cfg = config('peers:\n  - { name: a, id: 1, address: 198.18.0.1 }\n  - { name: bridge, id: 2, address: 198.18.0.2 }\n');
+    const a = converged(cfg);
+    expect(a.links.get('vxlan2')?.alias).toBe('vxmesh:bridge');
+    expect(isEmptyPlan(computePlan(desiredFor(cfg, a), a))).toBe(true);
+    expect(computeTeardown(a).pre).toContain('link del dev vxlan2');
+  });
+
+  it('keeps devices within what the underlay can carry instead of asking the kernel again and again', () => {
+    const a = emptyHost();
+    a.links.get('eth0')!.mtu = 1460;
+    const plan = computePlan(desiredFor(MESH, a), a);
+    expect(plan.pre).toContain('link add name vxlan2 mtu 1410 type vxlan id 100002 remote 198.18.0.2 local 198.18.0.1 dev eth0 dstport 4789 nolearning');
+    const b = converged(MESH);
+    b.links.get('eth0')!.mtu = 1460;
+    for (const dev of ['vxlan2', 'vxlan3']) b.links.get(dev)!.mtu = 1410;
+    expect(isEmptyPlan(computePlan(desiredFor(MESH, b), b))).toBe(true);
+    // The underlay grows back: the devices follow.
+    b.links.get('eth0')!.mtu = 1500;
+    expect(computePlan(desiredFor(MESH, b), b).pre).toEqual(['link set dev vxlan2 mtu 1450', 'link set dev vxlan3 mtu 1450']);
+  });
+
   it('teardown removes only what vxmesh owns', () => {
     const a = converged(MESH);
     a.links.set('br-other', link('br-other', { kind: 'bridge' }));

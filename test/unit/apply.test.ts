@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { applyPlan } from '../../src/kernel/apply.js';
+import { CommandError, type CommandRunner } from '../../src/kernel/runner.js';
+import type { Plan } from '../../src/plan/plan.js';
+
+/** A strict stand-in for the runner: records every call, fails the ones named, runs nothing. */
+function fakeRunner(failing: (file: string, args: string[]) => boolean) {
+  const calls: string[] = [];
+  const runner = {
+    run: async (file: string, args: string[]) => {
+      calls.push([file, ...args].join(' '));
+      if (failing(file, args)) throw new CommandError([file, ...args].join(' '), 2, 'RTNETLINK answers: Invalid argument', undefined);
+      return '';
+    },
+  } as unknown as CommandRunner;
+  return { runner, calls };
+}
+
+const PLAN: Plan = {
+  nft: 'table inet vxmesh\n',
+  pre: ['link set dev vxlan2 mtu 1450'],
+  fdb: [],
+  chain: ['vxlan2', 'vxlan3'],
+  ebtables: [['-t', 'filter', '-I', 'FORWARD', '1', '-i', 'vxlan+', '-j', 'VXMESH']],
+  post: ['link set dev vxlan3 master vxbr0', 'link set dev vxlan3 up'],
+  changes: [],
+  blocked: [],
+};
+
+describe('applyPlan', () => {
+  it('runs every phase in order, batches with -force', async () => {
+    const { runner, calls } = fakeRunner(() => false);
+    expect(await applyPlan(runner, PLAN)).toEqual([]);
+    expect(calls).toEqual(['nft -f -', 'ip -force -batch -', 'ebtables-restore --noflush', 'ebtables -t filter -I FORWARD 1 -i vxlan+ -j VXMESH', 'ip -force -batch -']);
+  });
+
+  it('a refused ip line does not stop loop prevention from being written, and is reported', async () => {
+    let ipCalls = 0;
+    const { runner, calls } = fakeRunner((file) => file === 'ip' && ipCalls++ === 0);
+    const errors = await applyPlan(runner, PLAN);
+    expect(errors.map((e) => e.message)).toEqual(['ip -force -batch - failed (exit 2): RTNETLINK answers: Invalid argument']);
+    expect(calls).toContain('ebtables-restore --noflush');
+    expect(calls.filter((c) => c.startsWith('ip ')).length).toBe(2);
+  });
+
+  it('no port joins the bridge when loop prevention could not be written', async () => {
+    for (const failing of ['ebtables-restore', 'ebtables']) {
+      const { runner, calls } = fakeRunner((file) => file === failing);
+      const errors = await applyPlan(runner, PLAN);
+      expect(errors.length).toBe(1);
+      expect(calls.filter((c) => c.startsWith('ip ')).length, failing).toBe(1);
+    }
+  });
+
+  it('a failing ingress filter (nft missing) holds nothing back', async () => {
+    const { runner, calls } = fakeRunner((file) => file === 'nft');
+    const errors = await applyPlan(runner, PLAN);
+    expect(errors.length).toBe(1);
+    expect(calls.length).toBe(5);
+  });
+});
