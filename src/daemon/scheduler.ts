@@ -1,7 +1,7 @@
 /**
  * Runs one sync function with bounded frequency (after kube-proxy's runner): bursts of
- * requests within `debounceMs` merge into one run, runs never overlap and start at least
- * `minIntervalMs` apart, a periodic resync runs even when nothing asked, and failures retry
+ * requests within `debounceMs` merge into one run, runs never overlap, runs caused by kernel
+ * events start at least `minIntervalMs` apart, a periodic resync runs even when nothing asked, and failures retry
  * with exponential backoff. A real trigger (config saved, kernel event) does not wait out a
  * backoff: drift must be repaired in well under a second even while something else fails.
  */
@@ -53,8 +53,11 @@ export class SyncScheduler {
       if (!this.timerIsRetry || retry) return;
       clearTimeout(this.timer);
     }
+    // The minimum interval paces event storms (kernel events); an operator's save or command
+    // is not made to wait for it.
+    const paced = reason.startsWith('kernel') || reason === 'pending';
     const sinceLast = performance.now() - this.lastStart;
-    const wait = retry ? delayMs : Math.max(delayMs, this.opts.minIntervalMs - sinceLast);
+    const wait = retry || !paced ? delayMs : Math.max(delayMs, this.opts.minIntervalMs - sinceLast);
     this.timerIsRetry = retry;
     this.timer = setTimeout(() => void this.fire(), wait);
   }
