@@ -1,5 +1,5 @@
 import type { CommandRunner } from './runner.js';
-import { renderChainRestore, type Plan } from '../plan/plan.js';
+import { renderChainAppend, renderChainRestore, type Plan } from '../plan/plan.js';
 
 /** Adds the FORWARD jump to the vxmesh chain (as opposed to removing or flushing something). */
 function isJumpInsert(args: string[]): boolean {
@@ -33,6 +33,7 @@ export async function applyPlan(runner: CommandRunner, plan: Plan): Promise<Erro
   if (plan.fdb.length) await step('bridge', ['-force', '-batch', '-'], batch(plan.fdb));
   let loopSafe = true;
   if (plan.chain) loopSafe = await step('ebtables-restore', ['--noflush'], renderChainRestore(plan.chain));
+  if (plan.chainAppend.length) loopSafe = (await step('ebtables-restore', ['--noflush'], renderChainAppend(plan.chainAppend))) && loopSafe;
   for (const args of plan.ebtables) {
     const ok = await step('ebtables', args);
     if (isJumpInsert(args)) loopSafe &&= ok;

@@ -19,6 +19,8 @@ export interface Plan {
   fdb: string[];
   /** Devices whose pairwise DROP rules the chain must hold, when the chain must be (re)written. */
   chain: string[] | undefined;
+  /** Rules to append to a chain that is right but incomplete (a peer was added): far cheaper than a rewrite. */
+  chainAppend: string[];
   /** ebtables argument lists run after the chain restore (jump insert/delete, chain delete). */
   ebtables: string[][];
   post: string[];
@@ -29,7 +31,7 @@ export interface Plan {
 }
 
 export function isEmptyPlan(p: Plan): boolean {
-  return p.nft === undefined && p.pre.length === 0 && p.fdb.length === 0 && p.chain === undefined && p.ebtables.length === 0 && p.post.length === 0;
+  return p.nft === undefined && p.pre.length === 0 && p.fdb.length === 0 && p.chain === undefined && p.chainAppend.length === 0 && p.ebtables.length === 0 && p.post.length === 0;
 }
 
 /** A VXLAN device vxmesh made (the bridge's alias shares the prefix, but it is no vxlan device). */
@@ -78,7 +80,7 @@ function recreateReason(a: LinkInfo, d: DesiredDevice): string | undefined {
 }
 
 export function computePlan(desired: DesiredState, actual: ActualState): Plan {
-  const plan: Plan = { nft: undefined, pre: [], fdb: [], chain: undefined, ebtables: [], post: [], changes: [], blocked: [] };
+  const plan: Plan = { nft: undefined, pre: [], fdb: [], chain: undefined, chainAppend: [], ebtables: [], post: [], changes: [], blocked: [] };
   const br = desired.bridge;
   const isolated = desired.loopPrevention === 'isolated';
 
@@ -250,12 +252,34 @@ function chainMatches(actual: string[], devices: string[]): boolean {
   return true;
 }
 
+/**
+ * What the chain needs: nothing ([]), some rules appended (every present rule is wanted, some
+ * are missing: a peer was added), or a rewrite (the gate is wrong, or a rule is stale,
+ * foreign or doubled). Order among the DROP rules does not matter, only the gate's place.
+ */
+function chainDiff(actual: string[], devices: string[]): string[] | 'rewrite' {
+  if (actual[0] !== GATE_RULE) return 'rewrite';
+  if (chainMatches(actual, devices)) return [];
+  const want = new Set(expectedChain(devices).slice(1));
+  const seen = new Set<string>();
+  for (let k = 1; k < actual.length; k++) {
+    const rule = actual[k]!;
+    if (!want.has(rule) || seen.has(rule)) return 'rewrite';
+    seen.add(rule);
+  }
+  return [...want].filter((r) => !seen.has(r));
+}
+
 function planLoopPrevention(plan: Plan, desired: DesiredState, actual: ActualState, devices: string[]): void {
   const eb = actual.ebtables;
   if (desired.loopPrevention === 'ebtables') {
-    if (!eb.chainExists || !chainMatches(eb.chain, devices)) {
+    const diff = eb.chainExists ? chainDiff(eb.chain, devices) : 'rewrite';
+    if (diff === 'rewrite') {
       plan.chain = devices;
       plan.changes.push(eb.chainExists ? `rewrite ${CHAIN} chain (${devices.length * (devices.length - 1)} pairwise rules, had ${Math.max(0, eb.chain.length - 1)})` : `create ${CHAIN} chain (${devices.length * (devices.length - 1)} pairwise rules)`);
+    } else if (diff.length > 0) {
+      plan.chainAppend = diff;
+      plan.changes.push(`add ${diff.length} pairwise rules to ${CHAIN}`);
     }
     if (eb.jumps === 0) {
       plan.ebtables.push(['-t', 'filter', '-I', 'FORWARD', '1', ...JUMP_RULE.split(' ')]);
@@ -280,7 +304,7 @@ export function planChainRemoval(plan: Plan, eb: ActualState['ebtables']): void 
 
 /** Everything vxmesh owns, removed: what `stop` does. Foreign objects are not in it. */
 export function computeTeardown(actual: ActualState): Plan {
-  const plan: Plan = { nft: undefined, pre: [], fdb: [], chain: undefined, ebtables: [], post: [], changes: [], blocked: [] };
+  const plan: Plan = { nft: undefined, pre: [], fdb: [], chain: undefined, chainAppend: [], ebtables: [], post: [], changes: [], blocked: [] };
   for (const a of actual.links.values()) {
     if (isOwnedDevice(a)) {
       plan.pre.push(`link del dev ${a.name}`);
@@ -315,6 +339,11 @@ export function renderChainRestore(devices: string[]): string {
   return lines.join('\n') + '\n';
 }
 
+/** Text for `ebtables-restore --noflush` that appends to our chain (no chain line: nothing is replaced). */
+export function renderChainAppend(rules: string[]): string {
+  return ['*filter', ...rules.map((r) => `-A ${CHAIN} ${r}`)].join('\n') + '\n';
+}
+
 /** The plan as the exact commands, for `vxmesh plan` and logs. */
 export function renderPlan(plan: Plan): string {
   const out: string[] = [];
@@ -325,6 +354,7 @@ export function renderPlan(plan: Plan): string {
   batch(plan.pre);
   if (plan.fdb.length) out.push('bridge -batch - <<EOF', ...plan.fdb, 'EOF');
   if (plan.chain) out.push('ebtables-restore --noflush <<EOF', renderChainRestore(plan.chain).trimEnd(), 'EOF');
+  if (plan.chainAppend.length) out.push('ebtables-restore --noflush <<EOF', renderChainAppend(plan.chainAppend).trimEnd(), 'EOF');
   for (const args of plan.ebtables) out.push(`ebtables ${args.join(' ')}`);
   batch(plan.post);
   return out.join('\n');

@@ -21,6 +21,7 @@ const PLAN: Plan = {
   pre: ['link set dev vxlan2 mtu 1450'],
   fdb: [],
   chain: ['vxlan2', 'vxlan3'],
+  chainAppend: [],
   ebtables: [['-t', 'filter', '-I', 'FORWARD', '1', '-i', 'vxlan+', '-j', 'VXMESH']],
   post: ['link set dev vxlan3 master vxbr0', 'link set dev vxlan3 up'],
   changes: [],

@@ -165,13 +165,34 @@ describe('planner', () => {
     expect(again.pre).toEqual([]);
   });
 
+  it('a new peer only appends its rules; a stale or foreign rule makes the chain be rewritten', () => {
+    const a = converged(MESH);
+    const four = config('peers:\n  - { name: a, id: 1, address: 198.18.0.1 }\n  - { name: b, id: 2, address: 198.18.0.2 }\n  - { name: c, id: 3, address: 198.18.0.3 }\n  - { name: d, id: 4, address: 198.18.0.4 }\n');
+    const plan = computePlan(desiredFor(four, a), a);
+    expect(plan.chain).toBeUndefined();
+    expect(plan.chainAppend.sort()).toEqual(['-i vxlan2 -o vxlan4 -j DROP', '-i vxlan3 -o vxlan4 -j DROP', '-i vxlan4 -o vxlan2 -j DROP', '-i vxlan4 -o vxlan3 -j DROP']);
+    expect(renderPlan(plan)).toContain('ebtables-restore --noflush <<EOF\n*filter\n-A VXMESH -i vxlan2 -o vxlan4 -j DROP');
+    // Rules in another order are as good.
+    const shuffled = converged(MESH);
+    shuffled.ebtables.chain = [GATE_RULE, ...shuffled.ebtables.chain.slice(1).reverse()];
+    expect(isEmptyPlan(computePlan(desiredFor(MESH, shuffled), shuffled))).toBe(true);
+    // A rule for a device that is gone, or a doubled one: rewrite atomically.
+    const stale = converged(MESH);
+    stale.ebtables.chain.push('-i vxlan2 -o vxlan9 -j DROP');
+    expect(computePlan(desiredFor(MESH, stale), stale).chain).toEqual(['vxlan2', 'vxlan3']);
+    const doubled = converged(MESH);
+    doubled.ebtables.chain.push(doubled.ebtables.chain[1]!);
+    expect(computePlan(desiredFor(MESH, doubled), doubled).chain).toEqual(['vxlan2', 'vxlan3']);
+  });
+
   it('repairs drift: lost rule, detached port, duplicate jump', () => {
     const a = converged(MESH);
     a.ebtables.chain.pop();
     a.ebtables.jumps = 2;
     a.links.get('vxlan3')!.master = undefined;
     const plan = computePlan(desiredFor(MESH, a), a);
-    expect(plan.chain).toEqual(['vxlan2', 'vxlan3']);
+    expect(plan.chain).toBeUndefined();
+    expect(plan.chainAppend).toEqual(['-i vxlan3 -o vxlan2 -j DROP']);
     expect(plan.ebtables).toEqual([['-t', 'filter', '-D', 'FORWARD', '-i', 'vxlan+', '-j', 'VXMESH']]);
     expect(plan.post).toEqual(['link set dev vxlan3 master vxbr0', 'link set dev vxlan3 up']);
   });
