@@ -33,6 +33,7 @@ export interface Counters {
 }
 
 const STOPPED_MARKER = 'stopped';
+const RECHECK_MS = 300;
 
 /**
  * The long-running part: keeps the kernel reconciled to the config. Every change to the
@@ -119,11 +120,14 @@ export class Daemon implements MeshControl {
   }
 
   private async sync(reasons: Set<string>): Promise<{ ok: boolean }> {
-    if (reasons.has('config') || reasons.has('resync') || reasons.has('start') || reasons.has('retry')) await this.loadConfig();
+    if (['config', 'recheck', 'resync', 'start', 'retry'].some((r) => reasons.has(r))) await this.loadConfig();
+    // A save read halfway (an in-place write caught between truncate and write) may get no
+    // further file event: read the files once more shortly after every save.
+    if (reasons.has('config')) setTimeout(() => this.scheduler.request('recheck'), RECHECK_MS).unref();
     const goal = this.goal();
     if (!goal) return { ok: true };
     const outcome = await this.reconcileWith(goal, [...reasons].sort().join(','));
-    const drift = !reasons.has('config') && !reasons.has('start') && ![...reasons].some((r) => r.startsWith('op:'));
+    const drift = !reasons.has('config') && !reasons.has('recheck') && !reasons.has('start') && ![...reasons].some((r) => r.startsWith('op:'));
     if (drift && outcome.changes.length > 0) this.counters.driftRepairs++;
     return { ok: outcome.errors.length === 0 };
   }

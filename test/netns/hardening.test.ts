@@ -121,6 +121,22 @@ describe('loop prevention under tampering (3 servers)', () => {
   });
 });
 
+/** Put these tools (found on the machine's PATH) into `bin`, the only PATH a daemon will get. */
+async function linkTools(bin: string, tools: string[]): Promise<void> {
+  for (const tool of tools) symlinkSync((await run('sh', ['-c', `command -v ${tool}`])).trim(), join(bin, tool));
+}
+
+/** Two servers; server 1's daemon sees only the tools in `bin`. */
+async function twoServersWithPath(lab: Lab, bin: string) {
+  await lab.init();
+  const s1 = await lab.addServer(1);
+  const s2 = await lab.addServer(2);
+  for (const s of lab.servers) lab.writeConfig(s, peersYaml(lab.servers));
+  lab.startDaemon(s1, [], { PATH: bin });
+  lab.startDaemon(s2);
+  return { s1, s2 };
+}
+
 describe('missing ebtables', () => {
   const lab = new Lab();
   const bin = mkdtempSync(join(tmpdir(), 'vxmesh-bin-'));
@@ -131,13 +147,8 @@ describe('missing ebtables', () => {
 
   it('attaches no port without loop prevention, says why, and recovers when ebtables appears', async () => {
     // A PATH with every tool the daemon uses except ebtables.
-    for (const tool of ['ip', 'bridge', 'nft']) symlinkSync((await run('sh', ['-c', `command -v ${tool}`])).trim(), join(bin, tool));
-    await lab.init();
-    const s1 = await lab.addServer(1);
-    const s2 = await lab.addServer(2);
-    for (const s of lab.servers) lab.writeConfig(s, peersYaml(lab.servers));
-    lab.startDaemon(s1, [], { PATH: bin });
-    lab.startDaemon(s2);
+    await linkTools(bin, ['ip', 'bridge', 'nft']);
+    const { s1, s2 } = await twoServersWithPath(lab, bin);
     await waitForConverged(s2, 1);
     await waitFor('s1 reports ebtables missing', async () => JSON.stringify((await statusJson(s1)).reasons).includes('ebtables'), 10_000);
     const devs = await vxlanLinks(s1.ns);
@@ -148,7 +159,7 @@ describe('missing ebtables', () => {
     expect(st.state).toBe('degraded');
     expect(st.loopPrevention.problem).toMatch(/ebtables unavailable/);
 
-    for (const tool of ['ebtables', 'ebtables-save', 'ebtables-restore']) symlinkSync((await run('sh', ['-c', `command -v ${tool}`])).trim(), join(bin, tool));
+    await linkTools(bin, ['ebtables', 'ebtables-save', 'ebtables-restore']);
     await waitForConverged(s1, 1, 20_000);
     expect((await statusJson(s1)).state).toBe('running');
   });
@@ -163,13 +174,8 @@ describe('missing nft', () => {
   });
 
   it('the mesh still comes up (loop prevention does not need nft), and status says the ingress filter is missing', async () => {
-    for (const tool of ['ip', 'bridge', 'ebtables', 'ebtables-save', 'ebtables-restore']) symlinkSync((await run('sh', ['-c', `command -v ${tool}`])).trim(), join(bin, tool));
-    await lab.init();
-    const s1 = await lab.addServer(1);
-    const s2 = await lab.addServer(2);
-    for (const s of lab.servers) lab.writeConfig(s, peersYaml(lab.servers));
-    lab.startDaemon(s1, [], { PATH: bin });
-    lab.startDaemon(s2);
+    await linkTools(bin, ['ip', 'bridge', 'ebtables', 'ebtables-save', 'ebtables-restore']);
+    const { s1, s2 } = await twoServersWithPath(lab, bin);
     await waitForConverged(s1, 1);
     expect((await chainRules(s1.ns))[0]).toBe('-o ! vxlan+ -j RETURN');
     await waitFor('status names nft', async () => /nft unavailable/.test((await statusJson(s1)).ingressFilter.problem ?? ''), 10_000);
