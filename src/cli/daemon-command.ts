@@ -6,7 +6,8 @@ import type { CommonOptions } from './options.js';
 
 /** `vxmesh daemon`: run until SIGTERM/SIGINT. Exiting leaves the data plane up. */
 export async function runDaemon(common: CommonOptions, opts: { resyncMs: number; maxLifetimeMs: number | undefined }): Promise<number> {
-  const log = pino({ base: { service: 'vxmesh' } });
+  // VXMESH_LOG_LEVEL=debug (or trace: every command with its duration) for troubleshooting.
+  const log = pino({ base: { service: 'vxmesh' }, level: process.env.VXMESH_LOG_LEVEL ?? 'info' });
   const daemon = new Daemon({ configDir: common.configDir, stateDir: common.stateDir, node: common.node, log, resyncMs: opts.resyncMs });
   const { token, path } = await ensureToken(common.stateDir);
   const app = buildServer({ control: daemon, token, tokenPath: path, logger: log.child({ component: 'api' }) });

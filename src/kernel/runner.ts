@@ -25,6 +25,7 @@ export class CommandRunner {
 
   async run(file: string, args: string[], opts: RunOptions = {}): Promise<string> {
     const command = [file, ...args].join(' ');
+    const started = performance.now();
     const r = await execa(file, args, {
       input: opts.input ?? '',
       timeout: opts.timeoutMs ?? 30_000,
@@ -37,7 +38,7 @@ export class CommandRunner {
       const stderr = r.code === 'ENOENT' ? `${file}: command not found` : r.timedOut ? `timed out after ${opts.timeoutMs ?? 30_000} ms` : String(r.stderr || r.stdout || r.message);
       throw new CommandError(command, r.exitCode, stderr, opts.input);
     }
-    this.log.trace({ command }, 'ran');
+    this.log.trace({ command, durationMs: Math.round(performance.now() - started) }, 'ran');
     return String(r.stdout);
   }
 }

@@ -292,3 +292,10 @@ export async function readCounter(nsName: string, name: string): Promise<number>
   if (!c) throw new Error(`no nft counter ${name} in ${nsName}`);
   return c.packets;
 }
+
+/**
+ * Upper bound for "repaired by an event, not by the 30 s periodic resync" in tests. How fast
+ * the repair is (p95 around 100 ms) is a benchmark figure (`npm run bench`), not a test
+ * assertion: on a loaded CI machine process spawns alone can take a second.
+ */
+export const EVENT_DRIVEN_MS = 5000;

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildMesh, chainRules, countArpRequests, countVxlanOnUnderlay, Lab, ns, peersYaml, ping, readCounter, run, statusJson, vxlanLinks, waitFor, waitForConverged } from '../helpers/lab.js';
+import { EVENT_DRIVEN_MS, buildMesh, chainRules, countArpRequests, countVxlanOnUnderlay, Lab, ns, peersYaml, ping, readCounter, run, statusJson, vxlanLinks, waitFor, waitForConverged } from '../helpers/lab.js';
 import { pairVni } from '../../src/model/vni.js';
 
 describe('ingress filter', () => {
@@ -75,11 +75,11 @@ describe('loop prevention under tampering (3 servers)', () => {
     return readCounter(lab.underlay, 'vxcount');
   }
 
-  it('a flushed chain on every server is restored within a second; one ARP stays in the tens', async () => {
+  it('a flushed chain on every server is restored by an event, not the resync; one ARP stays in the tens', async () => {
     await Promise.all(lab.servers.map((s) => ns(s.ns, 'ebtables', '-t', 'filter', '-F', 'VXMESH')));
     for (const s of lab.servers) {
-      const took = await waitFor(`${s.ns} chain restored`, async () => (await chainRules(s.ns)).length === 3, 3000, 20);
-      expect(took).toBeLessThan(1000);
+      const took = await waitFor(`${s.ns} chain restored`, async () => (await chainRules(s.ns)).length === 3, EVENT_DRIVEN_MS, 20);
+      console.info(`${s.ns}: chain restored ${took} ms after the flush`);
     }
     const packets = await vxlanPacketsForOneArp();
     console.info(`chain flushed on all 3 servers and restored: one ARP made ${packets} VXLAN packets`);
@@ -87,15 +87,15 @@ describe('loop prevention under tampering (3 servers)', () => {
     expect(packets).toBeLessThan(60);
   });
 
-  it('isolation unset on a port is restored within a second (isolated mode)', async () => {
+  it('isolation unset on a port is restored by an event (isolated mode)', async () => {
     for (const s of lab.servers) lab.writeConfig(s, peersYaml(lab.servers, { loop_prevention: 'isolated' }));
     for (const s of lab.servers) {
       await waitFor(`${s.ns} isolated, chain gone`, async () => (await vxlanLinks(s.ns)).every((l) => l.linkinfo?.info_slave_data?.isolated === true) && (await chainRules(s.ns)).length === 0, 5000);
     }
     const s1 = lab.servers[0]!;
     await ns(s1.ns, 'bridge', 'link', 'set', 'dev', 'vxlan2', 'isolated', 'off');
-    const took = await waitFor('isolation restored', async () => (await vxlanLinks(s1.ns)).find((l) => l.ifname === 'vxlan2')?.linkinfo?.info_slave_data?.isolated === true, 3000, 20);
-    expect(took).toBeLessThan(1000);
+    const took = await waitFor('isolation restored', async () => (await vxlanLinks(s1.ns)).find((l) => l.ifname === 'vxlan2')?.linkinfo?.info_slave_data?.isolated === true, EVENT_DRIVEN_MS, 20);
+    console.info(`isolation restored ${took} ms after it was unset`);
     const packets = await vxlanPacketsForOneArp();
     expect(packets).toBeLessThan(60);
     expect(await ping(lab.containers[0]!, lab.containers[2]!.address)).toBe(true);

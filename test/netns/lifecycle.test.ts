@@ -1,6 +1,6 @@
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildMesh, chainRules, CLI, forwardRules, Lab, links, ns, peersYaml, ping, run, statusJson, vxlanLinks, waitFor, waitForConverged } from '../helpers/lab.js';
+import { EVENT_DRIVEN_MS, buildMesh, chainRules, CLI, forwardRules, Lab, links, ns, peersYaml, ping, run, statusJson, vxlanLinks, waitFor, waitForConverged } from '../helpers/lab.js';
 
 async function ifindexes(nsName: string): Promise<Map<string, number>> {
   return new Map((await vxlanLinks(nsName)).map((l) => [l.ifname, l.ifindex]));
@@ -18,14 +18,15 @@ describe('config edits, drift and bad files on a live 3-server mesh', () => {
   it('repairs drift: a deleted device, a deleted rule, a detached port', async () => {
     const s1 = lab.servers[0]!;
     await ns(s1.ns, 'ip', 'link', 'del', 'vxlan2');
-    const t1 = await waitFor('vxlan2 re-created and attached', async () => (await vxlanLinks(s1.ns)).some((l) => l.ifname === 'vxlan2' && l.master === 'vxbr0' && l.flags.includes('UP')), 5000);
+    const t1 = await waitFor('vxlan2 re-created and attached', async () => (await vxlanLinks(s1.ns)).some((l) => l.ifname === 'vxlan2' && l.master === 'vxbr0' && l.flags.includes('UP')), EVENT_DRIVEN_MS);
     await ns(s1.ns, 'ebtables', '-t', 'filter', '-D', 'VXMESH', '-i', 'vxlan2', '-o', 'vxlan3', '-j', 'DROP');
-    const t2 = await waitFor('rule restored', async () => (await chainRules(s1.ns)).includes('-i vxlan2 -o vxlan3 -j DROP'), 5000);
+    const t2 = await waitFor('rule restored', async () => (await chainRules(s1.ns)).includes('-i vxlan2 -o vxlan3 -j DROP'), EVENT_DRIVEN_MS);
     await ns(s1.ns, 'ebtables', '-t', 'filter', '-F', 'VXMESH');
     await waitFor('flushed chain restored', async () => (await chainRules(s1.ns)).length === 3, 5000);
     await ns(s1.ns, 'ip', 'link', 'set', 'vxlan3', 'nomaster');
-    const t3 = await waitFor('vxlan3 re-attached', async () => (await vxlanLinks(s1.ns)).some((l) => l.ifname === 'vxlan3' && l.master === 'vxbr0'), 5000);
-    for (const t of [t1, t2, t3]) expect(t).toBeLessThan(2000);
+    const t3 = await waitFor('vxlan3 re-attached', async () => (await vxlanLinks(s1.ns)).some((l) => l.ifname === 'vxlan3' && l.master === 'vxbr0'), EVENT_DRIVEN_MS);
+    // Each waitFor above fails after EVENT_DRIVEN_MS: far below the 30 s resync, so each repair came from an event.
+    console.info(`drift repaired after ${t1} ms (device), ${t2} ms (rule), ${t3} ms (port)`);
     expect(await ping(lab.containers[0]!, lab.containers[1]!.address)).toBe(true);
     const st = await statusJson(s1);
     expect(st.counters.driftRepairs).toBeGreaterThanOrEqual(3);
@@ -187,8 +188,8 @@ describe('boot order', () => {
     await waitFor('s1 reports waiting for its address', async () => JSON.stringify(await statusJson(s1)).includes('waiting for the underlay address'), 10_000);
     expect((await vxlanLinks(s1.ns)).length).toBe(0);
     await ns(s1.ns, 'ip', 'addr', 'add', '198.18.0.1/24', 'dev', 'eth0');
-    const took = await waitFor('s1 mesh up', async () => (await vxlanLinks(s1.ns)).some((l) => l.master === 'vxbr0' && l.flags.includes('UP')), 5000);
-    expect(took).toBeLessThan(2000);
+    const took = await waitFor('s1 mesh up', async () => (await vxlanLinks(s1.ns)).some((l) => l.master === 'vxbr0' && l.flags.includes('UP')), EVENT_DRIVEN_MS);
+    console.info(`mesh up ${took} ms after the address appeared`);
     const c1 = await lab.addContainer(s1, 1);
     const c2 = await lab.addContainer(s2, 2);
     expect(await ping(c1, c2.address)).toBe(true);
