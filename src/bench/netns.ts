@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DAEMON_NODE_FLAGS } from '../daemon/node-flags.js';
+import { CLI, sweepDeadNamespaces } from '../lab/netns-lab.js';
 
 /**
  * The benchmark's own namespace lab. Everything it makes is a network namespace named
@@ -14,7 +15,7 @@ import { DAEMON_NODE_FLAGS } from '../daemon/node-flags.js';
  */
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const CLI = join(ROOT, 'dist/cli/main.js');
+export { CLI } from '../lab/netns-lab.js';
 export const BENCH_JS = join(ROOT, 'dist/bench/bench.js');
 export const HTTP_BATCH_JS = join(ROOT, 'dist/lab/http-batch.js');
 export const PREFIX = `vxb${process.pid}`;
@@ -108,19 +109,7 @@ export class NetnsRegistry {
 
 /** Remove namespaces left by an earlier benchmark whose process is gone (only `vxb<dead pid>`). */
 export function sweepStale(): void {
-  const list = execaSync('ip', ['netns', 'list'], { reject: false }).stdout;
-  for (const line of list.split('\n')) {
-    const name = line.split(' ')[0] ?? '';
-    const pid = /^vxb(\d+)[a-z]/.exec(name)?.[1];
-    if (!pid || Number(pid) === process.pid) continue;
-    let alive = true;
-    try {
-      process.kill(Number(pid), 0);
-    } catch {
-      alive = false;
-    }
-    if (!alive) execaSync('ip', ['netns', 'del', name], { reject: false });
-  }
+  sweepDeadNamespaces(/^vxb(\d+)[a-z]/);
 }
 
 /** An underlay: one bridge in its own namespace. */

@@ -299,3 +299,26 @@ export async function readCounter(nsName: string, name: string): Promise<number>
  * assertion: on a loaded CI machine process spawns alone can take a second.
  */
 export const EVENT_DRIVEN_MS = 5000;
+
+/**
+ * Remove namespaces a crashed earlier run left: those whose name matches `pattern` (group 1
+ * is the pid of the process that made them) and whose process is gone. A concurrent run's
+ * namespaces are left alone.
+ */
+export function sweepDeadNamespaces(pattern: RegExp): void {
+  const list = execaSync('ip', ['netns', 'list'], { reject: false }).stdout;
+  for (const line of list.split('\n')) {
+    const name = line.split(' ')[0] ?? '';
+    const pid = Number(pattern.exec(name)?.[1]);
+    if (pid && pid !== process.pid && !processAlive(pid)) execaSync('ip', ['netns', 'del', name], { reject: false });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,5 +1,5 @@
 import { execaSync } from 'execa';
-import { LAB_PREFIX } from './lab.js';
+import { LAB_PREFIX, sweepDeadNamespaces } from './lab.js';
 
 /** Namespace tests need root, the tools and a built CLI: fail loudly when they are not there. */
 export function setup(): void {
@@ -15,19 +15,5 @@ export function teardown(): void {
 
 /** Remove lab namespaces left by a crashed earlier run (only ours: the vxt prefix). */
 function sweep(): void {
-  const list = execaSync('ip', ['netns', 'list'], { reject: false }).stdout;
-  for (const line of list.split('\n')) {
-    const name = line.split(' ')[0];
-    const pid = new RegExp(`^${LAB_PREFIX}(\\d+)x\\d+`).exec(name ?? '')?.[1];
-    if (name && pid && !alive(Number(pid))) execaSync('ip', ['netns', 'del', name], { reject: false });
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  sweepDeadNamespaces(new RegExp(`^${LAB_PREFIX}(\\d+)x\\d+`));
 }
