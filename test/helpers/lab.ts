@@ -1,2 +1,3 @@
-// The lab harness lives in src/lab so the demo and the benchmark use the same code.
-export * from '../../src/lab/netns-lab.js';
+// The lab harness lives in lab/harness so the demo and the benchmark use the same code.
+export * from '../../lab/harness/netns-lab.js';
+export { BENCH_JS, HTTP_BATCH_JS } from '../../lab/harness/paths.js';

@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildMesh, chainRules, CLI, forwardRules, Lab, links, ns, ping, vxlanLinks, waitFor, waitForConverged, type Server } from '../helpers/lab.js';
+import { buildMesh, chainRules, CLI, forwardRules, HTTP_BATCH_JS, Lab, links, ns, ping, vxlanLinks, waitFor, waitForConverged, type Server } from '../helpers/lab.js';
 
-const BATCH = resolve('dist/lab/http-batch.js');
+const BATCH = HTTP_BATCH_JS;
 
 interface Resp {
   status: number;

@@ -1,8 +1,9 @@
 import { execa } from 'execa';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { BENCH_JS } from '../helpers/lab.js';
 
 /**
  * The benchmark's harness, run tiny (one small size, one iteration, 1 s iperf) so it cannot
@@ -13,7 +14,7 @@ describe('bench --smoke', () => {
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
   it('measures every figure for vxmesh beside the baseline and cleans up its namespaces', async () => {
-    const child = execa(process.execPath, [resolve('dist/bench/bench.js'), '--smoke', '--out', out], { reject: false, timeout: 110_000 });
+    const child = execa(process.execPath, [BENCH_JS, '--smoke', '--out', out], { reject: false, timeout: 110_000 });
     const r = await child;
     expect(r.exitCode, `${r.stderr}\n${r.stdout}`).toBe(0);
 

@@ -6,7 +6,7 @@
  * Ctrl-C. Nothing is created in the machine's own namespace.
  */
 import { execa } from 'execa';
-import { CLI, Lab, buildMesh, ns, peersYaml, ping, setLabPrefix, run, waitForConverged, type Container } from '../lab/netns-lab.js';
+import { CLI, Lab, buildMesh, ns, peersYaml, ping, setLabPrefix, run, waitForConverged, type Container } from '../harness/netns-lab.js';
 
 const SERVERS = Number(process.env.VXMESH_DEMO_SERVERS ?? 3);
 

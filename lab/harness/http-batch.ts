@@ -1,7 +1,7 @@
 /**
  * Runs HTTP requests from inside a network namespace (the API listens on that namespace's
  * loopback) and prints one JSON line with every response. Used by the tests and the
- * benchmark as `ip netns exec NS node dist/lab/http-batch.js SPEC`, where SPEC is JSON:
+ * benchmark as `ip netns exec NS node dist-lab/lab/harness/http-batch.js SPEC`, where SPEC is JSON:
  * { base: "http://127.0.0.1:7789", requests: [{ method, path, headers }], concurrent, probe }
  * With `probe`, GET probe is timed in a loop while the requests run.
  */

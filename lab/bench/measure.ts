@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execaSync } from 'execa';
-import { parseConfig } from '../config/load.js';
-import { BRIDGE_ALIAS, OWNER_PREFIX, type Config } from '../model/types.js';
-import type { ActualState, LinkInfo } from '../kernel/state.js';
-import { computeDesired } from '../plan/desired.js';
-import { computePlan, expectedChain } from '../plan/plan.js';
-import { expectedRules, type IngressState } from '../plan/ingress.js';
+import { parseConfig } from '../../src/config/load.js';
+import { BRIDGE_ALIAS, OWNER_PREFIX, type Config } from '../../src/model/types.js';
+import type { ActualState, LinkInfo } from '../../src/kernel/state.js';
+import { computeDesired } from '../../src/plan/desired.js';
+import { computePlan, expectedChain } from '../../src/plan/plan.js';
+import { expectedRules, type IngressState } from '../../src/plan/ingress.js';
 import type { BaselineResult, BaselineSpec } from './baseline.js';
 import { addContainer, BENCH_JS, CLI, DaemonHost, HTTP_BATCH_JS, nsRun, peersYaml, sleep, Underlay, type NetnsRegistry } from './netns.js';
 import { ebtablesRules, LinkWatcher, upVxlanPorts } from './watch.js';

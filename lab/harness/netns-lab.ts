@@ -2,8 +2,7 @@ import { execa, execaSync, type ResultPromise } from 'execa';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { DAEMON_NODE_FLAGS } from '../daemon/node-flags.js';
+import { DAEMON_NODE_FLAGS } from '../../src/daemon/node-flags.js';
 
 /**
  * A lab of "servers" (network namespaces on one underlay bridge that lives in its own
@@ -13,8 +12,8 @@ import { DAEMON_NODE_FLAGS } from '../daemon/node-flags.js';
  * Underlay: 198.18.0.0/15; overlay: 100.64.0.0/10 (DESIGN.md).
  */
 
-/** The compiled CLI, found from this file whether it runs as src/lab/*.ts (tests) or dist/lab/*.js. */
-export const CLI = join(fileURLToPath(new URL('../../', import.meta.url)), 'dist/cli/main.js');
+import { CLI } from './paths.js';
+export { CLI };
 export let LAB_PREFIX = 'vxt';
 
 /** Demo and benchmark labs use their own prefix, so the test suite's sweep never touches them. */

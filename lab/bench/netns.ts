@@ -2,9 +2,9 @@ import { execa, execaSync, type ResultPromise } from 'execa';
 import { mkdtempSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { DAEMON_NODE_FLAGS } from '../daemon/node-flags.js';
-import { CLI, sweepDeadNamespaces } from '../lab/netns-lab.js';
+import { DAEMON_NODE_FLAGS } from '../../src/daemon/node-flags.js';
+import { sweepDeadNamespaces } from '../harness/netns-lab.js';
+import { CLI } from '../harness/paths.js';
 
 /**
  * The benchmark's own namespace lab. Everything it makes is a network namespace named
@@ -14,10 +14,7 @@ import { CLI, sweepDeadNamespaces } from '../lab/netns-lab.js';
  * Underlay 198.18.0.0/15, overlay 100.64.0.0/10 (DESIGN.md).
  */
 
-export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export { CLI } from '../lab/netns-lab.js';
-export const BENCH_JS = join(ROOT, 'dist/bench/bench.js');
-export const HTTP_BATCH_JS = join(ROOT, 'dist/lab/http-batch.js');
+export { BENCH_JS, CLI, HTTP_BATCH_JS, ROOT } from '../harness/paths.js';
 export const PREFIX = `vxb${process.pid}`;
 
 export async function run(cmd: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<string> {

@@ -4,7 +4,7 @@
  * network namespaces made (and removed) by this process. Prints a table and writes
  * bench.json, bench.svg and results.md under --out (default docs/bench).
  *
- *   node dist/bench/bench.js [--sizes 8,32,64] [--runs 3] [--edits 20] [--smoke] [--out DIR]
+ *   node dist-lab/lab/bench/bench.js [--sizes 8,32,64] [--runs 3] [--edits 20] [--smoke] [--out DIR]
  *                           [--only cold,converge,drift,idle,api,data,plan]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -276,7 +276,7 @@ async function main(): Promise<void> {
   const report: Report = {
     meta: {
       date: new Date().toISOString(),
-      command: `node dist/bench/bench.js ${argv.join(' ')}`.trim(),
+      command: `node dist-lab/lab/bench/bench.js ${argv.join(' ')}`.trim(),
       machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memoryGb: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version },
       options: { sizes: o.sizes, runs: o.runs, edits: o.edits, iperfSeconds: o.iperfSeconds, idleSeconds: o.idleSeconds, planSizes: o.planSizes, dataSizes: o.dataSizes, smoke: o.smoke },
       durationS: Math.round((Date.now() - started) / 1000),
