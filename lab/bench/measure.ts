@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { execaSync } from 'execa';
 import { parseConfig } from '../../src/config/load.js';
 import { BRIDGE_ALIAS, OWNER_PREFIX, type Config } from '../../src/model/types.js';
-import type { ActualState, LinkInfo } from '../../src/kernel/state.js';
+import type { ActualState, LinkInfo } from '../../src/kernel/parse.js';
 import { computeDesired } from '../../src/plan/desired.js';
 import { computePlan, expectedChain } from '../../src/plan/plan.js';
 import { expectedRules, type IngressState } from '../../src/plan/ingress.js';

@@ -5,7 +5,7 @@ import { formatIssue, loadConfig, type ConfigIssue } from '../config/load.js';
 import { KernelMonitor } from '../kernel/monitor.js';
 import { learnedMacs, observe } from '../kernel/observe.js';
 import { CommandRunner } from '../kernel/runner.js';
-import { currentUnderlay, localAddresses } from '../kernel/state.js';
+import { currentUnderlay, localAddresses } from '../kernel/parse.js';
 import type { Config } from '../model/types.js';
 import { computeDesired, findSelf } from '../plan/desired.js';
 import { reconcile, type Goal, type ReconcileOutcome } from './reconcile.js';

@@ -1,5 +1,5 @@
 import { formatIssue, type ConfigIssue } from '../config/load.js';
-import { GATE_RULE, type ActualState } from '../kernel/state.js';
+import { GATE_RULE, type ActualState } from '../kernel/parse.js';
 import { BRIDGE_ALIAS, VXLAN_OVERHEAD, type Config, type Peer } from '../model/types.js';
 import type { DesiredLink, DesiredState } from '../plan/desired.js';
 import { computePlan, expectedChain, isEmptyPlan } from '../plan/plan.js';

@@ -1,5 +1,5 @@
 import { CommandError, type CommandRunner } from './runner.js';
-import { parseEbtablesSave, parseIpLinks, type ActualState, type EbtablesState, type LinkInfo } from './state.js';
+import { parseEbtablesSave, parseIpLinks, type ActualState, type EbtablesState, type LinkInfo } from './parse.js';
 import { INGRESS_TABLE, parseIngress, type IngressState } from '../plan/ingress.js';
 
 /** Read links, addresses, counters, the vxmesh ebtables chain and nft table: three processes in all. */

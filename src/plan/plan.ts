@@ -1,5 +1,5 @@
 import { BRIDGE_ALIAS, OWNER_PREFIX, VXLAN_OVERHEAD } from '../model/types.js';
-import { CHAIN, GATE_RULE, JUMP_RULE, dropRule, type ActualState, type LinkInfo } from '../kernel/state.js';
+import { CHAIN, GATE_RULE, JUMP_RULE, dropRule, type ActualState, type LinkInfo } from '../kernel/parse.js';
 import type { DesiredDevice, DesiredState } from './desired.js';
 import { ingressMatches, renderIngress, renderIngressRemoval, type IngressDesired, type IngressState } from './ingress.js';
 
