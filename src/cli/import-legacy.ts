@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { importLegacyServers, type LegacyInput } from '../legacy/import.js';
 import { parseLegacyEnv, parseLegacyText, type ParseResult } from '../legacy/parse.js';
 import { pathExists } from '../util/fs.js';
+import { PEER_NAME } from '../model/names.js';
 
 export const IMPORT_LEGACY_HELP = `Usage: vxmesh import-legacy [options] [NAME=]FILE...
 
@@ -116,7 +117,7 @@ export async function importLegacy(args: string[], env: NodeJS.ProcessEnv = proc
 export function nameFromPath(path: string): string | undefined {
   const stem = basename(path).replace(/\.(sh|env|conf)$/, '');
   const candidate = /^vxlansetup$/i.test(stem) ? basename(dirname(path)) : stem;
-  return /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(candidate) && candidate !== '.' ? candidate : undefined;
+  return PEER_NAME.test(candidate) && candidate !== '.' ? candidate : undefined;
 }
 
 function usage(message: string): number {

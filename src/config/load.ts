@@ -5,17 +5,10 @@ import type { z } from 'zod';
 import { addressFamily, canonicalAddress } from './address.js';
 import { fileSchema, type FileContent } from './schema.js';
 import { validateMesh } from './validate.js';
+import type { ConfigIssue } from './issue.js';
 import { MESH_DEFAULTS, type Config, type Location, type MeshSettings, type Peer } from '../model/types.js';
 
-/** One problem in the config, located where an editor can jump to it. */
-export interface ConfigIssue extends Location {
-  field: string;
-  message: string;
-}
-
-export function formatIssue(i: ConfigIssue): string {
-  return `${i.file}:${i.line}:${i.col}: ${i.field ? `${i.field}: ` : ''}${i.message}`;
-}
+export { formatIssue, type ConfigIssue } from './issue.js';
 
 export type LoadResult = { ok: true; config: Config } | { ok: false; issues: ConfigIssue[]; files: string[] };
 

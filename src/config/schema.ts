@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { canonicalAddress } from './address.js';
+import { PEER_NAME } from '../model/names.js';
 
 // Interface names: what the kernel accepts (<= 15 bytes, no '/', ':' or white space).
 const ifname = z
@@ -15,7 +16,7 @@ const address = z.string().refine((s) => canonicalAddress(s) !== undefined, {
 // Names end up in device aliases and log lines; keep them to a safe alphabet.
 const peerName = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'must be 1-63 characters: letters, digits, "_", "." or "-", starting with a letter or digit');
+  .regex(PEER_NAME, 'must be 1-63 characters: letters, digits, "_", "." or "-", starting with a letter or digit');
 
 export const meshSchema = z
   .object({
@@ -48,4 +49,3 @@ export const fileSchema = z
   .strict();
 
 export type FileContent = z.infer<typeof fileSchema>;
-export type PeerInput = z.infer<typeof peerSchema>;

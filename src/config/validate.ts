@@ -1,6 +1,7 @@
-import type { ConfigIssue } from './load.js';
+import type { ConfigIssue } from './issue.js';
 import { pairVni } from '../model/vni.js';
-import { IFNAMSIZ_MAX, MAX_VNI, deviceName, type Location, type MeshSettings, type Peer } from '../model/types.js';
+import { deviceName } from '../model/names.js';
+import { IFNAMSIZ_MAX, MAX_VNI, type Location, type MeshSettings, type Peer } from '../model/types.js';
 
 /**
  * Checks that need the whole merged config. Pushes errors to `issues` and returns

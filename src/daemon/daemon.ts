@@ -5,13 +5,13 @@ import { formatIssue, loadConfig, type ConfigIssue } from '../config/load.js';
 import { KernelMonitor } from '../kernel/monitor.js';
 import { learnedMacs, observe } from '../kernel/observe.js';
 import { CommandRunner } from '../kernel/runner.js';
-import { currentUnderlay, localAddresses } from '../kernel/parse.js';
+import { currentUnderlay, localAddresses } from '../model/state.js';
 import type { Config } from '../model/types.js';
 import { computeDesired, findSelf } from '../plan/desired.js';
 import { reconcile, type Goal, type ReconcileOutcome } from './reconcile.js';
 import { SyncScheduler } from './scheduler.js';
 import { buildStatus } from './report.js';
-import type { MeshControl, OperationResult, ReconcileReport, StatusReport } from './status.js';
+import type { Counters, MeshControl, OperationResult, ReconcileReport, StatusReport } from './status.js';
 import { watchConfig } from './watch.js';
 import { pathExists } from '../util/fs.js';
 
@@ -22,14 +22,6 @@ export interface DaemonOptions {
   log: Logger;
   resyncMs?: number;
   debounceMs?: number;
-}
-
-export interface Counters {
-  reconciles: number;
-  reconcileErrors: number;
-  driftRepairs: number;
-  configErrors: number;
-  changesApplied: number;
 }
 
 const STOPPED_MARKER = 'stopped';

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { applyPlan } from '../kernel/apply.js';
 import { observe } from '../kernel/observe.js';
 import { CommandError, type CommandRunner } from '../kernel/runner.js';
-import { currentUnderlay, localAddresses, type ActualState } from '../kernel/parse.js';
+import { currentUnderlay, localAddresses, type ActualState } from '../model/state.js';
 import { computeDesired, findSelf, type DesiredState } from '../plan/desired.js';
 import { computePlan, computeTeardown, isEmptyPlan, type Plan } from '../plan/plan.js';
 import type { Config } from '../model/types.js';

@@ -1,12 +1,12 @@
 import { formatIssue, type ConfigIssue } from '../config/load.js';
-import { GATE_RULE, type ActualState } from '../kernel/parse.js';
-import { BRIDGE_ALIAS, VXLAN_OVERHEAD, type Config, type Peer } from '../model/types.js';
+import { BRIDGE_ALIAS, DEFAULT_BRIDGE, GATE_RULE } from '../model/names.js';
+import type { ActualState } from '../model/state.js';
+import { VXLAN_OVERHEAD, type Config, type Peer } from '../model/types.js';
 import type { DesiredLink, DesiredState } from '../plan/desired.js';
 import { computePlan, expectedChain, isEmptyPlan } from '../plan/plan.js';
 import { ingressMatches } from '../plan/ingress.js';
-import type { Counters } from './daemon.js';
 import type { ReconcileOutcome } from './reconcile.js';
-import type { LinkStatus, ReconcileReport, StatusReport } from './status.js';
+import type { Counters, LinkStatus, ReconcileReport, StatusReport } from './status.js';
 
 export interface StatusInput {
   configDir: string;
@@ -28,7 +28,7 @@ export interface StatusInput {
 /** Pure: the status report from what the daemon knows and a fresh read of the kernel. */
 export function buildStatus(s: StatusInput): StatusReport {
   const reasons: string[] = [];
-  const bridgeName = s.config?.mesh.bridge ?? 'vxbr0';
+  const bridgeName = s.config?.mesh.bridge ?? DEFAULT_BRIDGE;
   const br = s.actual.links.get(bridgeName);
   const links = (s.desired?.links ?? []).map((d) => linkStatus(d, s, bridgeName));
 

@@ -24,6 +24,14 @@ export interface LinkStatus {
   problem: string | null;
 }
 
+export interface Counters {
+  reconciles: number;
+  reconcileErrors: number;
+  driftRepairs: number;
+  configErrors: number;
+  changesApplied: number;
+}
+
 export interface ReconcileReport {
   at: string;
   durationMs: number;

@@ -1,6 +1,7 @@
 import { CommandError, type CommandRunner } from './runner.js';
-import { parseEbtablesSave, parseIpLinks, type ActualState, type EbtablesState, type LinkInfo } from './parse.js';
-import { INGRESS_TABLE, parseIngress, type IngressState } from '../plan/ingress.js';
+import { parseEbtablesSave, parseFloodList, parseIngress, parseIpLinks, parseLearnedMacs } from './parse.js';
+import { INGRESS_TABLE, isOwnedAlias } from '../model/names.js';
+import type { ActualState, EbtablesState, IngressState, LinkInfo } from '../model/state.js';
 
 /** Read links, addresses, counters, the vxmesh ebtables chain and nft table: three processes in all. */
 export async function observe(runner: CommandRunner): Promise<ActualState> {
@@ -15,11 +16,10 @@ export async function observe(runner: CommandRunner): Promise<ActualState> {
 
 /** Owned VXLAN devices with no fixed remote are shared legacy devices: read their flood lists. */
 async function readFloodLists(runner: CommandRunner, links: Map<string, LinkInfo>): Promise<void> {
-  const shared = [...links.values()].filter((l) => l.vxlan && l.vxlan.remote === undefined && l.alias?.startsWith('vxmesh:'));
+  const shared = [...links.values()].filter((l) => l.vxlan && l.vxlan.remote === undefined && isOwnedAlias(l.alias));
   await Promise.all(
     shared.map(async (l) => {
-      const entries = JSON.parse(await runner.run('bridge', ['-j', 'fdb', 'show', 'dev', l.name])) as { mac?: string; dst?: string }[];
-      l.defaultDsts = entries.filter((e) => e.mac === '00:00:00:00:00:00' && e.dst).map((e) => e.dst!);
+      l.defaultDsts = parseFloodList(await runner.run('bridge', ['-j', 'fdb', 'show', 'dev', l.name]));
     }),
   );
 }
@@ -47,16 +47,9 @@ async function observeEbtables(runner: CommandRunner): Promise<EbtablesState> {
 
 /** Count learned (non-permanent) MACs per bridge port, for status. */
 export async function learnedMacs(runner: CommandRunner, bridge: string): Promise<Map<string, number>> {
-  const counts = new Map<string, number>();
-  let entries: { ifname?: string; flags?: string[]; state?: string }[];
   try {
-    entries = JSON.parse(await runner.run('bridge', ['-j', 'fdb', 'show', 'br', bridge])) as typeof entries;
+    return parseLearnedMacs(await runner.run('bridge', ['-j', 'fdb', 'show', 'br', bridge]));
   } catch {
-    return counts;
+    return new Map();
   }
-  for (const e of entries) {
-    if (!e.ifname || e.state === 'permanent' || e.flags?.includes('self')) continue;
-    counts.set(e.ifname, (counts.get(e.ifname) ?? 0) + 1);
-  }
-  return counts;
 }

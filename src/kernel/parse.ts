@@ -1,58 +1,7 @@
-import type { IngressState } from '../plan/ingress.js';
+import { CHAIN, INGRESS_TABLE, JUMP_RULE, ZERO_MAC } from '../model/names.js';
+import { compareAddr, type EbtablesState, type IngressState, type LinkInfo } from '../model/state.js';
 
-/** What the kernel has now, parsed from `ip -j -d -s addr show` and `ebtables-save`. */
-
-export interface VxlanInfo {
-  vni: number;
-  remote: string | undefined;
-  local: string | undefined;
-  link: string | undefined;
-  port: number;
-  learning: boolean;
-}
-
-export interface LinkInfo {
-  name: string;
-  ifindex: number;
-  kind: string | undefined;
-  up: boolean;
-  mtu: number;
-  master: string | undefined;
-  alias: string | undefined;
-  vxlan: VxlanInfo | undefined;
-  /** Default FDB destinations (flood list) of a VXLAN device without a fixed remote. */
-  defaultDsts?: string[];
-  /** Bridge-port isolation, when the link is a bridge port. */
-  isolated: boolean | undefined;
-  addresses: string[];
-  stats: { rxBytes: number; txBytes: number; rxPackets: number; txPackets: number };
-}
-
-export interface EbtablesState {
-  /** False when ebtables cannot be run (missing binary, no kernel support). */
-  available: boolean;
-  error: string | undefined;
-  chainExists: boolean;
-  /** Rules of the vxmesh chain as ebtables-save prints them, without "-A CHAIN ". */
-  chain: string[];
-  /** How many times FORWARD jumps to the vxmesh chain with our gate rule. */
-  jumps: number;
-}
-
-export interface ActualState {
-  links: Map<string, LinkInfo>;
-  ebtables: EbtablesState;
-  ingress: IngressState;
-}
-
-export const CHAIN = 'VXMESH';
-export const JUMP_RULE = '-i vxlan+ -j VXMESH';
-/** First rule of the chain: anything not leaving through a VXLAN port is none of our business. */
-export const GATE_RULE = '-o ! vxlan+ -j RETURN';
-
-export function dropRule(from: string, to: string): string {
-  return `-i ${from} -o ${to} -j DROP`;
-}
+/** Parsers of kernel tool output: `ip -j -d -s addr`, `bridge -j fdb`, `ebtables-save`, `nft -j`. Pure. */
 
 interface IpJsonLink {
   ifindex: number;
@@ -126,15 +75,55 @@ export function parseEbtablesSave(text: string): Pick<EbtablesState, 'chainExist
   return { chainExists, chain, jumps };
 }
 
-/** The underlay the owned VXLAN devices use now: where the mesh was before an address change. */
-export function currentUnderlay(links: Map<string, LinkInfo>): string | undefined {
-  for (const l of links.values()) if (l.vxlan?.link && l.alias?.startsWith('vxmesh:')) return l.vxlan.link;
-  return undefined;
+/** Parse `bridge -j fdb show dev DEV`: the default (all-zero MAC) destinations, the flood list. */
+export function parseFloodList(json: string): string[] {
+  const entries = JSON.parse(json) as { mac?: string; dst?: string }[];
+  return entries.filter((e) => e.mac === ZERO_MAC && e.dst).map((e) => e.dst!);
 }
 
-/** Local unicast addresses and the device holding each. */
-export function localAddresses(links: Map<string, LinkInfo>): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const l of links.values()) for (const a of l.addresses) out.set(a, l.name);
+/** Parse `bridge -j fdb show br BRIDGE`: learned (non-permanent) MACs per bridge port. */
+export function parseLearnedMacs(json: string): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const e of JSON.parse(json) as { ifname?: string; flags?: string[]; state?: string }[]) {
+    if (!e.ifname || e.state === 'permanent' || e.flags?.includes('self')) continue;
+    counts.set(e.ifname, (counts.get(e.ifname) ?? 0) + 1);
+  }
+  return counts;
+}
+
+interface NftJson {
+  nftables: Record<string, any>[];
+}
+
+/** Parse `nft -j list table inet vxmesh`. */
+export function parseIngress(json: string): Omit<IngressState, 'available' | 'error'> {
+  const items = (JSON.parse(json) as NftJson).nftables;
+  const out = { present: false, peers4: [] as string[], peers6: [] as string[], rules: [] as string[], dropped: 0, droppedBytes: 0 };
+  for (const item of items) {
+    if (item.table?.name === INGRESS_TABLE) out.present = true;
+    if (item.set?.name === 'peers4') out.peers4 = elems(item.set.elem);
+    if (item.set?.name === 'peers6') out.peers6 = elems(item.set.elem);
+    if (item.counter?.name === 'dropped') {
+      out.dropped = Number(item.counter.packets ?? 0);
+      out.droppedBytes = Number(item.counter.bytes ?? 0);
+    }
+    if (item.rule?.chain === 'input') out.rules.push(ruleSignature(item.rule.expr as Record<string, any>[]));
+  }
   return out;
+}
+
+function elems(e: unknown): string[] {
+  return Array.isArray(e) ? e.filter((x): x is string => typeof x === 'string').sort(compareAddr) : [];
+}
+
+function ruleSignature(expr: Record<string, any>[]): string {
+  const parts: string[] = [];
+  for (const e of expr ?? []) {
+    const m = e.match;
+    if (m?.left?.payload?.field === 'dport') parts.push(String(m.right));
+    else if (m?.left?.payload?.field === 'saddr') parts.push(`${m.left.payload.protocol} ${m.right}`);
+    else if ('accept' in e) parts.push('accept');
+    else if ('drop' in e) parts.push('drop');
+  }
+  return parts.join(' ');
 }

@@ -6,6 +6,7 @@
 import { parseConfig, formatIssue } from '../config/load.js';
 import { MAIN_FILE } from '../config/load.js';
 import { MESH_DEFAULTS } from '../model/types.js';
+import { PEER_NAME, sharedDeviceName } from '../model/names.js';
 import type { LegacyServer } from './parse.js';
 
 export interface LegacyInput {
@@ -42,9 +43,8 @@ function addressKey(a: string): string {
   return '6:' + a;
 }
 
-const PEER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
-export function importLegacyServers(inputs: LegacyInput[], opts: { sources?: string[] } = {}): ImportResult {
+export function importLegacyServers(inputs: LegacyInput[]): ImportResult {
   const errors: string[] = [];
   if (inputs.length === 0) return { ok: false, errors: ['no servers given'] };
 
@@ -103,7 +103,7 @@ export function importLegacyServers(inputs: LegacyInput[], opts: { sources?: str
   if (errors.length > 0) return { ok: false, errors };
 
   const findings = analyse(peers);
-  const yaml = render(peers, { bridge, port, mtu: MESH_DEFAULTS.mtu }, opts.sources ?? inputs.map((i) => i.server.source));
+  const yaml = render(peers, { bridge, port, mtu: MESH_DEFAULTS.mtu }, inputs.map((i) => i.server.source));
 
   // What we write must be a config vxmesh accepts.
   const check = parseConfig([{ path: MAIN_FILE, text: yaml }]);
@@ -152,7 +152,7 @@ export function analyse(peers: ImportedPeer[]): Finding[] {
       kind: 'can-move',
       message: shared.length === 0
         ? `${x.name} can move to vxmesh now: the script servers give it distinct VNIs`
-        : `${x.name} can move to vxmesh now; ${shared.map(([k, names]) => `${names.join(' and ')} all give it VNI ${k}, so it reaches them through one shared device (vxlanv${k})`).join('; ')}`,
+        : `${x.name} can move to vxmesh now; ${shared.map(([k, names]) => `${names.join(' and ')} all give it VNI ${k}, so it reaches them through one shared device (${sharedDeviceName(k)})`).join('; ')}`,
     });
   }
   return findings;

@@ -1,4 +1,5 @@
 /** Plain data shared by config, planning and the kernel layer. */
+import { DEFAULT_BRIDGE } from './names.js';
 
 export type LoopPrevention = 'ebtables' | 'isolated';
 
@@ -51,7 +52,7 @@ export interface Config {
 }
 
 export const MESH_DEFAULTS: MeshSettings = {
-  bridge: 'vxbr0',
+  bridge: DEFAULT_BRIDGE,
   mtu: 1450,
   port: 4789,
   vniBase: 100000,
@@ -64,10 +65,3 @@ export const VXLAN_OVERHEAD = { 4: 50, 6: 70 } as const;
 
 export const MAX_VNI = 0xffffff;
 export const IFNAMSIZ_MAX = 15;
-/** Every device vxmesh creates carries this alias prefix: it is how ownership is known. */
-export const OWNER_PREFIX = 'vxmesh:';
-export const BRIDGE_ALIAS = 'vxmesh:bridge';
-
-export function deviceName(peerId: number): string {
-  return `vxlan${peerId}`;
-}

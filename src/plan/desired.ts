@@ -1,6 +1,7 @@
 import { linkVni } from '../model/vni.js';
-import { deviceName, type Config, type LoopPrevention, type Peer } from '../model/types.js';
-import { compareAddr, type IngressDesired } from './ingress.js';
+import { deviceName, ownerAlias, sharedAlias, sharedDeviceName } from '../model/names.js';
+import { compareAddr, type IngressDesired } from '../model/state.js';
+import type { Config, LoopPrevention, Peer } from '../model/types.js';
 
 export interface DesiredLink {
   peer: string;
@@ -125,11 +126,6 @@ export function computeDesired(config: Config, self: Peer, underlay: string, loc
   return { node: self.name, bridge: { name: mesh.bridge, mtu: mesh.mtu }, links, devices, loopPrevention: mesh.loopPrevention, ingress };
 }
 
-/** Name of the device shared by the legacy links that use VNI `vni` on this host. */
-export function sharedDeviceName(vni: number): string {
-  return `vxlanv${vni}`;
-}
-
 /** One device per link, except legacy links that share a VNI: those share one device (and the links say so). */
 function groupDevices(links: DesiredLink[]): DesiredDevice[] {
   const byVni = new Map<number, DesiredLink[]>();
@@ -148,7 +144,7 @@ function groupDevices(links: DesiredLink[]): DesiredDevice[] {
       underlay: first.underlay,
       port: first.port,
       mtu: first.mtu,
-      alias: shared ? `vxmesh:vni${vni}` : `vxmesh:${first.peer}`,
+      alias: shared ? sharedAlias(vni) : ownerAlias(first.peer),
       peers: group.map((l) => l.peer),
     });
   }

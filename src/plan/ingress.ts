@@ -3,27 +3,8 @@
  * port accept packets only from configured peer addresses. VXLAN has no authentication:
  * without it any host that reaches the port and guesses a VNI injects frames into the bridge.
  */
-
-export const INGRESS_TABLE = 'vxmesh';
-
-export interface IngressDesired {
-  port: number;
-  peers4: string[];
-  peers6: string[];
-}
-
-export interface IngressState {
-  /** False when nft cannot be run. */
-  available: boolean;
-  error: string | undefined;
-  present: boolean;
-  peers4: string[];
-  peers6: string[];
-  /** Each rule of the input chain reduced to "port saddr-set verdict", to detect tampering. */
-  rules: string[];
-  dropped: number;
-  droppedBytes: number;
-}
+import { INGRESS_TABLE } from '../model/names.js';
+import type { IngressDesired, IngressState } from '../model/state.js';
 
 export function expectedRules(port: number): string[] {
   return [`${port} ip @peers4 accept`, `${port} ip6 @peers6 accept`, `${port} drop`];
@@ -64,46 +45,4 @@ export function renderIngress(d: IngressDesired, carry: { packets: number; bytes
 
 export function renderIngressRemoval(): string {
   return `table inet ${INGRESS_TABLE}\ndelete table inet ${INGRESS_TABLE}\n`;
-}
-
-interface NftJson {
-  nftables: Record<string, any>[];
-}
-
-/** Parse `nft -j list table inet vxmesh`. */
-export function parseIngress(json: string): Omit<IngressState, 'available' | 'error'> {
-  const items = (JSON.parse(json) as NftJson).nftables;
-  const out = { present: false, peers4: [] as string[], peers6: [] as string[], rules: [] as string[], dropped: 0, droppedBytes: 0 };
-  for (const item of items) {
-    if (item.table?.name === INGRESS_TABLE) out.present = true;
-    if (item.set?.name === 'peers4') out.peers4 = elems(item.set.elem);
-    if (item.set?.name === 'peers6') out.peers6 = elems(item.set.elem);
-    if (item.counter?.name === 'dropped') {
-      out.dropped = Number(item.counter.packets ?? 0);
-      out.droppedBytes = Number(item.counter.bytes ?? 0);
-    }
-    if (item.rule?.chain === 'input') out.rules.push(ruleSignature(item.rule.expr as Record<string, any>[]));
-  }
-  return out;
-}
-
-function elems(e: unknown): string[] {
-  return Array.isArray(e) ? e.filter((x): x is string => typeof x === 'string').sort(compareAddr) : [];
-}
-
-function ruleSignature(expr: Record<string, any>[]): string {
-  const parts: string[] = [];
-  for (const e of expr ?? []) {
-    const m = e.match;
-    if (m?.left?.payload?.field === 'dport') parts.push(String(m.right));
-    else if (m?.left?.payload?.field === 'saddr') parts.push(`${m.left.payload.protocol} ${m.right}`);
-    else if ('accept' in e) parts.push('accept');
-    else if ('drop' in e) parts.push('drop');
-  }
-  return parts.join(' ');
-}
-
-/** Set elements in a stable order, so desired and actual compare as lists. */
-export function compareAddr(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

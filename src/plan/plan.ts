@@ -1,7 +1,8 @@
-import { BRIDGE_ALIAS, OWNER_PREFIX, VXLAN_OVERHEAD } from '../model/types.js';
-import { CHAIN, GATE_RULE, JUMP_RULE, dropRule, type ActualState, type LinkInfo } from '../kernel/parse.js';
+import { BRIDGE_ALIAS, CHAIN, GATE_RULE, JUMP_RULE, OWNER_PREFIX, ZERO_MAC, dropRule, isOwnedAlias } from '../model/names.js';
+import type { ActualState, IngressDesired, IngressState, LinkInfo } from '../model/state.js';
+import { VXLAN_OVERHEAD } from '../model/types.js';
 import type { DesiredDevice, DesiredState } from './desired.js';
-import { ingressMatches, renderIngress, renderIngressRemoval, type IngressDesired, type IngressState } from './ingress.js';
+import { ingressMatches, renderIngress, renderIngressRemoval } from './ingress.js';
 
 /**
  * The difference between desired and actual, in the order it must be applied:
@@ -36,15 +37,12 @@ export function isEmptyPlan(p: Plan): boolean {
 
 /** A VXLAN device vxmesh made (the bridge's alias shares the prefix, but it is no vxlan device). */
 export function isOwnedDevice(l: LinkInfo): boolean {
-  return l.kind === 'vxlan' && (l.alias?.startsWith(OWNER_PREFIX) ?? false);
+  return l.kind === 'vxlan' && isOwnedAlias(l.alias);
 }
 
 function isOwnedBridge(l: LinkInfo): boolean {
   return l.kind === 'bridge' && l.alias === BRIDGE_ALIAS;
 }
-
-/** The all-zero MAC: a VXLAN device's default FDB entry, where broadcast and unknown unicast go. */
-export const DEFAULT_MAC = '00:00:00:00:00:00';
 
 /**
  * The MTU a device can have: the mesh MTU, or less when the underlay cannot carry it (the
@@ -60,7 +58,7 @@ function deviceMtu(d: DesiredDevice, actual: ActualState): number {
 function createDeviceLines(plan: Plan, d: DesiredDevice, mtu: number): void {
   const target = d.shared ? `local ${d.local} dev ${d.underlay} dstport ${d.port} learning` : `remote ${d.remotes[0]} local ${d.local} dev ${d.underlay} dstport ${d.port} nolearning`;
   plan.pre.push(`link add name ${d.device} mtu ${mtu} type vxlan id ${d.vni} ${target}`, `link set dev ${d.device} alias ${d.alias}`);
-  if (d.shared) for (const r of d.remotes) plan.fdb.push(`fdb append ${DEFAULT_MAC} dev ${d.device} dst ${r}`);
+  if (d.shared) for (const r of d.remotes) plan.fdb.push(`fdb append ${ZERO_MAC} dev ${d.device} dst ${r}`);
 }
 
 function describeDevice(d: DesiredDevice): string {
@@ -184,8 +182,8 @@ function updateInPlace(plan: Plan, a: LinkInfo, d: DesiredDevice, mtu: number): 
   }
   if (d.shared) {
     const have = new Set(a.defaultDsts ?? []);
-    for (const r of d.remotes) if (!have.has(r)) plan.fdb.push(`fdb append ${DEFAULT_MAC} dev ${d.device} dst ${r}`);
-    for (const r of have) if (!d.remotes.includes(r)) plan.fdb.push(`fdb del ${DEFAULT_MAC} dev ${d.device} dst ${r}`);
+    for (const r of d.remotes) if (!have.has(r)) plan.fdb.push(`fdb append ${ZERO_MAC} dev ${d.device} dst ${r}`);
+    for (const r of have) if (!d.remotes.includes(r)) plan.fdb.push(`fdb del ${ZERO_MAC} dev ${d.device} dst ${r}`);
     if (plan.fdb.some((l) => l.includes(` dev ${d.device} `))) plan.changes.push(`set ${d.device} flood list to ${d.remotes.join(', ')}`);
   }
   if (a.mtu !== mtu) {

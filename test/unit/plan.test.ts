@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { computeDesired, findSelf } from '../../src/plan/desired.js';
 import { computePlan, computeTeardown, isEmptyPlan, renderPlan } from '../../src/plan/plan.js';
-import { GATE_RULE, type ActualState, type LinkInfo } from '../../src/kernel/parse.js';
+import { GATE_RULE } from '../../src/model/names.js';
+import type { ActualState, LinkInfo } from '../../src/model/state.js';
 import { expectedRules } from '../../src/plan/ingress.js';
 import type { Config } from '../../src/model/types.js';
 

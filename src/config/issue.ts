@@ -1,0 +1,11 @@
+import type { Location } from '../model/types.js';
+
+/** One problem in the config, located where an editor can jump to it. */
+export interface ConfigIssue extends Location {
+  field: string;
+  message: string;
+}
+
+export function formatIssue(i: ConfigIssue): string {
+  return `${i.file}:${i.line}:${i.col}: ${i.field ? `${i.field}: ` : ''}${i.message}`;
+}

@@ -1,0 +1,51 @@
+/**
+ * Names of the kernel objects vxmesh owns. Planning writes them, the parsers look for them,
+ * status reports them: one definition each.
+ */
+
+/** Every device vxmesh creates carries an alias with this prefix: it is how ownership is known. */
+export const OWNER_PREFIX = 'vxmesh:';
+/** The alias of the bridge vxmesh made. */
+export const BRIDGE_ALIAS = `${OWNER_PREFIX}bridge`;
+/** The mesh bridge when the config names none. */
+export const DEFAULT_BRIDGE = 'vxbr0';
+/** The all-zero MAC: a VXLAN device's default FDB entry, where broadcast and unknown unicast go. */
+export const ZERO_MAC = '00:00:00:00:00:00';
+
+/** Our ebtables chain, the FORWARD rule that jumps to it, and its first rule. */
+export const CHAIN = 'VXMESH';
+export const JUMP_RULE = `-i vxlan+ -j ${CHAIN}`;
+/** First rule of the chain: anything not leaving through a VXLAN port is none of our business. */
+export const GATE_RULE = '-o ! vxlan+ -j RETURN';
+
+export function dropRule(from: string, to: string): string {
+  return `-i ${from} -o ${to} -j DROP`;
+}
+
+/** vxmesh's own nftables table (family inet): the ingress filter. */
+export const INGRESS_TABLE = 'vxmesh';
+
+/** Peer names: also used in device aliases and file names, so plain characters only. */
+export const PEER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
+export function deviceName(peerId: number): string {
+  return `vxlan${peerId}`;
+}
+
+/** Name of the device shared by the legacy links that use VNI `vni` on this host. */
+export function sharedDeviceName(vni: number): string {
+  return `vxlanv${vni}`;
+}
+
+/** The alias that marks a device as vxmesh's: the peer it leads to, or the VNI a shared device carries. */
+export function ownerAlias(peer: string): string {
+  return `${OWNER_PREFIX}${peer}`;
+}
+
+export function sharedAlias(vni: number): string {
+  return `${OWNER_PREFIX}vni${vni}`;
+}
+
+export function isOwnedAlias(alias: string | undefined): boolean {
+  return alias?.startsWith(OWNER_PREFIX) ?? false;
+}

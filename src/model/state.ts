@@ -1,0 +1,86 @@
+/**
+ * What the kernel has, as the parsers read it (kernel/) and planning and status use it
+ * (plan/, daemon/). Plain data and pure helpers only.
+ */
+import { isOwnedAlias } from './names.js';
+
+export interface VxlanInfo {
+  vni: number;
+  remote: string | undefined;
+  local: string | undefined;
+  link: string | undefined;
+  port: number;
+  learning: boolean;
+}
+
+export interface LinkInfo {
+  name: string;
+  ifindex: number;
+  kind: string | undefined;
+  up: boolean;
+  mtu: number;
+  master: string | undefined;
+  alias: string | undefined;
+  vxlan: VxlanInfo | undefined;
+  /** Default FDB destinations (flood list) of a VXLAN device without a fixed remote. */
+  defaultDsts?: string[];
+  /** Bridge-port isolation, when the link is a bridge port. */
+  isolated: boolean | undefined;
+  addresses: string[];
+  stats: { rxBytes: number; txBytes: number; rxPackets: number; txPackets: number };
+}
+
+export interface EbtablesState {
+  /** False when ebtables cannot be run (missing binary, no kernel support). */
+  available: boolean;
+  error: string | undefined;
+  chainExists: boolean;
+  /** Rules of the vxmesh chain as ebtables-save prints them, without "-A CHAIN ". */
+  chain: string[];
+  /** How many times FORWARD jumps to the vxmesh chain with our gate rule. */
+  jumps: number;
+}
+
+/** The ingress filter as wanted: the VXLAN port, open only to these peer addresses. */
+export interface IngressDesired {
+  port: number;
+  peers4: string[];
+  peers6: string[];
+}
+
+export interface IngressState {
+  /** False when nft cannot be run. */
+  available: boolean;
+  error: string | undefined;
+  present: boolean;
+  peers4: string[];
+  peers6: string[];
+  /** Each rule of the input chain reduced to "port saddr-set verdict", to detect tampering. */
+  rules: string[];
+  dropped: number;
+  droppedBytes: number;
+}
+
+export interface ActualState {
+  links: Map<string, LinkInfo>;
+  ebtables: EbtablesState;
+  ingress: IngressState;
+}
+
+/** The underlay the owned VXLAN devices use now: where the mesh was before an address change. */
+export function currentUnderlay(links: Map<string, LinkInfo>): string | undefined {
+  for (const l of links.values()) if (l.vxlan?.link && isOwnedAlias(l.alias)) return l.vxlan.link;
+  return undefined;
+}
+
+/** Local unicast addresses and the device holding each. */
+export function localAddresses(links: Map<string, LinkInfo>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const l of links.values()) for (const a of l.addresses) out.set(a, l.name);
+  return out;
+}
+
+/** Set elements in a stable order, so desired and actual compare as lists. */
+export function compareAddr(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
