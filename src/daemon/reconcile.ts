@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { applyPlan } from '../kernel/apply.js';
 import { observe } from '../kernel/observe.js';
-import { CommandError, type CommandRunner } from '../kernel/runner.js';
+import { CommandError, type Runner } from '../kernel/runner.js';
 import { currentUnderlay, localAddresses, type ActualState } from '../model/state.js';
 import { computeDesired, findSelf, type DesiredState } from '../plan/desired.js';
 import { computePlan, computeTeardown, isEmptyPlan, type Plan } from '../plan/plan.js';
@@ -21,7 +21,7 @@ export interface ReconcileOutcome {
 export type Goal = { kind: 'mesh'; config: Config; node: string | undefined } | { kind: 'teardown' };
 
 /** What a plan for `goal` is now, against a fresh read of the kernel. Pure apart from the read. */
-export async function planNow(runner: CommandRunner, goal: Goal): Promise<{ plan: Plan | undefined; desired: DesiredState | undefined; waiting: string | undefined; actual: ActualState }> {
+export async function planNow(runner: Runner, goal: Goal): Promise<{ plan: Plan | undefined; desired: DesiredState | undefined; waiting: string | undefined; actual: ActualState }> {
   const actual = await observe(runner);
   if (goal.kind === 'teardown') return { plan: computeTeardown(actual), desired: undefined, waiting: undefined, actual };
   const self = findSelf(goal.config, goal.node, localAddresses(actual.links), currentUnderlay(actual.links));
@@ -34,7 +34,7 @@ export async function planNow(runner: CommandRunner, goal: Goal): Promise<{ plan
  * The one path to the kernel: observe, plan the difference, apply it, then observe again
  * to verify. Whatever triggered it, it is the same full sync.
  */
-export async function reconcile(runner: CommandRunner, log: Logger, goal: Goal): Promise<ReconcileOutcome> {
+export async function reconcile(runner: Runner, log: Logger, goal: Goal): Promise<ReconcileOutcome> {
   const started = performance.now();
   const out: ReconcileOutcome = { changes: [], errors: [], waiting: undefined, blocked: [], desired: undefined, durationMs: 0 };
   try {

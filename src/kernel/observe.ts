@@ -1,10 +1,10 @@
-import { CommandError, type CommandRunner } from './runner.js';
+import { CommandError, type Runner } from './runner.js';
 import { parseEbtablesSave, parseFloodList, parseIngress, parseIpLinks, parseLearnedMacs } from './parse.js';
 import { INGRESS_TABLE, isOwnedAlias } from '../model/names.js';
 import type { ActualState, EbtablesState, IngressState, LinkInfo } from '../model/state.js';
 
 /** Read links, addresses, counters, the vxmesh ebtables chain and nft table: three processes in all. */
-export async function observe(runner: CommandRunner): Promise<ActualState> {
+export async function observe(runner: Runner): Promise<ActualState> {
   const [links, ebtables, ingress] = await Promise.all([
     runner.run('ip', ['-j', '-d', '-s', 'addr', 'show']).then(parseIpLinks),
     observeEbtables(runner),
@@ -15,7 +15,7 @@ export async function observe(runner: CommandRunner): Promise<ActualState> {
 }
 
 /** Owned VXLAN devices with no fixed remote are shared legacy devices: read their flood lists. */
-async function readFloodLists(runner: CommandRunner, links: Map<string, LinkInfo>): Promise<void> {
+async function readFloodLists(runner: Runner, links: Map<string, LinkInfo>): Promise<void> {
   const shared = [...links.values()].filter((l) => l.vxlan && l.vxlan.remote === undefined && isOwnedAlias(l.alias));
   await Promise.all(
     shared.map(async (l) => {
@@ -24,7 +24,7 @@ async function readFloodLists(runner: CommandRunner, links: Map<string, LinkInfo
   );
 }
 
-async function observeIngress(runner: CommandRunner): Promise<IngressState> {
+async function observeIngress(runner: Runner): Promise<IngressState> {
   const none = { present: false, peers4: [], peers6: [], rules: [], dropped: 0, droppedBytes: 0 };
   try {
     return { available: true, error: undefined, ...parseIngress(await runner.run('nft', ['-j', 'list', 'table', 'inet', INGRESS_TABLE])) };
@@ -35,7 +35,7 @@ async function observeIngress(runner: CommandRunner): Promise<IngressState> {
   }
 }
 
-async function observeEbtables(runner: CommandRunner): Promise<EbtablesState> {
+async function observeEbtables(runner: Runner): Promise<EbtablesState> {
   try {
     const text = await runner.run('ebtables-save', ['-t', 'filter']);
     return { available: true, error: undefined, ...parseEbtablesSave(text) };
@@ -46,7 +46,7 @@ async function observeEbtables(runner: CommandRunner): Promise<EbtablesState> {
 }
 
 /** Count learned (non-permanent) MACs per bridge port, for status. */
-export async function learnedMacs(runner: CommandRunner, bridge: string): Promise<Map<string, number>> {
+export async function learnedMacs(runner: Runner, bridge: string): Promise<Map<string, number>> {
   try {
     return parseLearnedMacs(await runner.run('bridge', ['-j', 'fdb', 'show', 'br', bridge]));
   } catch {

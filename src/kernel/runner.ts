@@ -19,8 +19,16 @@ export interface RunOptions {
   timeoutMs?: number;
 }
 
+/**
+ * What reconcile, observe and apply need to run a command: its standard output, or a thrown
+ * CommandError. The daemon uses CommandRunner; unit tests a strict fake.
+ */
+export interface Runner {
+  run(file: string, args: string[], opts?: RunOptions): Promise<string>;
+}
+
 /** The only place vxmesh starts processes. Never through a shell: arguments go as a list. */
-export class CommandRunner {
+export class CommandRunner implements Runner {
   constructor(private readonly log: Logger) {}
 
   async run(file: string, args: string[], opts: RunOptions = {}): Promise<string> {

@@ -4,19 +4,46 @@ import { VXLAN_OVERHEAD } from '../model/types.js';
 import type { DesiredDevice, DesiredState } from './desired.js';
 import { ingressMatches, renderIngress, renderIngressRemoval } from './ingress.js';
 
+/** The programs a plan runs. Each reads its input from stdin when the step has one. */
+export type Tool = 'nft' | 'ip' | 'bridge' | 'ebtables-restore' | 'ebtables';
+
 /**
- * The difference between desired and actual, in the order it must be applied:
- *  1. `pre`   (one `ip -batch`): bridge, device create/delete/modify; new ports stay down and unattached;
- *     then `fdb` (one `bridge -batch`): flood lists of shared legacy devices;
- *  2. loop prevention (the whole vxmesh chain replaced in one ebtables-restore, then the FORWARD jump);
- *  3. `post`  (one `ip -batch`): attach ports, isolate, bring up. Runs only if 2 succeeded,
- *     so no port ever joins the bridge without loop prevention.
+ * One command of a plan, exactly as apply runs it and `vxmesh plan` prints it. The phases,
+ * in the order they run:
+ *  1. `ingress`: the nft table that guards the VXLAN port (`nft -f -`);
+ *  2. `links`: bridge, device create/delete/modify (`ip -force -batch -`); new ports stay down
+ *     and unattached; then `flood` (`bridge -force -batch -`): flood lists of shared legacy devices;
+ *  3. `loop`: loop prevention (the vxmesh chain replaced or appended to in one
+ *     ebtables-restore, then the FORWARD jump);
+ *  4. `ports` (`ip -force -batch -`): attach ports, isolate, bring up. Runs only if every
+ *     loop-guarding step succeeded, so no port ever joins the bridge without loop prevention.
  */
+export interface Step {
+  tool: Tool;
+  args: string[];
+  /** Standard input (a batch, a restore file), when the tool reads one. */
+  input?: string;
+  phase: 'ingress' | 'links' | 'flood' | 'loop' | 'ports';
+  /** Loop prevention: when this step fails, no later `needsLoopSafety` step runs. */
+  guardsLoops: boolean;
+  /** Attaches or brings up ports: runs only if every `guardsLoops` step before it succeeded. */
+  needsLoopSafety: boolean;
+}
+
+/** The difference between desired and actual: the steps to run, in order, and what they change. */
 export interface Plan {
-  /** `nft -f` input for the ingress filter table, applied first. */
+  /** Empty when the kernel already matches. */
+  steps: Step[];
+  /** One line per change, for the log and the reconcile report. */
+  changes: string[];
+  /** Desired objects that cannot be made because a foreign object is in the way. */
+  blocked: string[];
+}
+
+/** The plan while it is worked out: lines per phase, made into steps once at the end. */
+interface Draft {
   nft: string | undefined;
   pre: string[];
-  /** `bridge -batch` lines after `pre`: the flood lists of devices shared by script servers. */
   fdb: string[];
   /** Devices whose pairwise DROP rules the chain must hold, when the chain must be (re)written. */
   chain: string[] | undefined;
@@ -25,14 +52,39 @@ export interface Plan {
   /** ebtables argument lists run after the chain restore (jump insert/delete, chain delete). */
   ebtables: string[][];
   post: string[];
-  /** One line per change, for the log and the reconcile report. */
   changes: string[];
-  /** Desired objects that cannot be made because a foreign object is in the way. */
   blocked: string[];
 }
 
+function newDraft(): Draft {
+  return { nft: undefined, pre: [], fdb: [], chain: undefined, chainAppend: [], ebtables: [], post: [], changes: [], blocked: [] };
+}
+
+/**
+ * One refused line (a device the kernel will not take) must not freeze the rest of the mesh,
+ * so batches run with -force; loop prevention is written whatever happened before it (rules
+ * naming a device that failed are harmless).
+ */
+const BATCH = ['-force', '-batch', '-'];
+
+function finish(d: Draft): Plan {
+  const steps: Step[] = [];
+  const add = (tool: Tool, args: string[], input: string | undefined, phase: Step['phase'], guardsLoops = false) =>
+    steps.push({ tool, args, ...(input === undefined ? {} : { input }), phase, guardsLoops, needsLoopSafety: phase === 'ports' });
+  const lines = (l: string[]) => l.join('\n') + '\n';
+  if (d.nft) add('nft', ['-f', '-'], d.nft, 'ingress');
+  if (d.pre.length) add('ip', BATCH, lines(d.pre), 'links');
+  if (d.fdb.length) add('bridge', BATCH, lines(d.fdb), 'flood');
+  if (d.chain) add('ebtables-restore', ['--noflush'], renderChainRestore(d.chain), 'loop', true);
+  if (d.chainAppend.length) add('ebtables-restore', ['--noflush'], renderChainAppend(d.chainAppend), 'loop', true);
+  // Removing a jump or the chain guards nothing; inserting the jump does.
+  for (const args of d.ebtables) add('ebtables', args, undefined, 'loop', args.includes('-I'));
+  if (d.post.length) add('ip', BATCH, lines(d.post), 'ports');
+  return { steps, changes: d.changes, blocked: d.blocked };
+}
+
 export function isEmptyPlan(p: Plan): boolean {
-  return p.nft === undefined && p.pre.length === 0 && p.fdb.length === 0 && p.chain === undefined && p.chainAppend.length === 0 && p.ebtables.length === 0 && p.post.length === 0;
+  return p.steps.length === 0;
 }
 
 /** A VXLAN device vxmesh made (the bridge's alias shares the prefix, but it is no vxlan device). */
@@ -55,7 +107,7 @@ function deviceMtu(d: DesiredDevice, actual: ActualState): number {
   return Math.min(d.mtu, under.mtu - VXLAN_OVERHEAD[d.local.includes(':') ? 6 : 4]);
 }
 
-function createDeviceLines(plan: Plan, d: DesiredDevice, mtu: number): void {
+function createDeviceLines(plan: Draft, d: DesiredDevice, mtu: number): void {
   const target = d.shared ? `local ${d.local} dev ${d.underlay} dstport ${d.port} learning` : `remote ${d.remotes[0]} local ${d.local} dev ${d.underlay} dstport ${d.port} nolearning`;
   plan.pre.push(`link add name ${d.device} mtu ${mtu} type vxlan id ${d.vni} ${target}`, `link set dev ${d.device} alias ${d.alias}`);
   if (d.shared) for (const r of d.remotes) plan.fdb.push(`fdb append ${ZERO_MAC} dev ${d.device} dst ${r}`);
@@ -78,7 +130,7 @@ function recreateReason(a: LinkInfo, d: DesiredDevice): string | undefined {
 }
 
 export function computePlan(desired: DesiredState, actual: ActualState): Plan {
-  const plan: Plan = { nft: undefined, pre: [], fdb: [], chain: undefined, chainAppend: [], ebtables: [], post: [], changes: [], blocked: [] };
+  const plan: Draft = { nft: undefined, pre: [], fdb: [], chain: undefined, chainAppend: [], ebtables: [], post: [], changes: [], blocked: [] };
   const br = desired.bridge;
   const isolated = desired.loopPrevention === 'isolated';
 
@@ -145,7 +197,7 @@ export function computePlan(desired: DesiredState, actual: ActualState): Plan {
       plan.changes.push(`delete old bridge ${a.name}`);
     }
   }
-  return plan;
+  return finish(plan);
 }
 
 /**
@@ -154,7 +206,7 @@ export function computePlan(desired: DesiredState, actual: ActualState): Plan {
  * deleted in the same batch that creates their replacements, so the data path is down only
  * for the swap. Anything else unmarked is never touched.
  */
-function replaceScriptDevices(plan: Plan, desired: DesiredState, actual: ActualState): Set<string> {
+function replaceScriptDevices(plan: Draft, desired: DesiredState, actual: ActualState): Set<string> {
   const byRemote = new Map(desired.devices.flatMap((d) => d.remotes.map((r) => [r, d] as const)));
   const replaced = new Set<string>();
   for (const a of actual.links.values()) {
@@ -168,7 +220,7 @@ function replaceScriptDevices(plan: Plan, desired: DesiredState, actual: ActualS
   return replaced;
 }
 
-function updateInPlace(plan: Plan, a: LinkInfo, d: DesiredDevice, mtu: number): void {
+function updateInPlace(plan: Draft, a: LinkInfo, d: DesiredDevice, mtu: number): void {
   const v = a.vxlan!;
   const remote = d.shared ? undefined : d.remotes[0];
   if (v.remote !== remote || v.local !== d.local || v.learning !== d.shared) {
@@ -197,7 +249,7 @@ function updateInPlace(plan: Plan, a: LinkInfo, d: DesiredDevice, mtu: number): 
 }
 
 /** Attach and bring up a port; `a` is undefined for a device created by this plan (down, unattached). */
-function attach(plan: Plan, a: LinkInfo | undefined, dev: string, bridge: string, isolated: boolean): void {
+function attach(plan: Draft, a: LinkInfo | undefined, dev: string, bridge: string, isolated: boolean): void {
   const attached = a?.master === bridge;
   if (!attached) {
     // A port's isolation flag can only be set once it is a port, so it joins while down.
@@ -268,7 +320,7 @@ function chainDiff(actual: string[], devices: string[]): string[] | 'rewrite' {
   return [...want].filter((r) => !seen.has(r));
 }
 
-function planLoopPrevention(plan: Plan, desired: DesiredState, actual: ActualState, devices: string[]): void {
+function planLoopPrevention(plan: Draft, desired: DesiredState, actual: ActualState, devices: string[]): void {
   const eb = actual.ebtables;
   if (desired.loopPrevention === 'ebtables') {
     const diff = eb.chainExists ? chainDiff(eb.chain, devices) : 'rewrite';
@@ -292,7 +344,7 @@ function planLoopPrevention(plan: Plan, desired: DesiredState, actual: ActualSta
   }
 }
 
-export function planChainRemoval(plan: Plan, eb: ActualState['ebtables']): void {
+function planChainRemoval(plan: Draft, eb: ActualState['ebtables']): void {
   if (!eb.available) return;
   for (let n = 0; n < eb.jumps; n++) plan.ebtables.push(['-t', 'filter', '-D', 'FORWARD', ...JUMP_RULE.split(' ')]);
   // nf_tables refuses to delete a chain that still has rules: flush it first.
@@ -302,7 +354,7 @@ export function planChainRemoval(plan: Plan, eb: ActualState['ebtables']): void 
 
 /** Everything vxmesh owns, removed: what `stop` does. Foreign objects are not in it. */
 export function computeTeardown(actual: ActualState): Plan {
-  const plan: Plan = { nft: undefined, pre: [], fdb: [], chain: undefined, chainAppend: [], ebtables: [], post: [], changes: [], blocked: [] };
+  const plan: Draft = { nft: undefined, pre: [], fdb: [], chain: undefined, chainAppend: [], ebtables: [], post: [], changes: [], blocked: [] };
   for (const a of actual.links.values()) {
     if (isOwnedDevice(a)) {
       plan.pre.push(`link del dev ${a.name}`);
@@ -317,10 +369,10 @@ export function computeTeardown(actual: ActualState): Plan {
   }
   planChainRemoval(plan, actual.ebtables);
   planIngress(plan, undefined, actual.ingress);
-  return plan;
+  return finish(plan);
 }
 
-function planIngress(plan: Plan, want: IngressDesired | undefined, have: IngressState): void {
+function planIngress(plan: Draft, want: IngressDesired | undefined, have: IngressState): void {
   if (want && !ingressMatches(want, have)) {
     plan.nft = renderIngress(want, { packets: have.dropped, bytes: have.droppedBytes });
     plan.changes.push(`${have.present ? 'rewrite' : 'create'} ingress filter (udp ${want.port} only from ${want.peers4.length + want.peers6.length} peer addresses)`);
@@ -342,18 +394,16 @@ export function renderChainAppend(rules: string[]): string {
   return ['*filter', ...rules.map((r) => `-A ${CHAIN} ${r}`)].join('\n') + '\n';
 }
 
-/** The plan as the exact commands, for `vxmesh plan` and logs. */
+/**
+ * A step as a shell command line, its input as a here-document: what `vxmesh plan` prints.
+ * Run by `sh`, the text does exactly what apply does (a test proves it).
+ */
+export function renderStep(step: Step): string {
+  const line = [step.tool, ...step.args].join(' ');
+  return step.input === undefined ? line : `${line} <<'EOF'\n${step.input.trimEnd()}\nEOF`;
+}
+
+/** The plan as the exact commands apply runs, one step after the other. */
 export function renderPlan(plan: Plan): string {
-  const out: string[] = [];
-  if (plan.nft) out.push('nft -f - <<EOF', plan.nft.trimEnd(), 'EOF');
-  const batch = (lines: string[]) => {
-    if (lines.length) out.push('ip -batch - <<EOF', ...lines, 'EOF');
-  };
-  batch(plan.pre);
-  if (plan.fdb.length) out.push('bridge -batch - <<EOF', ...plan.fdb, 'EOF');
-  if (plan.chain) out.push('ebtables-restore --noflush <<EOF', renderChainRestore(plan.chain).trimEnd(), 'EOF');
-  if (plan.chainAppend.length) out.push('ebtables-restore --noflush <<EOF', renderChainAppend(plan.chainAppend).trimEnd(), 'EOF');
-  for (const args of plan.ebtables) out.push(`ebtables ${args.join(' ')}`);
-  batch(plan.post);
-  return out.join('\n');
+  return plan.steps.map(renderStep).join('\n');
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { applyPlan } from '../../src/kernel/apply.js';
 import { CommandError, type CommandRunner } from '../../src/kernel/runner.js';
-import type { Plan } from '../../src/plan/plan.js';
+import { renderChainRestore, type Plan } from '../../src/plan/plan.js';
 
 /** A strict stand-in for the runner: records every call, fails the ones named, runs nothing. */
 function fakeRunner(failing: (file: string, args: string[]) => boolean) {
@@ -16,14 +16,15 @@ function fakeRunner(failing: (file: string, args: string[]) => boolean) {
   return { runner, calls };
 }
 
+const BATCH = ['-force', '-batch', '-'];
 const PLAN: Plan = {
-  nft: 'table inet vxmesh\n',
-  pre: ['link set dev vxlan2 mtu 1450'],
-  fdb: [],
-  chain: ['vxlan2', 'vxlan3'],
-  chainAppend: [],
-  ebtables: [['-t', 'filter', '-I', 'FORWARD', '1', '-i', 'vxlan+', '-j', 'VXMESH']],
-  post: ['link set dev vxlan3 master vxbr0', 'link set dev vxlan3 up'],
+  steps: [
+    { tool: 'nft', args: ['-f', '-'], input: 'table inet vxmesh\n', phase: 'ingress', guardsLoops: false, needsLoopSafety: false },
+    { tool: 'ip', args: BATCH, input: 'link set dev vxlan2 mtu 1450\n', phase: 'links', guardsLoops: false, needsLoopSafety: false },
+    { tool: 'ebtables-restore', args: ['--noflush'], input: renderChainRestore(['vxlan2', 'vxlan3']), phase: 'loop', guardsLoops: true, needsLoopSafety: false },
+    { tool: 'ebtables', args: ['-t', 'filter', '-I', 'FORWARD', '1', '-i', 'vxlan+', '-j', 'VXMESH'], phase: 'loop', guardsLoops: true, needsLoopSafety: false },
+    { tool: 'ip', args: BATCH, input: 'link set dev vxlan3 master vxbr0\nlink set dev vxlan3 up\n', phase: 'ports', guardsLoops: false, needsLoopSafety: true },
+  ],
   changes: [],
   blocked: [],
 };

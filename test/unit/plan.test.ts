@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { computeDesired, findSelf } from '../../src/plan/desired.js';
-import { computePlan, computeTeardown, isEmptyPlan, renderPlan } from '../../src/plan/plan.js';
+import { computePlan, computeTeardown, isEmptyPlan, renderPlan, type Plan } from '../../src/plan/plan.js';
 import { GATE_RULE } from '../../src/model/names.js';
 import type { ActualState, LinkInfo } from '../../src/model/state.js';
 import { expectedRules } from '../../src/plan/ingress.js';
@@ -53,12 +53,35 @@ function converged(cfg: Config): ActualState {
   return a;
 }
 
+/**
+ * The plan's steps read back per phase (lines of each batch, chain rules, ebtables argv), so
+ * the assertions can name what each phase holds.
+ */
+function phases(plan: Plan) {
+  const of = (phase: string, tool: string) => plan.steps.filter((s) => s.phase === phase && s.tool === tool);
+  const lines = (phase: string, tool: string) => of(phase, tool).flatMap((s) => s.input!.trimEnd().split('\n'));
+  const restores = of('loop', 'ebtables-restore').map((s) => s.input!);
+  const rules = (text: string) => text.split('\n').filter((l) => l.startsWith('-A VXMESH ')).map((l) => l.slice('-A VXMESH '.length));
+  const rewrite = restores.find((t) => t.includes('\n:VXMESH RETURN\n'));
+  return {
+    ...plan,
+    nft: of('ingress', 'nft')[0]?.input,
+    pre: lines('links', 'ip'),
+    fdb: lines('flood', 'bridge'),
+    // A rewrite as the devices whose pairwise rules it holds.
+    chain: rewrite === undefined ? undefined : [...new Set(rules(rewrite).flatMap((r) => /^-i (\S+) -o (\S+) -j DROP$/.exec(r)?.slice(1) ?? []))],
+    chainAppend: restores.filter((t) => t !== rewrite).flatMap(rules),
+    ebtables: of('loop', 'ebtables').map((s) => s.args),
+    post: lines('ports', 'ip'),
+  };
+}
+
 describe('planner', () => {
   it('builds a whole mesh on an empty host in the safe order (golden)', () => {
     const a = emptyHost();
-    const plan = computePlan(desiredFor(MESH, a), a);
+    const plan = phases(computePlan(desiredFor(MESH, a), a));
     expect(renderPlan(plan).split('\n')).toEqual([
-      'nft -f - <<EOF',
+      "nft -f - <<'EOF'",
       'table inet vxmesh',
       'delete table inet vxmesh',
       'table inet vxmesh {',
@@ -73,7 +96,7 @@ describe('planner', () => {
       '  }',
       '}',
       'EOF',
-      'ip -batch - <<EOF',
+      "ip -force -batch - <<'EOF'",
       'link add name vxbr0 type bridge',
       'link set dev vxbr0 alias vxmesh:bridge',
       'link set dev vxbr0 mtu 1450',
@@ -83,7 +106,7 @@ describe('planner', () => {
       'link add name vxlan3 mtu 1450 type vxlan id 100004 remote 198.18.0.3 local 198.18.0.1 dev eth0 dstport 4789 nolearning',
       'link set dev vxlan3 alias vxmesh:c',
       'EOF',
-      'ebtables-restore --noflush <<EOF',
+      "ebtables-restore --noflush <<'EOF'",
       '*filter',
       ':VXMESH RETURN',
       '-A VXMESH -o ! vxlan+ -j RETURN',
@@ -91,7 +114,7 @@ describe('planner', () => {
       '-A VXMESH -i vxlan3 -o vxlan2 -j DROP',
       'EOF',
       'ebtables -t filter -I FORWARD 1 -i vxlan+ -j VXMESH',
-      'ip -batch - <<EOF',
+      "ip -force -batch - <<'EOF'",
       'link set dev vxlan2 master vxbr0',
       'link set dev vxlan2 up',
       'link set dev vxlan3 master vxbr0',
@@ -108,7 +131,7 @@ describe('planner', () => {
   it('changes a remote in place and leaves other links alone', () => {
     const a = converged(MESH);
     const moved = config('peers:\n  - { name: a, id: 1, address: 198.18.0.1 }\n  - { name: b, id: 2, address: 198.18.0.2 }\n  - { name: c, id: 3, address: 198.18.0.33 }\n');
-    const plan = computePlan(desiredFor(moved, a), a);
+    const plan = phases(computePlan(desiredFor(moved, a), a));
     expect(plan.pre).toEqual(['link set dev vxlan3 type vxlan remote 198.18.0.33 local 198.18.0.1 nolearning']);
     expect(plan.nft).toContain('elements = { 198.18.0.2, 198.18.0.33 }');
     expect(plan.chain).toBeUndefined();
@@ -118,7 +141,7 @@ describe('planner', () => {
   it('recreates a device whose VNI changed (the kernel cannot change it in place)', () => {
     const a = converged(MESH);
     const rebased = config('mesh: { vni_base: 200000 }\npeers:\n  - { name: a, id: 1, address: 198.18.0.1 }\n  - { name: b, id: 2, address: 198.18.0.2 }\n');
-    const plan = computePlan(desiredFor(rebased, a), a);
+    const plan = phases(computePlan(desiredFor(rebased, a), a));
     expect(plan.changes).toContain('recreate vxlan2 to b (198.18.0.2, vni 200002): vni 100002 -> 200002');
     expect(plan.changes).toContain('delete vxlan3 (c is no longer a peer)');
     expect(plan.pre[0]).toBe('link del dev vxlan3');
@@ -128,7 +151,7 @@ describe('planner', () => {
     const a = converged(MESH);
     a.links.set('vxlan2', link('vxlan2', { kind: 'vxlan', alias: undefined, vxlan: { vni: 5, remote: '198.18.0.9', local: undefined, link: 'eth0', port: 4789, learning: true } }));
     a.links.set('vxlan9', link('vxlan9', { kind: 'vxlan' }));
-    const plan = computePlan(desiredFor(MESH, a), a);
+    const plan = phases(computePlan(desiredFor(MESH, a), a));
     expect(plan.blocked[0]).toMatch(/^vxlan2 exists and is not managed by vxmesh/);
     expect(renderPlan(plan)).not.toMatch(/vxlan9|dev vxlan2/);
   });
@@ -141,7 +164,7 @@ describe('planner', () => {
     a.links.set('vxlan3', link('vxlan3', { kind: 'vxlan', master: 'vxbr0', vxlan: { vni: 1, remote: '198.18.0.3', local: '198.18.0.1', link: 'eth0', port: 4789, learning: true } }));
     // Unrelated: same remote but another bridge.
     a.links.set('vxother', link('vxother', { kind: 'vxlan', master: 'br-other', vxlan: { vni: 9, remote: '198.18.0.2', local: '198.18.0.1', link: 'eth0', port: 4789, learning: true } }));
-    const plan = computePlan(desiredFor(MESH, a), a);
+    const plan = phases(computePlan(desiredFor(MESH, a), a));
     expect(plan.pre.slice(0, 2)).toEqual(['link del dev vxlan0', 'link del dev vxlan3']);
     expect(plan.pre).toContain('link add name vxlan3 mtu 1450 type vxlan id 100004 remote 198.18.0.3 local 198.18.0.1 dev eth0 dstport 4789 nolearning');
     expect(plan.changes[0]).toBe('replace unmanaged vxlan0 (remote 198.18.0.2, vni 0, as vxlansetup.sh makes them) with vxlan2 (vni 100002)');
@@ -152,7 +175,7 @@ describe('planner', () => {
   it('reaches script servers that give this host the same VNI through one shared, learning device', () => {
     const shared = config('peers:\n  - { name: a, id: 1, address: 198.18.0.1 }\n  - { name: b, id: 2, address: 198.18.0.2, legacy: { remotes: [198.18.0.1, 198.18.0.3] } }\n  - { name: c, id: 3, address: 198.18.0.3, legacy: { remotes: [198.18.0.1, 198.18.0.2] } }\n');
     const a = emptyHost();
-    const plan = computePlan(desiredFor(shared, a), a);
+    const plan = phases(computePlan(desiredFor(shared, a), a));
     expect(plan.pre).toContain('link add name vxlanv0 mtu 1450 type vxlan id 0 local 198.18.0.1 dev eth0 dstport 4789 learning');
     expect(plan.fdb).toEqual(['fdb append 00:00:00:00:00:00 dev vxlanv0 dst 198.18.0.2', 'fdb append 00:00:00:00:00:00 dev vxlanv0 dst 198.18.0.3']);
     expect(plan.post).toEqual(['link set dev vxlanv0 master vxbr0', 'link set dev vxlanv0 up']);
@@ -161,7 +184,7 @@ describe('planner', () => {
     a.links.set('vxlanv0', link('vxlanv0', { kind: 'vxlan', mtu: 1450, master: 'vxbr0', alias: 'vxmesh:vni0', defaultDsts: ['198.18.0.3'], vxlan: { vni: 0, remote: undefined, local: '198.18.0.1', link: 'eth0', port: 4789, learning: true } }));
     a.ebtables = { ...a.ebtables, chainExists: true, jumps: 1, chain: [GATE_RULE] };
     a.ingress = { ...a.ingress, present: true, peers4: ['198.18.0.2', '198.18.0.3'], rules: expectedRules(4789) };
-    const again = computePlan(desiredFor(shared, a), a);
+    const again = phases(computePlan(desiredFor(shared, a), a));
     expect(again.fdb).toEqual(['fdb append 00:00:00:00:00:00 dev vxlanv0 dst 198.18.0.2']);
     expect(again.pre).toEqual([]);
   });
@@ -169,10 +192,10 @@ describe('planner', () => {
   it('a new peer only appends its rules; a stale or foreign rule makes the chain be rewritten', () => {
     const a = converged(MESH);
     const four = config('peers:\n  - { name: a, id: 1, address: 198.18.0.1 }\n  - { name: b, id: 2, address: 198.18.0.2 }\n  - { name: c, id: 3, address: 198.18.0.3 }\n  - { name: d, id: 4, address: 198.18.0.4 }\n');
-    const plan = computePlan(desiredFor(four, a), a);
+    const plan = phases(computePlan(desiredFor(four, a), a));
     expect(plan.chain).toBeUndefined();
     expect(plan.chainAppend.sort()).toEqual(['-i vxlan2 -o vxlan4 -j DROP', '-i vxlan3 -o vxlan4 -j DROP', '-i vxlan4 -o vxlan2 -j DROP', '-i vxlan4 -o vxlan3 -j DROP']);
-    expect(renderPlan(plan)).toContain('ebtables-restore --noflush <<EOF\n*filter\n-A VXMESH -i vxlan2 -o vxlan4 -j DROP');
+    expect(renderPlan(plan)).toContain("ebtables-restore --noflush <<'EOF'\n*filter\n-A VXMESH -i vxlan2 -o vxlan4 -j DROP");
     // Rules in another order are as good.
     const shuffled = converged(MESH);
     shuffled.ebtables.chain = [GATE_RULE, ...shuffled.ebtables.chain.slice(1).reverse()];
@@ -180,10 +203,10 @@ describe('planner', () => {
     // A rule for a device that is gone, or a doubled one: rewrite atomically.
     const stale = converged(MESH);
     stale.ebtables.chain.push('-i vxlan2 -o vxlan9 -j DROP');
-    expect(computePlan(desiredFor(MESH, stale), stale).chain).toEqual(['vxlan2', 'vxlan3']);
+    expect(phases(computePlan(desiredFor(MESH, stale), stale)).chain).toEqual(['vxlan2', 'vxlan3']);
     const doubled = converged(MESH);
     doubled.ebtables.chain.push(doubled.ebtables.chain[1]!);
-    expect(computePlan(desiredFor(MESH, doubled), doubled).chain).toEqual(['vxlan2', 'vxlan3']);
+    expect(phases(computePlan(desiredFor(MESH, doubled), doubled)).chain).toEqual(['vxlan2', 'vxlan3']);
   });
 
   it('repairs drift: lost rule, detached port, duplicate jump', () => {
@@ -191,7 +214,7 @@ describe('planner', () => {
     a.ebtables.chain.pop();
     a.ebtables.jumps = 2;
     a.links.get('vxlan3')!.master = undefined;
-    const plan = computePlan(desiredFor(MESH, a), a);
+    const plan = phases(computePlan(desiredFor(MESH, a), a));
     expect(plan.chain).toBeUndefined();
     expect(plan.chainAppend).toEqual(['-i vxlan3 -o vxlan2 -j DROP']);
     expect(plan.ebtables).toEqual([['-t', 'filter', '-D', 'FORWARD', '-i', 'vxlan+', '-j', 'VXMESH']]);
@@ -203,21 +226,21 @@ describe('planner', () => {
     const a = emptyHost();
     a.ebtables.chainExists = true;
     a.ebtables.jumps = 1;
-    const plan = computePlan(desiredFor(iso, a), a);
+    const plan = phases(computePlan(desiredFor(iso, a), a));
     expect(plan.post).toEqual(['link set dev vxlan2 master vxbr0', 'link set dev vxlan2 type bridge_slave isolated on', 'link set dev vxlan2 up']);
     expect(plan.ebtables).toEqual([['-t', 'filter', '-D', 'FORWARD', '-i', 'vxlan+', '-j', 'VXMESH'], ['-t', 'filter', '-F', 'VXMESH'], ['-t', 'filter', '-X', 'VXMESH']]);
     // Switching an attached port: isolation goes on before the chain is removed.
     const b = converged(MESH);
-    const p2 = computePlan(desiredFor(iso, b), b);
+    const p2 = phases(computePlan(desiredFor(iso, b), b));
     expect(p2.pre).toContain('link set dev vxlan2 type bridge_slave isolated on');
   });
 
   it('uses a bridge someone else made (netplan), sets its MTU, and never deletes it', () => {
     const a = converged(MESH);
     a.links.set('vxbr0', link('vxbr0', { kind: 'bridge', mtu: 1500, alias: undefined }));
-    const plan = computePlan(desiredFor(MESH, a), a);
+    const plan = phases(computePlan(desiredFor(MESH, a), a));
     expect(plan.pre).toEqual(['link set dev vxbr0 mtu 1450']);
-    expect(computeTeardown(a).pre.sort()).toEqual(['link del dev vxlan2', 'link del dev vxlan3']);
+    expect(phases(computeTeardown(a)).pre.sort()).toEqual(['link del dev vxlan2', 'link del dev vxlan3']);
   });
 
   it('a peer named "bridge" is an ordinary owned device (its alias looks like the bridge mark)', () => {
@@ -225,13 +248,13 @@ describe('planner', () => {
     const a = converged(cfg);
     expect(a.links.get('vxlan2')?.alias).toBe('vxmesh:bridge');
     expect(isEmptyPlan(computePlan(desiredFor(cfg, a), a))).toBe(true);
-    expect(computeTeardown(a).pre).toContain('link del dev vxlan2');
+    expect(phases(computeTeardown(a)).pre).toContain('link del dev vxlan2');
   });
 
   it('keeps devices within what the underlay can carry instead of asking the kernel again and again', () => {
     const a = emptyHost();
     a.links.get('eth0')!.mtu = 1460;
-    const plan = computePlan(desiredFor(MESH, a), a);
+    const plan = phases(computePlan(desiredFor(MESH, a), a));
     expect(plan.pre).toContain('link add name vxlan2 mtu 1410 type vxlan id 100002 remote 198.18.0.2 local 198.18.0.1 dev eth0 dstport 4789 nolearning');
     const b = converged(MESH);
     b.links.get('eth0')!.mtu = 1460;
@@ -239,14 +262,14 @@ describe('planner', () => {
     expect(isEmptyPlan(computePlan(desiredFor(MESH, b), b))).toBe(true);
     // The underlay grows back: the devices follow.
     b.links.get('eth0')!.mtu = 1500;
-    expect(computePlan(desiredFor(MESH, b), b).pre).toEqual(['link set dev vxlan2 mtu 1450', 'link set dev vxlan3 mtu 1450']);
+    expect(phases(computePlan(desiredFor(MESH, b), b)).pre).toEqual(['link set dev vxlan2 mtu 1450', 'link set dev vxlan3 mtu 1450']);
   });
 
   it('teardown removes only what vxmesh owns', () => {
     const a = converged(MESH);
     a.links.set('br-other', link('br-other', { kind: 'bridge' }));
     a.links.set('vxlan77', link('vxlan77', { kind: 'vxlan', alias: 'someone' }));
-    const plan = computeTeardown(a);
+    const plan = phases(computeTeardown(a));
     expect(plan.pre.sort()).toEqual(['link del dev vxbr0', 'link del dev vxlan2', 'link del dev vxlan3']);
     expect(plan.ebtables.length).toBe(3);
     expect(plan.nft).toBe('table inet vxmesh\ndelete table inet vxmesh\n');
@@ -258,7 +281,7 @@ describe('planner', () => {
     const a = emptyHost();
     const self = findSelf(cfg, undefined, new Map([[cfg.peers[0]!.address, 'eth0']]));
     if (!self.ok) throw new Error(self.reason);
-    const plan = computePlan(computeDesired(cfg, self.self, self.underlay), a);
+    const plan = phases(computePlan(computeDesired(cfg, self.self, self.underlay), a));
     expect(plan.post.filter((l) => l.endsWith(' up')).length).toBe(1999);
   });
 });
