@@ -41,9 +41,10 @@ export async function runDaemon(common: CommonOptions, opts: { resyncMs: number;
     process.on('SIGTERM', () => shutdown('SIGTERM'));
     process.on('SIGINT', () => shutdown('SIGINT'));
     process.on('SIGHUP', () => {
+      // Each error of the reload was logged where it happened: here only the summary.
       daemon.reload().then(
-        (r) => log.info({ ok: r.ok, changes: r.changes.length, errors: r.errors }, 'reloaded on SIGHUP'),
-        (err: unknown) => log.error({ err: err instanceof Error ? err.message : String(err) }, 'reload on SIGHUP failed'),
+        (r) => log.info({ ok: r.ok, changes: r.changes.length, errors: r.errors.length }, 'reloaded on SIGHUP'),
+        (err: unknown) => log.error({ err }, 'reload on SIGHUP failed'),
       );
     });
     if (opts.maxLifetimeMs !== undefined) setTimeout(() => shutdown('max lifetime reached'), opts.maxLifetimeMs).unref();

@@ -4,14 +4,16 @@ import type { Logger } from 'pino';
 import { formatIssue, loadConfig, type ConfigIssue } from '../config/load.js';
 import { KernelMonitor } from '../kernel/monitor.js';
 import { learnedMacs, observe } from '../kernel/observe.js';
-import { CommandRunner } from '../kernel/runner.js';
-import { currentUnderlay, localAddresses } from '../model/state.js';
+import { CommandRunner, type Runner } from '../kernel/runner.js';
+import type { ActualState } from '../model/state.js';
 import type { Config } from '../model/types.js';
-import { computeDesired, findSelf } from '../plan/desired.js';
-import { reconcile, type Goal, type ReconcileOutcome } from './reconcile.js';
-import { SyncScheduler } from './scheduler.js';
+import { isEmptyPlan } from '../plan/plan.js';
+import { systemClock, type Clock } from './clock.js';
+import { planFor, reconcile, type Goal, type ReconcileOutcome } from './reconcile.js';
 import { buildStatus } from './report.js';
+import { SyncScheduler, type Batch } from './scheduler.js';
 import type { Counters, MeshControl, OperationResult, ReconcileReport, StatusReport } from './status.js';
+import { describeTrigger, isDriftOnly, type Operation, type Trigger } from './trigger.js';
 import { watchConfig } from './watch.js';
 import { pathExists } from '../util/fs.js';
 
@@ -22,42 +24,53 @@ export interface DaemonOptions {
   log: Logger;
   resyncMs?: number;
   debounceMs?: number;
+  /** The command runner (a strict fake in unit tests); the real one by default. */
+  runner?: Runner;
+  clock?: Clock;
 }
 
 const STOPPED_MARKER = 'stopped';
 const RECHECK_MS = 300;
+/** Status reads the last observation of the kernel while it is younger than this. */
+const STATUS_MAX_AGE_MS = 1000;
 
 /**
  * The long-running part: keeps the kernel reconciled to the config. Every change to the
- * network goes through `exclusive`, so API calls, config saves and kernel events never
- * interleave half-applied plans.
+ * network goes through the one scheduler queue: config saves, kernel events, the resync,
+ * retries and operators' start/stop/restart/reload never interleave half-applied plans.
  */
 export class Daemon implements MeshControl {
-  readonly runner: CommandRunner;
+  private readonly runner: Runner;
   private readonly log: Logger;
+  private readonly clock: Clock;
   private config: Config | undefined;
   private configIssues: ConfigIssue[] | null = null;
   private configLoadedAt: Date | undefined;
   private stopped = false;
   private last: { report: ReconcileReport; outcome: ReconcileOutcome } | undefined;
   private readonly counters: Counters = { reconciles: 0, reconcileErrors: 0, driftRepairs: 0, configErrors: 0, changesApplied: 0 };
-  private lock: Promise<unknown> = Promise.resolve();
-  private scheduler: SyncScheduler;
+  private readonly scheduler: SyncScheduler<OperationResult | undefined>;
   private monitor: KernelMonitor | undefined;
   private watcher: ReturnType<typeof watchConfig> | undefined;
   private statusInFlight: Promise<StatusReport> | undefined;
+  /** The last read of the kernel (by a reconcile or by status), and when. */
+  private observed: { actual: ActualState; at: number } | undefined;
+  private macs: { counts: Map<string, number>; at: number } | undefined;
 
   constructor(private readonly opts: DaemonOptions) {
     this.log = opts.log;
-    this.runner = new CommandRunner(opts.log.child({ component: 'runner' }));
-    this.scheduler = new SyncScheduler((reasons) => this.exclusive(() => this.sync(reasons)), {
+    this.clock = opts.clock ?? systemClock;
+    this.runner = opts.runner ?? new CommandRunner(opts.log.child({ component: 'runner' }));
+    this.scheduler = new SyncScheduler<OperationResult | undefined>((batch) => this.sync(batch), {
       debounceMs: opts.debounceMs ?? 50,
       // Hosts with busy firewalls or many containers see events all the time: at most 4 syncs/s.
       minIntervalMs: 250,
       resyncMs: opts.resyncMs ?? 30_000,
       backoffMinMs: 500,
       backoffMaxMs: 30_000,
-      onError: (err) => this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'sync failed'),
+      recheckMs: RECHECK_MS,
+      onError: (err) => this.log.error({ err }, 'sync failed'),
+      clock: this.clock,
     });
   }
 
@@ -67,24 +80,22 @@ export class Daemon implements MeshControl {
     this.stopped = await pathExists(join(this.opts.stateDir, STOPPED_MARKER));
     if (this.stopped) this.log.warn({ marker: join(this.opts.stateDir, STOPPED_MARKER) }, 'mesh was stopped with `vxmesh stop`; it stays down until `vxmesh start`');
     await this.loadConfig();
-    this.watcher = watchConfig(this.opts.configDir, () => this.scheduler.request('config'));
-    this.monitor = new KernelMonitor(this.log.child({ component: 'monitor' }), (source) => this.scheduler.request(`kernel:${source}`));
+    this.watcher = watchConfig(this.opts.configDir, () => this.trigger({ kind: 'config', cause: 'saved' }));
+    this.monitor = new KernelMonitor(this.log.child({ component: 'monitor' }), (source) => this.trigger({ kind: 'kernel', source: source === 'nft' ? 'nft' : 'ip' }));
     this.monitor.start();
     this.scheduler.start();
-    this.scheduler.request('start', 0);
+    this.scheduler.request({ kind: 'config', cause: 'start' }, 0);
+  }
+
+  /** A trigger from the config watcher or a kernel monitor. */
+  trigger(t: Trigger): void {
+    this.scheduler.request(t);
   }
 
   async close(): Promise<void> {
-    this.scheduler.close();
     this.monitor?.close();
     await this.watcher?.close();
-    await this.lock.catch(() => undefined);
-  }
-
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.lock.then(fn, fn);
-    this.lock = next.catch(() => undefined);
-    return next;
+    await this.scheduler.close();
   }
 
   /** Read the config dir. A bad config is recorded and the last good one stays in force. */
@@ -111,60 +122,85 @@ export class Daemon implements MeshControl {
     return this.config ? { kind: 'mesh', config: this.config, node: this.opts.node } : undefined;
   }
 
-  private async sync(reasons: Set<string>): Promise<{ ok: boolean }> {
-    if (['config', 'recheck', 'resync', 'start', 'retry'].some((r) => reasons.has(r))) await this.loadConfig();
-    // A save read halfway (an in-place write caught between truncate and write) may get no
-    // further file event: read the files once more shortly after every save.
-    if (reasons.has('config')) setTimeout(() => this.scheduler.request('recheck'), RECHECK_MS).unref();
+  /** One run of the queue: an operation, or a reconcile for the triggers that came in. */
+  private async sync({ triggers, operation }: Batch): Promise<{ ok: boolean; result?: OperationResult }> {
+    if (operation) {
+      const result = await this.operate(operation);
+      return { ok: result.ok, result };
+    }
+    // Kernel events alone do not re-read the files; everything else does.
+    if (triggers.some((t) => t.kind !== 'kernel')) await this.loadConfig();
     const goal = this.goal();
     if (!goal) return { ok: true };
-    const outcome = await this.reconcileWith(goal, [...reasons].sort().join(','));
-    const drift = !reasons.has('config') && !reasons.has('recheck') && !reasons.has('start') && ![...reasons].some((r) => r.startsWith('op:'));
-    if (drift && outcome.changes.length > 0) this.counters.driftRepairs++;
+    const outcome = await this.reconcileWith(goal, triggers.map(describeTrigger).sort().join(','));
+    if (isDriftOnly(triggers) && outcome.changes.length > 0) this.counters.driftRepairs++;
     return { ok: outcome.errors.length === 0 };
   }
 
+  /** Reconcile, then log and count the outcome: the one place reconcile errors are logged. */
   private async reconcileWith(goal: Goal, trigger: string): Promise<ReconcileOutcome> {
-    const outcome = await reconcile(this.runner, this.log.child({ component: 'reconcile' }), goal);
+    const outcome = await reconcile(this.runner, goal);
     this.counters.reconciles++;
     if (outcome.errors.length) this.counters.reconcileErrors++;
     this.counters.changesApplied += outcome.changes.length;
-    const report: ReconcileReport = { at: new Date().toISOString(), durationMs: outcome.durationMs, trigger, changes: outcome.changes, errors: outcome.errors };
-    if (outcome.changes.length || outcome.errors.length) this.log.info({ trigger, durationMs: outcome.durationMs, changes: outcome.changes.length, errors: outcome.errors.length }, 'reconciled');
+    if (outcome.observed) this.observed = { actual: outcome.observed, at: this.clock.now() };
+    for (const { err } of outcome.errors) this.log.error({ err, trigger, planned: outcome.planned }, 'reconcile step failed');
+    for (const change of outcome.changes) this.log.info({ change }, 'applied');
+    const errors = outcome.errors.map((e) => e.message);
+    const report: ReconcileReport = { at: new Date().toISOString(), durationMs: outcome.durationMs, trigger, changes: outcome.changes, errors };
+    if (outcome.changes.length || errors.length) this.log.info({ trigger, durationMs: outcome.durationMs, changes: outcome.changes.length, errors: errors.length }, 'reconciled');
     this.last = { report, outcome };
     return outcome;
   }
 
-  private result(operation: OperationResult['operation'], outcome: ReconcileOutcome | undefined, extraErrors: string[] = []): OperationResult {
-    const errors = [...(outcome?.errors ?? []), ...extraErrors];
+  private result(operation: Operation, outcome: ReconcileOutcome | undefined, extraErrors: string[] = []): OperationResult {
+    const errors = [...(outcome?.errors.map((e) => e.message) ?? []), ...extraErrors];
     const state = this.stopped ? 'stopped' : errors.length || outcome?.waiting || outcome?.blocked.length ? 'degraded' : 'running';
     return { ok: errors.length === 0, operation, state, changes: outcome?.changes ?? [], errors };
   }
 
   start(): Promise<OperationResult> {
-    return this.exclusive(() => this.doStart('start'));
+    return this.submit('start');
   }
 
   stop(): Promise<OperationResult> {
-    return this.exclusive(() => this.doStop());
+    return this.submit('stop');
   }
 
   restart(): Promise<OperationResult> {
-    return this.exclusive(async () => {
-      const down = await this.doStop();
-      const up = await this.doStart('restart');
-      return { ...up, changes: [...down.changes, ...up.changes], errors: [...down.errors, ...up.errors], ok: down.ok && up.ok };
-    });
+    return this.submit('restart');
   }
 
   reload(): Promise<OperationResult> {
-    return this.exclusive(async () => {
-      await this.loadConfig();
-      const goal = this.goal();
-      const configErrors = this.configIssues ? this.configIssues.map(formatIssue) : [];
-      const outcome = goal ? await this.reconcileWith(goal, 'op:reload') : undefined;
-      return this.result('reload', outcome, configErrors);
-    });
+    return this.submit('reload');
+  }
+
+  /** Operations join the same queue as every other trigger; the caller gets their result. */
+  private async submit(operation: Operation): Promise<OperationResult> {
+    const r = await this.scheduler.submit(operation);
+    if (!r) throw new Error(`${operation} produced no result`);
+    return r;
+  }
+
+  private async operate(operation: Operation): Promise<OperationResult> {
+    switch (operation) {
+      case 'start':
+        return this.doStart('start');
+      case 'stop':
+        return this.doStop();
+      case 'restart': {
+        const down = await this.doStop();
+        const up = await this.doStart('restart');
+        return { ...up, changes: [...down.changes, ...up.changes], errors: [...down.errors, ...up.errors], ok: down.ok && up.ok };
+      }
+      case 'reload': {
+        await this.loadConfig();
+        const goal = this.goal();
+        const configErrors = this.configIssues ? this.configIssues.map(formatIssue) : [];
+        const outcome = goal ? await this.reconcileWith(goal, 'op:reload') : undefined;
+        return this.result('reload', outcome, configErrors);
+      }
+    }
   }
 
   private async doStart(operation: 'start' | 'restart'): Promise<OperationResult> {
@@ -196,11 +232,20 @@ export class Daemon implements MeshControl {
     return this.statusInFlight;
   }
 
+  /** The status from the last observation of the kernel, read again only when it is over a second old. */
   private async readStatus(): Promise<StatusReport> {
     const cfg = this.config;
-    const [actual, macs] = await Promise.all([observe(this.runner), cfg ? learnedMacs(this.runner, cfg.mesh.bridge) : new Map<string, number>()]);
-    const self = cfg ? findSelf(cfg, this.opts.node, localAddresses(actual.links), currentUnderlay(actual.links)) : undefined;
-    const desired = cfg && self?.ok ? computeDesired(cfg, self.self, self.underlay, self.local) : undefined;
+    const now = this.clock.now();
+    const fresh = (at: number | undefined) => at !== undefined && now - at <= STATUS_MAX_AGE_MS;
+    const [actual, macs] = await Promise.all([
+      fresh(this.observed?.at) ? this.observed!.actual : observe(this.runner),
+      !cfg ? new Map<string, number>() : fresh(this.macs?.at) ? this.macs!.counts : learnedMacs(this.runner, cfg.mesh.bridge),
+    ]);
+    if (!fresh(this.observed?.at)) this.observed = { actual, at: now };
+    if (cfg && !fresh(this.macs?.at)) this.macs = { counts: macs, at: now };
+    // Status shows the config's mesh even while stopped (what start would bring back).
+    const planned = cfg ? planFor({ kind: 'mesh', config: cfg, node: this.opts.node }, actual) : undefined;
+    const self = planned?.self;
     return buildStatus({
       configDir: this.opts.configDir,
       config: cfg,
@@ -211,7 +256,8 @@ export class Daemon implements MeshControl {
       selfProblem: self && !self.ok ? self.reason : undefined,
       underlay: self?.ok ? self.underlay : undefined,
       movedFrom: self?.ok ? self.movedFrom : undefined,
-      desired,
+      desired: planned?.desired,
+      repairPending: planned?.plan !== undefined && !isEmptyPlan(planned.plan),
       actual,
       macs,
       last: this.last,
@@ -219,4 +265,3 @@ export class Daemon implements MeshControl {
     });
   }
 }
-

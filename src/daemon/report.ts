@@ -3,7 +3,7 @@ import { BRIDGE_ALIAS, DEFAULT_BRIDGE, GATE_RULE } from '../model/names.js';
 import type { ActualState } from '../model/state.js';
 import { VXLAN_OVERHEAD, type Config, type Peer } from '../model/types.js';
 import type { DesiredLink, DesiredState } from '../plan/desired.js';
-import { computePlan, expectedChain, isEmptyPlan } from '../plan/plan.js';
+import { expectedChain } from '../plan/plan.js';
 import { ingressMatches } from '../plan/ingress.js';
 import type { ReconcileOutcome } from './reconcile.js';
 import type { Counters, LinkStatus, ReconcileReport, StatusReport } from './status.js';
@@ -19,63 +19,78 @@ export interface StatusInput {
   underlay: string | undefined;
   movedFrom: string | undefined;
   desired: DesiredState | undefined;
+  /** The plan against `actual` is not empty: the kernel differs from the config. */
+  repairPending: boolean;
   actual: ActualState;
   macs: Map<string, number>;
   last: { report: ReconcileReport; outcome: ReconcileOutcome } | undefined;
   counters: Counters;
 }
 
-/** Pure: the status report from what the daemon knows and a fresh read of the kernel. */
+/** What is wrong with the underlay: missing, moved to another address, or too small an MTU. */
+function underlayProblem(s: StatusInput, local: string | undefined): string | null {
+  const under = s.underlay ? s.actual.links.get(s.underlay) : undefined;
+  if (s.underlay && !under) return `underlay device ${s.underlay} is missing`;
+  if (s.movedFrom && s.config && s.self) {
+    const stale = s.config.peers.filter((p) => p !== s.self).map((p) => p.name);
+    return `local address changed: the config gives ${s.self.name} ${s.movedFrom} but ${s.underlay} now has ${local}; links use ${local}, and peers still point at ${s.movedFrom}: ${stale.join(', ')} (update peers.yaml)`;
+  }
+  if (under && s.config && s.self) {
+    const need = s.config.mesh.mtu + VXLAN_OVERHEAD[s.self.family];
+    if (under.mtu < need) return `underlay ${under.name} MTU ${under.mtu} is below mesh MTU ${s.config.mesh.mtu} + ${VXLAN_OVERHEAD[s.self.family]} = ${need}: large frames will be dropped`;
+  }
+  return s.selfProblem ?? null;
+}
+
+/** Loop prevention as found: pairwise rules (or isolated ports) expected and present. */
+function loopPrevention(s: StatusInput, links: LinkStatus[]): StatusReport['loopPrevention'] {
+  const mode = s.config?.mesh.loopPrevention ?? 'ebtables';
+  const eb = s.actual.ebtables;
+  if (mode === 'ebtables') {
+    const devices = [...new Set(links.filter((l) => l.present).map((l) => l.device))];
+    const want = new Set(expectedChain(devices));
+    const expected = want.size - 1;
+    const present = eb.chain.filter((r) => r !== GATE_RULE && want.has(r)).length;
+    let problem: string | null = null;
+    if (!eb.available) problem = `ebtables unavailable: ${eb.error ?? 'unknown error'}`;
+    else if (present < expected || eb.jumps === 0 || eb.chain[0] !== GATE_RULE) problem = `rules missing: ${present} of ${expected} pairwise rules${eb.jumps === 0 ? ', no FORWARD jump' : ''}`;
+    return { mode, expected, present, problem };
+  }
+  const expected = links.length;
+  const present = links.filter((l) => l.present && s.actual.links.get(l.device)?.isolated === true).length;
+  return { mode, expected, present, problem: present < expected ? `${expected - present} of ${expected} ports not isolated` : null };
+}
+
+function ingressProblem(s: StatusInput): string | null {
+  const ing = s.desired?.ingress;
+  const ok = ing ? ingressMatches(ing, s.actual.ingress) : !s.actual.ingress.present;
+  if (!s.desired || ok) return null;
+  if (!s.actual.ingress.available) return `nft unavailable: ${s.actual.ingress.error ?? 'unknown error'}`;
+  return ing ? 'table missing or different from the config (repair pending)' : 'table present though ingress_filter is off';
+}
+
+/** Pure: the status report from what the daemon knows and its last read of the kernel. */
 export function buildStatus(s: StatusInput): StatusReport {
   const reasons: string[] = [];
   const bridgeName = s.config?.mesh.bridge ?? DEFAULT_BRIDGE;
   const br = s.actual.links.get(bridgeName);
   const links = (s.desired?.links ?? []).map((d) => linkStatus(d, s, bridgeName));
-
   const under = s.underlay ? s.actual.links.get(s.underlay) : undefined;
-  let underlayProblem: string | null = s.selfProblem ?? null;
   const local = s.desired?.links[0]?.local ?? s.self?.address;
-  if (s.underlay && !under) underlayProblem = `underlay device ${s.underlay} is missing`;
-  else if (s.movedFrom && s.config && s.self) {
-    const stale = s.config.peers.filter((p) => p !== s.self).map((p) => p.name);
-    underlayProblem = `local address changed: the config gives ${s.self.name} ${s.movedFrom} but ${s.underlay} now has ${local}; links use ${local}, and peers still point at ${s.movedFrom}: ${stale.join(', ')} (update peers.yaml)`;
-  }
-  else if (under && s.config && s.self) {
-    const need = s.config.mesh.mtu + VXLAN_OVERHEAD[s.self.family];
-    if (under.mtu < need) underlayProblem = `underlay ${under.name} MTU ${under.mtu} is below mesh MTU ${s.config.mesh.mtu} + ${VXLAN_OVERHEAD[s.self.family]} = ${need}: large frames will be dropped`;
-  }
-
-  const mode = s.config?.mesh.loopPrevention ?? 'ebtables';
-  const devices = [...new Set(links.filter((l) => l.present).map((l) => l.device))];
-  let expected = 0;
-  let present = 0;
-  let loopProblem: string | null = null;
-  if (mode === 'ebtables') {
-    const want = new Set(expectedChain(devices));
-    expected = want.size - 1;
-    present = s.actual.ebtables.chain.filter((r) => r !== GATE_RULE && want.has(r)).length;
-    if (!s.actual.ebtables.available) loopProblem = `ebtables unavailable: ${s.actual.ebtables.error ?? 'unknown error'}`;
-    else if (present < expected || s.actual.ebtables.jumps === 0 || s.actual.ebtables.chain[0] !== GATE_RULE) loopProblem = `rules missing: ${present} of ${expected} pairwise rules${s.actual.ebtables.jumps === 0 ? ', no FORWARD jump' : ''}`;
-  } else {
-    expected = links.length;
-    present = links.filter((l) => l.present && s.actual.links.get(l.device)?.isolated === true).length;
-    if (present < expected) loopProblem = `${expected - present} of ${expected} ports not isolated`;
-  }
-
-  const ing = s.desired?.ingress;
-  const ingressOk = ing ? ingressMatches(ing, s.actual.ingress) : !s.actual.ingress.present;
-  const ingressProblem = !s.desired || ingressOk ? null : !s.actual.ingress.available ? `nft unavailable: ${s.actual.ingress.error ?? 'unknown error'}` : ing ? 'table missing or different from the config (repair pending)' : 'table present though ingress_filter is off';
+  const underlay = underlayProblem(s, local);
+  const loop = loopPrevention(s, links);
+  const ingress = ingressProblem(s);
 
   if (s.stopped) reasons.push('stopped with `vxmesh stop`');
   else {
     if (!s.config) reasons.push('no valid config has been loaded');
     if (s.configIssues) reasons.push(`config invalid (last good config still applied): ${s.configIssues.map(formatIssue).join('; ')}`);
-    if (underlayProblem) reasons.push(underlayProblem);
+    if (underlay) reasons.push(underlay);
     if (s.desired && !br) reasons.push(`bridge ${bridgeName} is missing`);
     for (const l of links) if (l.problem) reasons.push(`${l.device} (${l.peer}): ${l.problem}`);
-    if (s.desired && loopProblem) reasons.push(`loop prevention: ${loopProblem}`);
-    if (ingressProblem) reasons.push(`ingress filter: ${ingressProblem}`);
-    if (s.desired && !isEmptyPlan(computePlan(s.desired, s.actual))) reasons.push('kernel differs from the config (repair pending)');
+    if (s.desired && loop.problem) reasons.push(`loop prevention: ${loop.problem}`);
+    if (ingress) reasons.push(`ingress filter: ${ingress}`);
+    if (s.desired && s.repairPending) reasons.push('kernel differs from the config (repair pending)');
     for (const b of s.last?.outcome.blocked ?? []) reasons.push(b);
     for (const e of s.last?.report.errors ?? []) reasons.push(`last reconcile: ${e}`);
   }
@@ -92,16 +107,16 @@ export function buildStatus(s: StatusInput): StatusReport {
       lastError: s.configIssues ? s.configIssues.map(formatIssue) : null,
       warnings: s.config?.warnings ?? [],
     },
-    underlay: { device: s.underlay ?? null, address: local ?? null, mtu: under?.mtu ?? null, problem: underlayProblem },
+    underlay: { device: s.underlay ?? null, address: local ?? null, mtu: under?.mtu ?? null, problem: underlay },
     bridge: { name: bridgeName, present: Boolean(br), up: br?.up ?? false, mtu: br?.mtu ?? null, ownedByVxmesh: br?.alias === BRIDGE_ALIAS },
     links,
-    loopPrevention: { mode, expected, present, problem: loopProblem },
+    loopPrevention: loop,
     ingressFilter: {
       enabled: s.config?.mesh.ingressFilter ?? true,
       present: s.actual.ingress.present,
       peers: s.actual.ingress.peers4.length + s.actual.ingress.peers6.length,
       droppedPackets: s.actual.ingress.dropped,
-      problem: ingressProblem,
+      problem: ingress,
     },
     lastReconcile: s.last?.report ?? null,
     counters: { ...s.counters },

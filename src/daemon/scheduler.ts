@@ -1,9 +1,15 @@
+import { systemClock, type Clock } from './clock.js';
+import type { Operation, Trigger } from './trigger.js';
+
 /**
- * Runs one sync function with bounded frequency (after kube-proxy's runner): bursts of
- * requests within `debounceMs` merge into one run, runs never overlap, runs caused by kernel
- * events start at least `minIntervalMs` apart, a periodic resync runs even when nothing asked, and failures retry
- * with exponential backoff. A real trigger (config saved, kernel event) does not wait out a
- * backoff: drift must be repaired in well under a second even while something else fails.
+ * The one queue every trigger goes through, running one sync function with bounded frequency
+ * (after kube-proxy's runner): bursts of triggers within `debounceMs` merge into one run, runs
+ * never overlap, runs caused by kernel events start at least `minIntervalMs` apart, a periodic
+ * resync runs even when nothing asked, and failures retry with exponential backoff. A real
+ * trigger (config saved, kernel event, operation) does not wait out a backoff: drift must be
+ * repaired in well under a second even while something else fails. Operations run one per
+ * run, in the order they came, and their callers get that run's result; other triggers
+ * pending at that moment ride along (an operation's reconcile is a full one).
  */
 export interface SchedulerOptions {
   debounceMs: number;
@@ -11,81 +17,161 @@ export interface SchedulerOptions {
   resyncMs: number;
   backoffMinMs: number;
   backoffMaxMs: number;
+  /**
+   * A save read halfway (an in-place write caught between truncate and write) may get no
+   * further file event: after a run for a save, the files are read once more this much later.
+   */
+  recheckMs?: number;
   /** Called when the sync function throws (it should return { ok: false } instead). */
   onError?: (err: unknown) => void;
+  clock?: Clock;
 }
 
-export type SyncFn = (reasons: Set<string>) => Promise<{ ok: boolean }>;
+/** What one run is for. */
+export interface Batch {
+  triggers: Trigger[];
+  operation: Operation | undefined;
+}
 
-export class SyncScheduler {
-  private pending = new Set<string>();
-  private timer: NodeJS.Timeout | undefined;
+export type SyncFn<R> = (batch: Batch) => Promise<{ ok: boolean; result?: R }>;
+
+interface QueuedOperation<R> {
+  operation: Operation;
+  resolve: (r: R) => void;
+  reject: (err: unknown) => void;
+}
+
+/** One entry per kind of trigger: ten kernel events in a burst are one reason to run. */
+function sameTrigger(a: Trigger, b: Trigger): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+export class SyncScheduler<R = void> {
+  private pending: Trigger[] = [];
+  private operations: QueuedOperation<R>[] = [];
+  private timer: unknown;
   private timerIsRetry = false;
-  private resync: NodeJS.Timeout | undefined;
-  private running = false;
+  private resyncTimer: unknown;
+  private recheckTimer: unknown;
+  private running: Promise<void> | undefined;
   private lastStart = -Infinity;
   private failures = 0;
   private closed = false;
+  private readonly clock: Clock;
 
   constructor(
-    private readonly sync: SyncFn,
+    private readonly sync: SyncFn<R>,
     private readonly opts: SchedulerOptions,
-  ) {}
+  ) {
+    this.clock = opts.clock ?? systemClock;
+  }
 
   start(): void {
-    this.resync = setInterval(() => this.request('resync'), this.opts.resyncMs);
-    this.resync.unref();
+    this.armResync();
   }
 
-  close(): void {
+  /** Stop taking triggers; queued operations fail; resolves when a run under way has ended. */
+  async close(): Promise<void> {
     this.closed = true;
-    clearTimeout(this.timer);
-    clearInterval(this.resync);
+    for (const t of [this.timer, this.resyncTimer, this.recheckTimer]) if (t !== undefined) this.clock.clearTimeout(t);
+    this.timer = undefined;
+    for (const op of this.operations.splice(0)) op.reject(new Error('the daemon is shutting down'));
+    await this.running;
   }
 
-  request(reason: string, delayMs = this.opts.debounceMs): void {
+  /** Ask for a run because of `trigger` (after `delayMs`, the debounce by default). */
+  request(trigger: Trigger, delayMs = this.opts.debounceMs): void {
     if (this.closed) return;
-    this.pending.add(reason);
-    if (this.running) return;
-    const retry = reason === 'retry';
-    if (this.timer) {
-      // Only a real trigger may cut a backoff short; anything else joins the pending run.
-      if (!this.timerIsRetry || retry) return;
-      clearTimeout(this.timer);
+    if (!this.pending.some((t) => sameTrigger(t, trigger))) this.pending.push(trigger);
+    this.schedule(trigger.kind, delayMs);
+  }
+
+  /** Queue an operation; resolves with the result of the run that carried it out. */
+  submit(operation: Operation): Promise<R> {
+    if (this.closed) return Promise.reject(new Error('the daemon is shutting down'));
+    return new Promise<R>((resolve, reject) => {
+      this.operations.push({ operation, resolve, reject });
+      this.schedule('operation', 0);
+    });
+  }
+
+  private armResync(): void {
+    this.resyncTimer = this.clock.setTimeout(() => {
+      this.request({ kind: 'resync' });
+      if (!this.closed) this.armResync();
+    }, this.opts.resyncMs);
+  }
+
+  private schedule(kind: Trigger['kind'] | 'pending', delayMs: number): void {
+    if (this.closed || this.running) return; // a run under way schedules the next when it ends
+    const retry = kind === 'retry';
+    if (this.timer !== undefined) {
+      // Only a real trigger may cut a backoff short, and an operator's command does not wait
+      // out a debounce either; anything else joins the pending run.
+      if (retry || (!this.timerIsRetry && kind !== 'operation')) return;
+      this.clock.clearTimeout(this.timer);
     }
     // The minimum interval paces event storms (kernel events); an operator's save or command
     // is not made to wait for it.
-    const paced = reason.startsWith('kernel') || reason === 'pending';
-    const sinceLast = performance.now() - this.lastStart;
+    const paced = kind === 'kernel' || kind === 'pending';
+    const sinceLast = this.clock.now() - this.lastStart;
     const wait = retry || !paced ? delayMs : Math.max(delayMs, this.opts.minIntervalMs - sinceLast);
     this.timerIsRetry = retry;
-    this.timer = setTimeout(() => void this.fire(), wait);
+    this.timer = this.clock.setTimeout(() => {
+      this.timer = undefined;
+      this.running = this.fire().finally(() => {
+        this.running = undefined;
+        this.afterRun();
+      });
+    }, wait);
   }
 
+  private lastOk = true;
+  private lastTriggers: Trigger[] = [];
+
   private async fire(): Promise<void> {
-    this.timer = undefined;
-    if (this.running || this.closed) return;
-    const reasons = this.pending;
-    this.pending = new Set();
-    this.running = true;
-    this.lastStart = performance.now();
-    let ok = false;
+    const triggers = this.pending;
+    this.pending = [];
+    const op = this.operations.shift();
+    this.lastTriggers = triggers;
+    this.lastOk = true;
+    if (!op && triggers.length === 0) return;
+    this.lastStart = this.clock.now();
     try {
-      ok = (await this.sync(reasons)).ok;
+      const r = await this.sync({ triggers, operation: op?.operation });
+      this.lastOk = r.ok;
+      op?.resolve(r.result as R);
     } catch (err) {
+      this.lastOk = false;
       this.opts.onError?.(err);
-    } finally {
-      this.running = false;
+      op?.reject(err);
     }
-    if (ok) {
+  }
+
+  private afterRun(): void {
+    if (this.closed) return;
+    if (this.opts.recheckMs !== undefined && this.lastTriggers.some((t) => t.kind === 'config' && t.cause === 'saved')) {
+      if (this.recheckTimer !== undefined) this.clock.clearTimeout(this.recheckTimer);
+      this.recheckTimer = this.clock.setTimeout(() => {
+        this.recheckTimer = undefined;
+        this.request({ kind: 'config', cause: 'recheck' });
+      }, this.opts.recheckMs);
+    }
+    if (this.operations.length > 0) {
+      if (!this.lastOk) this.failures++;
+      else this.failures = 0;
+      this.schedule('operation', 0);
+      return;
+    }
+    if (this.lastOk) {
       this.failures = 0;
-      if (this.pending.size > 0) this.request('pending');
-    } else {
-      this.failures++;
-      const delay = Math.min(this.opts.backoffMaxMs, this.opts.backoffMinMs * 2 ** (this.failures - 1));
-      // Triggers that came in during the failed run are real work: they go at the normal pace.
-      if ([...this.pending].some((r) => r !== 'retry' && r !== 'resync')) this.request('pending');
-      else this.request('retry', delay);
+      if (this.pending.length > 0) this.schedule('pending', this.opts.debounceMs);
+      return;
     }
+    this.failures++;
+    const delay = Math.min(this.opts.backoffMaxMs, this.opts.backoffMinMs * 2 ** (this.failures - 1));
+    // Triggers that came in during the failed run are real work: they go at the normal pace.
+    if (this.pending.some((t) => t.kind !== 'retry' && t.kind !== 'resync')) this.schedule('pending', this.opts.debounceMs);
+    else this.request({ kind: 'retry' }, delay);
   }
 }
