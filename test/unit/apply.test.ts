@@ -1,18 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { applyPlan } from '../../src/kernel/apply.js';
-import { CommandError, type CommandRunner } from '../../src/kernel/runner.js';
+import { CommandError, type Runner } from '../../src/kernel/runner.js';
 import { renderChainRestore, type Plan } from '../../src/plan/plan.js';
 
-/** A strict stand-in for the runner: records every call, fails the ones named, runs nothing. */
+/** A stand-in for the runner: records every call, fails the ones named, runs nothing. */
 function fakeRunner(failing: (file: string, args: string[]) => boolean) {
   const calls: string[] = [];
-  const runner = {
+  const runner: Runner = {
     run: async (file: string, args: string[]) => {
       calls.push([file, ...args].join(' '));
       if (failing(file, args)) throw new CommandError([file, ...args].join(' '), 2, 'RTNETLINK answers: Invalid argument', undefined);
       return '';
     },
-  } as unknown as CommandRunner;
+  };
   return { runner, calls };
 }
 

@@ -35,10 +35,18 @@ describe('pair VNI', () => {
     expect(seen.size).toBe((200 * 199) / 2);
   });
 
-  it('does not change when a peer is added', () => {
-    const before = pairVni(3, 7, 100000);
-    // Adding ids 8, 50 changes no formula input of the 3-7 pair.
-    expect(pairVni(3, 7, 100000)).toBe(before);
+  it('does not change when a peer is added: every existing link of every host keeps its VNI', () => {
+    const addr = (id: number) => `198.18.0.${id}`;
+    const before = [1, 2, 3, 5, 7].map((id) => peer(id, addr(id)));
+    const after = [...before, peer(8, addr(8)), peer(50, addr(50)), peer(4, addr(4))];
+    const vnis = (peers: Peer[]) => new Map(peers.flatMap((self) => peers.filter((p) => p !== self).map((p) => [`${self.id}-${p.id}`, linkVni(self, p, 100000)] as const)));
+    const was = vnis(before);
+    const now = vnis(after);
+    expect(was.size).toBe(20);
+    for (const [pair, vni] of was) expect(now.get(pair), pair).toBe(vni);
+    // The new links got numbers of their own.
+    const old = new Set(was.values());
+    expect([...now].filter(([pair]) => !was.has(pair)).every(([, v]) => !old.has(v))).toBe(true);
   });
 });
 
