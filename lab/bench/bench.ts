@@ -29,7 +29,7 @@ import {
   type DataConfig,
   type DataMode,
 } from './measure.js';
-import { NetnsRegistry, PREFIX, sweepStale, Underlay } from './netns.js';
+import { NetnsRegistry, sweepDeadNamespaces, Underlay } from '../harness/netns.js';
 import { markdownTable, svgChart, textTable, type Report, type Row } from './report.js';
 
 interface Options {
@@ -49,6 +49,8 @@ interface Options {
   smoke: boolean;
 }
 
+/** The benchmark's namespaces: apart from the test suite's `vxt` and the demo's `vxdemo`. */
+const PREFIX = `vxb${process.pid}`;
 const ALL = ['cold', 'converge', 'drift', 'idle', 'api', 'data', 'plan'];
 
 function options(argv: string[]): Options {
@@ -100,177 +102,169 @@ const r3 = (x: number) => Math.round(x * 1000) / 1000;
 /** "12.3x faster" for base/ours, or "2.0x slower" when ours takes longer. */
 const speedup = (base: number, ours: number) => (base >= ours ? `${(base / ours).toFixed(1)}x faster` : `${(ours / base).toFixed(1)}x slower`);
 
-async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  if (argv[0] === '__baseline') {
-    // Child mode: run the script's commands here, inside the namespace `ip netns exec` put us in.
-    process.stdout.write(JSON.stringify(runBaseline(JSON.parse(argv[1]!) as BaselineSpec)) + '\n');
-    return;
+/** What every part of the benchmark shares: options, namespaces, the figures so far. */
+interface Ctx {
+  o: Options;
+  reg: NetnsRegistry;
+  rows: Row[];
+  big: number;
+  /** Cold-start figures of the script, by size: the baseline of the convergence figures. */
+  baselineStart: Map<number, number>;
+  baselineStop: Map<number, number>;
+}
+
+/** 6. plan scale: pure functions, no kernel. */
+function planFigures({ o, rows }: Ctx): void {
+  for (const n of o.planSizes) {
+    const p = planScale(n, o.planReps);
+    log(`plan ${n} peers: parse ${p.parseMs.toFixed(1)} ms, desired+plan cold ${p.coldMs.toFixed(1)} ms, steady ${p.steadyMs.toFixed(1)} ms`);
+    const target = n === 2000 ? '< 100 ms' : '';
+    const note = 'the script has no planner';
+    rows.push(
+      { key: `plan_cold@${n}`, id: 'plan_cold', figure: 'plan: desired + plan, empty host', size: n, unit: 'ms', kind: 'compare', vxmesh: r3(p.coldMs), baseline: null, baselineNote: note, ratio: null, ratioText: '', target, pass: target ? p.coldMs < 100 : null, detail: { changes: p.changesCold, peers: n } },
+      { key: `plan_steady@${n}`, id: 'plan_steady', figure: 'plan: desired + plan, converged host (resync)', size: n, unit: 'ms', kind: 'compare', vxmesh: r3(p.steadyMs), baseline: null, baselineNote: note, ratio: null, ratioText: '', target, pass: target ? p.steadyMs < 100 : null, detail: { changes: p.changesSteady, peers: n, chainRules: (n - 1) * (n - 2) + 1 } },
+      { key: `plan_steady_isolated@${n}`, id: 'plan_steady_isolated', figure: 'plan: converged host, loop_prevention isolated', size: n, unit: 'ms', kind: 'compare', vxmesh: r3(p.steadyIsolatedMs), baseline: null, baselineNote: note, ratio: null, ratioText: '', target: '', pass: null, detail: { changes: 0, peers: n } },
+      { key: `plan_parse@${n}`, id: 'plan_parse', figure: 'plan: parse + validate peers.yaml', size: n, unit: 'ms', kind: 'compare', vxmesh: r3(p.parseMs), baseline: null, baselineNote: note, ratio: null, ratioText: '', target: '', pass: null, detail: { peers: n } },
+    );
   }
-  const o = options(argv);
-  if (process.getuid?.() !== 0) throw new Error('the benchmark must run as root (it creates network namespaces)');
-  const started = Date.now();
-  sweepStale();
-  const reg = new NetnsRegistry();
-  log(`namespaces under prefix ${PREFIX}; sizes ${o.sizes.join(',')}, runs ${o.runs}, edits ${o.edits}`);
-  const rows: Row[] = [];
-  const big = Math.max(...o.sizes);
+}
 
-  // 6. plan scale: pure functions, no kernel.
-  if (o.only.has('plan')) {
-    for (const n of o.planSizes) {
-      const p = planScale(n, o.planReps);
-      log(`plan ${n} peers: parse ${p.parseMs.toFixed(1)} ms, desired+plan cold ${p.coldMs.toFixed(1)} ms, steady ${p.steadyMs.toFixed(1)} ms`);
-      const target = n === 2000 ? '< 100 ms' : '';
-      const note = 'the script has no planner';
-      rows.push(
-        { key: `plan_cold@${n}`, id: 'plan_cold', figure: 'plan: desired + plan, empty host', size: n, unit: 'ms', kind: 'compare', vxmesh: r3(p.coldMs), baseline: null, baselineNote: note, ratio: null, ratioText: '', target, pass: target ? p.coldMs < 100 : null, detail: { changes: p.changesCold, peers: n } },
-        { key: `plan_steady@${n}`, id: 'plan_steady', figure: 'plan: desired + plan, converged host (resync)', size: n, unit: 'ms', kind: 'compare', vxmesh: r3(p.steadyMs), baseline: null, baselineNote: note, ratio: null, ratioText: '', target, pass: target ? p.steadyMs < 100 : null, detail: { changes: p.changesSteady, peers: n, chainRules: (n - 1) * (n - 2) + 1 } },
-        { key: `plan_steady_isolated@${n}`, id: 'plan_steady_isolated', figure: 'plan: converged host, loop_prevention isolated', size: n, unit: 'ms', kind: 'compare', vxmesh: r3(p.steadyIsolatedMs), baseline: null, baselineNote: note, ratio: null, ratioText: '', target: '', pass: null, detail: { changes: 0, peers: n } },
-        { key: `plan_parse@${n}`, id: 'plan_parse', figure: 'plan: parse + validate peers.yaml', size: n, unit: 'ms', kind: 'compare', vxmesh: r3(p.parseMs), baseline: null, baselineNote: note, ratio: null, ratioText: '', target: '', pass: null, detail: { peers: n } },
-      );
-    }
-  }
-
-  const ul = await Underlay.create(reg);
-
-  // 1. cold start.
-  const baselineStop = new Map<number, number>();
-  const baselineStart = new Map<number, number>();
-  if (o.only.has('cold')) {
-    for (const n of o.sizes) {
-      const cfg: number[] = [];
-      const proc: number[] = [];
-      const base: number[] = [];
-      const stop: number[] = [];
-      let processes = 0;
-      for (let r = 0; r < o.runs; r++) {
-        cfg.push(await vxmeshColdStart(reg, ul, n, 'config'));
-        proc.push(await vxmeshColdStart(reg, ul, n, 'process'));
-        const b = await baselineColdStart(reg, ul, n);
-        base.push(b.start);
-        stop.push(b.stop);
-        processes = b.processes;
-        log(`cold start ${n} remotes, run ${r + 1}: vxmesh ${cfg.at(-1)!.toFixed(0)} ms (config) / ${proc.at(-1)!.toFixed(0)} ms (process), baseline ${b.start.toFixed(0)} ms (+ stop ${b.stop.toFixed(0)} ms)`);
-      }
-      const v = median(cfg);
-      const vp = median(proc);
-      const b = median(base);
-      baselineStart.set(n, b);
-      baselineStop.set(n, median(stop));
-      const target = n === 64 ? '>= 20x faster' : '';
-      rows.push({ key: `cold_start@${n}`, id: 'cold_start', figure: 'cold start (config saved into running daemon)', size: n, unit: 'ms', kind: 'compare', vxmesh: r1(v), baseline: r1(b), ratio: r1(b / v), ratioText: speedup(b, v), target, pass: target ? b / v >= 20 : null, detail: { vxmeshRuns: cfg.map(r1), baselineRuns: base.map(r1), baselineProcesses: processes } });
-      rows.push({ key: `cold_start_process@${n}`, id: 'cold_start_process', figure: 'cold start (from daemon process start)', size: n, unit: 'ms', kind: 'compare', vxmesh: r1(vp), baseline: r1(b), ratio: r1(b / vp), ratioText: speedup(b, vp), target, pass: target ? b / vp >= 20 : null, detail: { vxmeshRuns: proc.map(r1) } });
-    }
-  }
-
-  // 2, 3, 5: one running daemon per size.
-  if (o.only.has('converge') || o.only.has('drift') || o.only.has('idle') || o.only.has('api')) {
-    for (const n of o.sizes) {
-      const h = await liveHost(reg, ul, n);
-      try {
-        if (o.only.has('idle') && n === big) {
-          await new Promise((r) => setTimeout(r, 3000)); // the reconcile its own changes trigger
-          log(`idle cost with ${n} remotes over ${o.idleSeconds} s...`);
-          const idle = await idleCost(h, o.idleSeconds * 1000);
-          log(`idle: rss ${idle.rssMb.toFixed(1)} MB (+ monitors ${idle.helpersRssMb.toFixed(1)} MB), cpu ${idle.cpuSecPerMin.toFixed(3)} s/min`);
-          const note = 'no process: nothing watches the mesh';
-          rows.push({ key: `idle_rss@${n}`, id: 'idle_rss', figure: 'idle daemon: resident memory', size: n, unit: 'MB', kind: 'compare', vxmesh: r1(idle.rssMb), baseline: null, baselineNote: note, ratio: null, ratioText: '', target: '< 80 MB', pass: idle.rssMb < 80, detail: { monitorsRssMb: r1(idle.helpersRssMb), windowS: r1(idle.windowS) } });
-          rows.push({ key: `idle_cpu@${n}`, id: 'idle_cpu', figure: 'idle daemon: CPU (incl. resync children)', size: n, unit: 's/min', kind: 'compare', vxmesh: r3(idle.cpuSecPerMin), baseline: null, baselineNote: note, ratio: null, ratioText: '', target: '< 0.5 s/min', pass: idle.cpuSecPerMin < 0.5, detail: { windowS: r1(idle.windowS), resyncS: 30 } });
-        }
-        if (o.only.has('converge')) {
-          const c = await convergence(h, o.edits, o.gapMs);
-          const p50 = quantile(c.add, 0.5);
-          const p95 = quantile(c.add, 0.95);
-          log(`convergence ${n} remotes: add p50 ${p50.toFixed(0)} p95 ${p95.toFixed(0)} ms; remove p50 ${quantile(c.remove, 0.5).toFixed(0)} ms`);
-          const bs = baselineStart.get(n);
-          const bo = baselineStop.get(n);
-          const b = bs !== undefined && bo !== undefined ? bs + bo : null;
-          const bnote = 'stop + start (an outage); run the cold-start figure for a number';
-          rows.push({ key: `converge_p50@${n}`, id: 'converge_p50', figure: 'convergence p50 (rename -> new link up)', size: n, unit: 'ms', kind: 'compare', vxmesh: r1(p50), baseline: b === null ? null : r1(b), ...(b === null ? { baselineNote: bnote } : {}), ratio: b === null ? null : r1(b / p50), ratioText: b === null ? '' : speedup(b, p50), target: '', pass: null, detail: { samples: c.add.map(r1), removeSamples: c.remove.map(r1), baseline: 'stop + start of the script (every link down meanwhile)' } });
-          rows.push({ key: `converge_p95@${n}`, id: 'converge_p95', figure: 'convergence p95 (rename -> new link up)', size: n, unit: 'ms', kind: 'compare', vxmesh: r1(p95), baseline: b === null ? null : r1(b), ...(b === null ? { baselineNote: bnote } : {}), ratio: b === null ? null : r1(b / p95), ratioText: b === null ? '' : speedup(b, p95), target: '< 300 ms', pass: p95 < 300, detail: { edits: c.add.length, removeP95: r1(quantile(c.remove, 0.95)) } });
-        }
-        if (o.only.has('drift')) {
-          const d = await driftRepair(h, o.drift, o.gapMs);
-          const p50 = quantile(d, 0.5);
-          const p95 = quantile(d, 0.95);
-          log(`drift ${n} remotes: p50 ${p50.toFixed(0)} p95 ${p95.toFixed(0)} ms`);
-          const note = 'never (nothing repairs it)';
-          rows.push({ key: `drift_p50@${n}`, id: 'drift_p50', figure: 'drift repair p50 (device deleted -> back)', size: n, unit: 'ms', kind: 'compare', vxmesh: r1(p50), baseline: null, baselineNote: note, ratio: null, ratioText: '', target: '', pass: null, detail: { samples: d.map(r1) } });
-          rows.push({ key: `drift_p95@${n}`, id: 'drift_p95', figure: 'drift repair p95 (device deleted -> back)', size: n, unit: 'ms', kind: 'compare', vxmesh: r1(p95), baseline: null, baselineNote: note, ratio: null, ratioText: '', target: '< 1 s', pass: p95 < 1000 });
-        }
-        if (o.only.has('api') && n === big) {
-          const ops = o.smoke ? 8 : 50;
-          const a = await apiUnderLoad(h, ops);
-          const p95 = quantile(a.probes, 0.95);
-          log(`API: GET /status p50 ${quantile(a.probes, 0.5).toFixed(0)} p95 ${p95.toFixed(0)} ms over ${a.probes.length} probes during ${ops} concurrent POSTs (${a.opsMs.toFixed(0)} ms)`);
-          rows.push({ key: `api_status_p95@${n}`, id: 'api_status_p95', figure: `GET /status p95 during ${ops} concurrent POSTs`, size: n, unit: 'ms', kind: 'compare', vxmesh: r1(p95), baseline: null, baselineNote: 'the script has no API', ratio: null, ratioText: '', target: '< 100 ms', pass: p95 < 100, detail: { probes: a.probes.length, p50: r1(quantile(a.probes, 0.5)), opsMs: r1(a.opsMs) } });
-        }
-      } finally {
-        await h.close();
-      }
-    }
-  }
-  await reg.delNs(ul.ns);
-
-  // 4. data path: every configuration built side by side, measured interleaved run by run.
-  if (o.only.has('data')) {
-    const modes: DataMode[] = ['none', 'flat', 'gated', 'isolated'];
-    const configs: DataConfig[] = [];
-    for (const size of o.dataSizes) {
-      for (const mode of modes) {
-        log(`data path: building ${mode} with ${size} remote(s)`);
-        configs.push(await dataConfig(reg, mode, size));
-      }
-    }
-    const tput = new Map<string, number[]>();
-    const key = (c: { mode: string; remotes: number }) => `${c.mode}@${c.remotes}`;
-    const ref = configs.find((c) => c.mode === 'none' && c.remotes === 1)!;
-    const underlay: number[] = [];
+/** 1. cold start. */
+async function coldStartFigures({ o, reg, rows, baselineStart, baselineStop }: Ctx, ul: Underlay): Promise<void> {
+  for (const n of o.sizes) {
+    const cfg: number[] = [];
+    const proc: number[] = [];
+    const base: number[] = [];
+    const stop: number[] = [];
+    let processes = 0;
     for (let r = 0; r < o.runs; r++) {
-      underlay.push(await iperf(reg, ref.b, ref.a, peerAddress(2), o.iperfSeconds, o.iperfOmit));
-      for (const c of configs) {
-        const g = await iperf(reg, c.cb, c.ca, '100.64.0.2', o.iperfSeconds, o.iperfOmit);
-        tput.set(key(c), [...(tput.get(key(c)) ?? []), g]);
-      }
-      log(`data path run ${r + 1}: underlay ${underlay.at(-1)!.toFixed(2)} Gbit/s; ${configs.map((c) => `${key(c)} ${tput.get(key(c))!.at(-1)!.toFixed(2)}`).join(', ')}`);
+      cfg.push(await vxmeshColdStart(reg, ul, n, 'config'));
+      proc.push(await vxmeshColdStart(reg, ul, n, 'process'));
+      const b = await baselineColdStart(reg, ul, n);
+      base.push(b.start);
+      stop.push(b.stop);
+      processes = b.processes;
+      log(`cold start ${n} remotes, run ${r + 1}: vxmesh ${cfg.at(-1)!.toFixed(0)} ms (config) / ${proc.at(-1)!.toFixed(0)} ms (process), baseline ${b.start.toFixed(0)} ms (+ stop ${b.stop.toFixed(0)} ms)`);
     }
-    const ul = median(underlay);
-    const perRun = (mode: string, size: number, over: (run: number) => number) => tput.get(`${mode}@${size}`)!.map((g, run) => g / over(run));
-    rows.push({ key: 'underlay', id: 'underlay', figure: 'underlay TCP throughput (server to server)', size: null, unit: 'Gbit/s', kind: 'reference', vxmesh: r3(ul), baseline: r3(ul), ratio: null, ratioText: '', target: '', pass: null, detail: { runs: underlay.map(r3) } });
-    for (const size of o.dataSizes) {
-      const refRun = (run: number) => tput.get(`none@${size}`)![run]!;
-      const ulRun = (run: number) => underlay[run]!;
-      const none = median(tput.get(`none@${size}`)!);
-      const flat = median(tput.get(`flat@${size}`)!);
-      const flatRatio = median(perRun('flat', size, refRun));
-      rows.push({ key: `throughput_ref@${size}`, id: 'throughput_ref', figure: 'overlay throughput, no loop prevention (reference)', size, unit: 'Gbit/s', kind: 'reference', vxmesh: r3(none), baseline: r3(none), ratio: r3(median(perRun('none', size, ulRun))), ratioText: `${median(perRun('none', size, ulRun)).toFixed(2)}x underlay`, target: '', pass: null, detail: { runs: tput.get(`none@${size}`)!.map(r3) } });
-      for (const mode of ['gated', 'isolated'] as const) {
-        const v = median(tput.get(`${mode}@${size}`)!);
-        const ratio = median(perRun(mode, size, refRun));
-        const target = size === 64 ? '>= 0.9x ref' : '';
-        rows.push({
-          key: `throughput_${mode}@${size}`,
-          id: 'throughput',
-          figure: `overlay throughput, vxmesh ${mode === 'gated' ? 'ebtables (gated)' : 'isolated'} vs flat list`,
-          size,
-          unit: 'Gbit/s',
-          kind: 'compare',
-          vxmesh: r3(v),
-          baseline: r3(flat),
-          ratio: r3(ratio),
-          ratioText: `${ratio.toFixed(2)}x ref (flat ${flatRatio.toFixed(2)}x)`,
-          target,
-          pass: target ? ratio >= 0.9 : null,
-          detail: { mode, runs: tput.get(`${mode}@${size}`)!.map(r3), flatRuns: tput.get(`flat@${size}`)!.map(r3), baselineRatio: r3(flatRatio), reference: r3(none) },
-        });
-        const ou = median(perRun(mode, size, ulRun));
-        const fou = median(perRun('flat', size, ulRun));
-        rows.push({ key: `overlay_underlay_${mode}@${size}`, id: 'overlay_underlay', figure: `overlay / underlay, vxmesh ${mode === 'gated' ? 'ebtables (gated)' : 'isolated'} vs flat list`, size, unit: 'x', kind: 'compare', vxmesh: r3(ou), baseline: r3(fou), ratio: null, ratioText: '', target: '', pass: null, detail: { mode } });
+    const v = median(cfg);
+    const vp = median(proc);
+    const b = median(base);
+    baselineStart.set(n, b);
+    baselineStop.set(n, median(stop));
+    const target = n === 64 ? '>= 20x faster' : '';
+    rows.push({ key: `cold_start@${n}`, id: 'cold_start', figure: 'cold start (config saved into running daemon)', size: n, unit: 'ms', kind: 'compare', vxmesh: r1(v), baseline: r1(b), ratio: r1(b / v), ratioText: speedup(b, v), target, pass: target ? b / v >= 20 : null, detail: { vxmeshRuns: cfg.map(r1), baselineRuns: base.map(r1), baselineProcesses: processes } });
+    rows.push({ key: `cold_start_process@${n}`, id: 'cold_start_process', figure: 'cold start (from daemon process start)', size: n, unit: 'ms', kind: 'compare', vxmesh: r1(vp), baseline: r1(b), ratio: r1(b / vp), ratioText: speedup(b, vp), target, pass: target ? b / vp >= 20 : null, detail: { vxmeshRuns: proc.map(r1) } });
+  }
+}
+
+/** 2, 3, 5: one running daemon per size. */
+async function liveFigures({ o, reg, rows, big, baselineStart, baselineStop }: Ctx, ul: Underlay): Promise<void> {
+  for (const n of o.sizes) {
+    const h = await liveHost(reg, ul, n);
+    try {
+      if (o.only.has('idle') && n === big) {
+        await new Promise((r) => setTimeout(r, 3000)); // the reconcile its own changes trigger
+        log(`idle cost with ${n} remotes over ${o.idleSeconds} s...`);
+        const idle = await idleCost(h, o.idleSeconds * 1000);
+        log(`idle: rss ${idle.rssMb.toFixed(1)} MB (+ monitors ${idle.helpersRssMb.toFixed(1)} MB), cpu ${idle.cpuSecPerMin.toFixed(3)} s/min`);
+        const note = 'no process: nothing watches the mesh';
+        rows.push({ key: `idle_rss@${n}`, id: 'idle_rss', figure: 'idle daemon: resident memory', size: n, unit: 'MB', kind: 'compare', vxmesh: r1(idle.rssMb), baseline: null, baselineNote: note, ratio: null, ratioText: '', target: '< 80 MB', pass: idle.rssMb < 80, detail: { monitorsRssMb: r1(idle.helpersRssMb), windowS: r1(idle.windowS) } });
+        rows.push({ key: `idle_cpu@${n}`, id: 'idle_cpu', figure: 'idle daemon: CPU (incl. resync children)', size: n, unit: 's/min', kind: 'compare', vxmesh: r3(idle.cpuSecPerMin), baseline: null, baselineNote: note, ratio: null, ratioText: '', target: '< 0.5 s/min', pass: idle.cpuSecPerMin < 0.5, detail: { windowS: r1(idle.windowS), resyncS: 30 } });
       }
+      if (o.only.has('converge')) {
+        const c = await convergence(h, o.edits, o.gapMs);
+        const p50 = quantile(c.add, 0.5);
+        const p95 = quantile(c.add, 0.95);
+        log(`convergence ${n} remotes: add p50 ${p50.toFixed(0)} p95 ${p95.toFixed(0)} ms; remove p50 ${quantile(c.remove, 0.5).toFixed(0)} ms`);
+        const bs = baselineStart.get(n);
+        const bo = baselineStop.get(n);
+        const b = bs !== undefined && bo !== undefined ? bs + bo : null;
+        const bnote = 'stop + start (an outage); run the cold-start figure for a number';
+        rows.push({ key: `converge_p50@${n}`, id: 'converge_p50', figure: 'convergence p50 (rename -> new link up)', size: n, unit: 'ms', kind: 'compare', vxmesh: r1(p50), baseline: b === null ? null : r1(b), ...(b === null ? { baselineNote: bnote } : {}), ratio: b === null ? null : r1(b / p50), ratioText: b === null ? '' : speedup(b, p50), target: '', pass: null, detail: { samples: c.add.map(r1), removeSamples: c.remove.map(r1), baseline: 'stop + start of the script (every link down meanwhile)' } });
+        rows.push({ key: `converge_p95@${n}`, id: 'converge_p95', figure: 'convergence p95 (rename -> new link up)', size: n, unit: 'ms', kind: 'compare', vxmesh: r1(p95), baseline: b === null ? null : r1(b), ...(b === null ? { baselineNote: bnote } : {}), ratio: b === null ? null : r1(b / p95), ratioText: b === null ? '' : speedup(b, p95), target: '< 300 ms', pass: p95 < 300, detail: { edits: c.add.length, removeP95: r1(quantile(c.remove, 0.95)) } });
+      }
+      if (o.only.has('drift')) {
+        const d = await driftRepair(h, o.drift, o.gapMs);
+        const p50 = quantile(d, 0.5);
+        const p95 = quantile(d, 0.95);
+        log(`drift ${n} remotes: p50 ${p50.toFixed(0)} p95 ${p95.toFixed(0)} ms`);
+        const note = 'never (nothing repairs it)';
+        rows.push({ key: `drift_p50@${n}`, id: 'drift_p50', figure: 'drift repair p50 (device deleted -> back)', size: n, unit: 'ms', kind: 'compare', vxmesh: r1(p50), baseline: null, baselineNote: note, ratio: null, ratioText: '', target: '', pass: null, detail: { samples: d.map(r1) } });
+        rows.push({ key: `drift_p95@${n}`, id: 'drift_p95', figure: 'drift repair p95 (device deleted -> back)', size: n, unit: 'ms', kind: 'compare', vxmesh: r1(p95), baseline: null, baselineNote: note, ratio: null, ratioText: '', target: '< 1 s', pass: p95 < 1000 });
+      }
+      if (o.only.has('api') && n === big) {
+        const ops = o.smoke ? 8 : 50;
+        const a = await apiUnderLoad(h, ops);
+        const p95 = quantile(a.probes, 0.95);
+        log(`API: GET /status p50 ${quantile(a.probes, 0.5).toFixed(0)} p95 ${p95.toFixed(0)} ms over ${a.probes.length} probes during ${ops} concurrent POSTs (${a.opsMs.toFixed(0)} ms)`);
+        rows.push({ key: `api_status_p95@${n}`, id: 'api_status_p95', figure: `GET /status p95 during ${ops} concurrent POSTs`, size: n, unit: 'ms', kind: 'compare', vxmesh: r1(p95), baseline: null, baselineNote: 'the script has no API', ratio: null, ratioText: '', target: '< 100 ms', pass: p95 < 100, detail: { probes: a.probes.length, p50: r1(quantile(a.probes, 0.5)), opsMs: r1(a.opsMs) } });
+      }
+    } finally {
+      await h.close();
     }
   }
+}
 
+/** 4. data path: every configuration built side by side, measured interleaved run by run. */
+async function dataPathFigures({ o, reg, rows }: Ctx): Promise<void> {
+  const modes: DataMode[] = ['none', 'flat', 'gated', 'isolated'];
+  const configs: DataConfig[] = [];
+  for (const size of o.dataSizes) {
+    for (const mode of modes) {
+      log(`data path: building ${mode} with ${size} remote(s)`);
+      configs.push(await dataConfig(reg, mode, size));
+    }
+  }
+  const tput = new Map<string, number[]>();
+  const key = (c: { mode: string; remotes: number }) => `${c.mode}@${c.remotes}`;
+  const ref = configs.find((c) => c.mode === 'none' && c.remotes === 1)!;
+  const underlay: number[] = [];
+  for (let r = 0; r < o.runs; r++) {
+    underlay.push(await iperf(reg, ref.b, ref.a, peerAddress(2), o.iperfSeconds, o.iperfOmit));
+    for (const c of configs) {
+      const g = await iperf(reg, c.cb, c.ca, '100.64.0.2', o.iperfSeconds, o.iperfOmit);
+      tput.set(key(c), [...(tput.get(key(c)) ?? []), g]);
+    }
+    log(`data path run ${r + 1}: underlay ${underlay.at(-1)!.toFixed(2)} Gbit/s; ${configs.map((c) => `${key(c)} ${tput.get(key(c))!.at(-1)!.toFixed(2)}`).join(', ')}`);
+  }
+  const ul = median(underlay);
+  const perRun = (mode: string, size: number, over: (run: number) => number) => tput.get(`${mode}@${size}`)!.map((g, run) => g / over(run));
+  rows.push({ key: 'underlay', id: 'underlay', figure: 'underlay TCP throughput (server to server)', size: null, unit: 'Gbit/s', kind: 'reference', vxmesh: r3(ul), baseline: r3(ul), ratio: null, ratioText: '', target: '', pass: null, detail: { runs: underlay.map(r3) } });
+  for (const size of o.dataSizes) {
+    const refRun = (run: number) => tput.get(`none@${size}`)![run]!;
+    const ulRun = (run: number) => underlay[run]!;
+    const none = median(tput.get(`none@${size}`)!);
+    const flat = median(tput.get(`flat@${size}`)!);
+    const flatRatio = median(perRun('flat', size, refRun));
+    rows.push({ key: `throughput_ref@${size}`, id: 'throughput_ref', figure: 'overlay throughput, no loop prevention (reference)', size, unit: 'Gbit/s', kind: 'reference', vxmesh: r3(none), baseline: r3(none), ratio: r3(median(perRun('none', size, ulRun))), ratioText: `${median(perRun('none', size, ulRun)).toFixed(2)}x underlay`, target: '', pass: null, detail: { runs: tput.get(`none@${size}`)!.map(r3) } });
+    for (const mode of ['gated', 'isolated'] as const) {
+      const v = median(tput.get(`${mode}@${size}`)!);
+      const ratio = median(perRun(mode, size, refRun));
+      const target = size === 64 ? '>= 0.9x ref' : '';
+      rows.push({
+        key: `throughput_${mode}@${size}`,
+        id: 'throughput',
+        figure: `overlay throughput, vxmesh ${mode === 'gated' ? 'ebtables (gated)' : 'isolated'} vs flat list`,
+        size,
+        unit: 'Gbit/s',
+        kind: 'compare',
+        vxmesh: r3(v),
+        baseline: r3(flat),
+        ratio: r3(ratio),
+        ratioText: `${ratio.toFixed(2)}x ref (flat ${flatRatio.toFixed(2)}x)`,
+        target,
+        pass: target ? ratio >= 0.9 : null,
+        detail: { mode, runs: tput.get(`${mode}@${size}`)!.map(r3), flatRuns: tput.get(`flat@${size}`)!.map(r3), baselineRatio: r3(flatRatio), reference: r3(none) },
+      });
+      const ou = median(perRun(mode, size, ulRun));
+      const fou = median(perRun('flat', size, ulRun));
+      rows.push({ key: `overlay_underlay_${mode}@${size}`, id: 'overlay_underlay', figure: `overlay / underlay, vxmesh ${mode === 'gated' ? 'ebtables (gated)' : 'isolated'} vs flat list`, size, unit: 'x', kind: 'compare', vxmesh: r3(ou), baseline: r3(fou), ratio: null, ratioText: '', target: '', pass: null, detail: { mode } });
+    }
+  }
+}
+
+/** Sort the figures and write bench.json, bench.svg and results.md; print the table. */
+function writeReport(o: Options, argv: string[], started: number, rows: Row[]): void {
   const order = ['cold_start', 'cold_start_process', 'converge_p50', 'converge_p95', 'drift_p50', 'drift_p95', 'underlay', 'throughput_ref', 'throughput', 'overlay_underlay', 'idle_rss', 'idle_cpu', 'api_status_p95', 'plan_cold', 'plan_steady', 'plan_steady_isolated', 'plan_parse'];
   rows.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id) || (a.size ?? 0) - (b.size ?? 0));
   const report: Report = {
@@ -290,6 +284,33 @@ async function main(): Promise<void> {
   process.stdout.write('\n' + textTable(rows));
   const missed = rows.filter((r) => r.pass === false);
   process.stdout.write(`\n${rows.filter((r) => r.pass === true).length} targets met, ${missed.length} missed${missed.length ? `: ${missed.map((r) => r.key).join(', ')}` : ''}. Written to ${o.out} (bench.json, bench.svg, results.md) in ${report.meta.durationS} s.\n`);
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (argv[0] === '__baseline') {
+    // Child mode: run the script's commands here, inside the namespace `ip netns exec` put us in.
+    process.stdout.write(JSON.stringify(runBaseline(JSON.parse(argv[1]!) as BaselineSpec)) + '\n');
+    return;
+  }
+  const o = options(argv);
+  if (process.getuid?.() !== 0) throw new Error('the benchmark must run as root (it creates network namespaces)');
+  const started = Date.now();
+  // Namespaces left by an earlier benchmark whose process is gone (only `vxb<dead pid>`).
+  sweepDeadNamespaces(/^vxb(\d+)[a-z]/);
+  const reg = new NetnsRegistry(PREFIX, 'vxmesh-bench-', { signals: true });
+  log(`namespaces under prefix ${PREFIX}; sizes ${o.sizes.join(',')}, runs ${o.runs}, edits ${o.edits}`);
+  const rows: Row[] = [];
+  const big = Math.max(...o.sizes);
+
+  const ctx: Ctx = { o, reg, rows, big, baselineStart: new Map(), baselineStop: new Map() };
+  if (o.only.has('plan')) planFigures(ctx);
+  const ul = await Underlay.create(reg);
+  if (o.only.has('cold')) await coldStartFigures(ctx, ul);
+  if (o.only.has('converge') || o.only.has('drift') || o.only.has('idle') || o.only.has('api')) await liveFigures(ctx, ul);
+  await reg.delNs(ul.ns);
+  if (o.only.has('data')) await dataPathFigures(ctx);
+  writeReport(o, argv, started, rows);
   reg.cleanupSync();
 }
 

@@ -9,7 +9,8 @@ import { computeDesired } from '../../src/plan/desired.js';
 import { computePlan, expectedChain } from '../../src/plan/plan.js';
 import { expectedRules } from '../../src/plan/ingress.js';
 import type { BaselineResult, BaselineSpec } from './baseline.js';
-import { addContainer, BENCH_JS, CLI, DaemonHost, HTTP_BATCH_JS, nsRun, peersYaml, sleep, Underlay, type NetnsRegistry } from './netns.js';
+import { addContainer, DaemonHost, nsRun, peersYaml, sleep, Underlay, type NetnsRegistry } from '../harness/netns.js';
+import { BENCH_JS, CLI, HTTP_BATCH_JS } from '../harness/paths.js';
 import { ebtablesRules, LinkWatcher, upVxlanPorts } from './watch.js';
 
 /** Peer `id` lives at 198.18.0.<id> (ids stay below 255 in every figure). */

@@ -73,15 +73,23 @@ function xml(s: string): string {
  * Two panels: cold start per size (log scale, vxmesh beside the baseline) and overlay
  * throughput relative to the no-loop-prevention reference (flat list, gated chain, isolated).
  */
+const COLORS = { vxmesh: '#2b7bb9', baseline: '#d95f02', gated: '#2b7bb9', isolated: '#1b9e77', flat: '#d95f02' };
+
 export function svgChart(rows: Row[]): string {
   const W = 860;
   const H = 360;
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`);
   out.push(`<rect width="${W}" height="${H}" fill="#fff"/>`);
-  const colors = { vxmesh: '#2b7bb9', baseline: '#d95f02', gated: '#2b7bb9', isolated: '#1b9e77', flat: '#d95f02' };
+  coldStartPanel(out, rows);
+  throughputPanel(out, rows);
+  out.push('</svg>');
+  return out.join('\n') + '\n';
+}
 
-  // Panel 1: cold start, log scale.
+/** Panel 1: cold start, log scale. */
+function coldStartPanel(out: string[], rows: Row[]): void {
+  const colors = COLORS;
   const cold = rows.filter((r) => r.id === 'cold_start');
   const p1 = { x: 60, y: 40, w: 330, h: 240 };
   out.push(`<text x="${p1.x}" y="22" font-size="13" font-weight="bold">Cold start: empty host to complete mesh (log scale)</text>`);
@@ -115,8 +123,11 @@ export function svgChart(rows: Row[]): string {
     ['vxmesh (config saved into running daemon)', colors.vxmesh],
     ['vxlansetup.sh baseline', colors.baseline],
   ]);
+}
 
-  // Panel 2: throughput ratios.
+/** Panel 2: throughput ratios. */
+function throughputPanel(out: string[], rows: Row[]): void {
+  const colors = COLORS;
   const p2 = { x: 480, y: 40, w: 350, h: 240 };
   out.push(`<text x="${p2.x}" y="22" font-size="13" font-weight="bold">Overlay TCP throughput vs no loop prevention</text>`);
   const tp = rows.filter((r) => r.id === 'throughput' && r.kind === 'compare');
@@ -155,8 +166,6 @@ export function svgChart(rows: Row[]): string {
     ['vxmesh gated chain', colors.gated],
     ['vxmesh isolated', colors.isolated],
   ]);
-  out.push('</svg>');
-  return out.join('\n') + '\n';
 }
 
 /** One legend entry per line, from (x, y) down. */

@@ -1,5 +1,7 @@
 import type { ResultPromise } from 'execa';
-import { nsRun, sleep, type NetnsRegistry } from './netns.js';
+import { parseEbtablesChains } from '../../src/kernel/parse.js';
+import { CHAIN, DEFAULT_BRIDGE } from '../../src/model/names.js';
+import { nsRun, sleep, type NetnsRegistry } from '../harness/netns.js';
 
 /**
  * Times kernel state changes in a namespace without busy polling: `ip monitor link` runs in
@@ -69,7 +71,7 @@ interface PortJson {
 }
 
 /** VXLAN ports of `bridge` that are up, by name. */
-export async function upVxlanPorts(ns: string, bridge = 'vxbr0'): Promise<Set<string>> {
+export async function upVxlanPorts(ns: string, bridge = DEFAULT_BRIDGE): Promise<Set<string>> {
   const out = await nsRun(ns, ['ip', '-j', 'link', 'show', 'master', bridge]);
   const ports = JSON.parse(out || '[]') as PortJson[];
   return new Set(ports.filter((p) => p.ifname.startsWith('vxlan') && (p.flags ?? []).includes('UP')).map((p) => p.ifname));
@@ -77,10 +79,9 @@ export async function upVxlanPorts(ns: string, bridge = 'vxbr0'): Promise<Set<st
 
 /** ebtables filter table rules, per chain. */
 export async function ebtablesRules(ns: string): Promise<{ forward: string[]; vxmesh: string[] }> {
-  const text = await nsRun(ns, ['ebtables-save', '-t', 'filter']);
-  const lines = text.split('\n');
+  const chains = parseEbtablesChains(await nsRun(ns, ['ebtables-save', '-t', 'filter']));
   return {
-    forward: lines.filter((l) => l.startsWith('-A FORWARD ')),
-    vxmesh: lines.filter((l) => l.startsWith('-A VXMESH ')),
+    forward: (chains.get('FORWARD') ?? []).map((r) => `-A FORWARD ${r}`),
+    vxmesh: (chains.get(CHAIN) ?? []).map((r) => `-A ${CHAIN} ${r}`),
   };
 }

@@ -6,7 +6,7 @@
  * Ctrl-C. Nothing is created in the machine's own namespace.
  */
 import { execa } from 'execa';
-import { CLI, Lab, buildMesh, ns, peersYaml, ping, setLabPrefix, run, waitForConverged, type Container } from '../harness/netns-lab.js';
+import { CLI, Lab, buildMesh, ns, peersYaml, ping, run, waitForConverged, type Container } from '../harness/netns-lab.js';
 
 const SERVERS = Number(process.env.VXMESH_DEMO_SERVERS ?? 3);
 
@@ -15,8 +15,7 @@ async function main(): Promise<number> {
     process.stderr.write('demo: must run as root (it creates network namespaces)\n');
     return 1;
   }
-  setLabPrefix('vxdemo');
-  const lab = new Lab();
+  const lab = new Lab({ prefix: 'vxdemo' });
   const stop = () => {
     void lab.cleanup().then(() => process.exit(130));
   };

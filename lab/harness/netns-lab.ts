@@ -1,45 +1,37 @@
-import { execa, execaSync, type ResultPromise } from 'execa';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { DAEMON_NODE_FLAGS } from '../../src/daemon/node-flags.js';
+import { execa, execaSync } from 'execa';
+import { parseEbtablesChains } from '../../src/kernel/parse.js';
+import { CHAIN, DEFAULT_BRIDGE } from '../../src/model/names.js';
+import { addContainer, DaemonHost, NetnsRegistry, nsRun, peersYaml as writePeers, run, sweepDeadNamespaces, Underlay, type PeerEntry } from './netns.js';
+import { CLI } from './paths.js';
 
 /**
  * A lab of "servers" (network namespaces on one underlay bridge that lives in its own
  * namespace), each running the real vxmesh daemon, with "containers" (more namespaces)
- * on each server's vxbr0. Nothing is created in the machine's own namespace; every
- * namespace is removed by cleanup(), which also runs at process exit.
- * Underlay: 198.18.0.0/15; overlay: 100.64.0.0/10 (DESIGN.md).
+ * on each server's mesh bridge: the tests' and the demo's view of the one namespace harness
+ * (./netns.ts, which the benchmark uses directly). Nothing is created in the machine's own
+ * namespace; every namespace is removed by cleanup(), which also runs at process exit.
+ * Underlay: 198.18.0.0/15; overlay: 100.64.0.0/10 (../shared/DESIGN.md).
  */
+export { CLI, run };
 
-import { CLI } from './paths.js';
-export { CLI };
-export let LAB_PREFIX = 'vxt';
-
-/** Demo and benchmark labs use their own prefix, so the test suite's sweep never touches them. */
-export function setLabPrefix(prefix: string): void {
-  LAB_PREFIX = prefix;
-}
+/** The test suite's namespace prefix; the demo passes its own, so the suite's sweep never touches it. */
+export const TEST_PREFIX = 'vxt';
 let labCounter = 0;
 
-export async function run(cmd: string, args: string[], input?: string): Promise<string> {
-  const r = await execa(cmd, args, { input: input ?? '', reject: false, timeout: 60_000 });
-  if (r.failed) throw new Error(`${cmd} ${args.join(' ')} failed (${r.exitCode}): ${r.stderr || r.stdout}`);
-  return r.stdout;
-}
-
 export function ns(name: string, ...cmd: string[]): Promise<string> {
-  return run('ip', ['netns', 'exec', name, ...cmd]);
+  return nsRun(name, cmd);
 }
 
-export interface Server {
-  index: number;
-  ns: string;
-  address: string;
-  configDir: string;
-  stateDir: string;
-  logFile: string;
-  daemon: ResultPromise | undefined;
+/** A vxmesh server of the lab: a daemon host at underlay address `address`. */
+export class Server extends DaemonHost {
+  constructor(
+    reg: NetnsRegistry,
+    nsName: string,
+    readonly index: number,
+    readonly address: string,
+  ) {
+    super(reg, nsName);
+  }
 }
 
 export interface Container {
@@ -51,48 +43,40 @@ export interface Container {
 export class Lab {
   readonly prefix: string;
   readonly underlay: string;
-  readonly dir: string;
   readonly servers: Server[] = [];
   readonly containers: Container[] = [];
-  private readonly namespaces: string[] = [];
-  private exitHook = () => this.cleanupSync();
+  private readonly reg: NetnsRegistry;
+  private ul: Underlay | undefined;
 
-  constructor() {
-    this.prefix = `${LAB_PREFIX}${process.pid}x${labCounter++}`;
+  /** Namespaces are named `<prefix><pid>x<n>...`: a later run's sweep can tell whose they are. */
+  constructor(opts: { prefix?: string } = {}) {
+    this.prefix = `${opts.prefix ?? TEST_PREFIX}${process.pid}x${labCounter++}`;
     this.underlay = `${this.prefix}ul`;
-    this.dir = mkdtempSync(join(tmpdir(), 'vxmesh-lab-'));
-    process.on('exit', this.exitHook);
+    this.reg = new NetnsRegistry(this.prefix, 'vxmesh-lab-');
   }
 
-  private async addNs(name: string): Promise<void> {
-    await run('ip', ['netns', 'add', name]);
-    this.namespaces.push(name);
-    await ns(name, 'ip', 'link', 'set', 'lo', 'up');
+  get dir(): string {
+    return this.reg.dir;
   }
 
   /** The underlay: one bridge in its own namespace. */
   async init(): Promise<void> {
-    await this.addNs(this.underlay);
-    await ns(this.underlay, 'ip', 'link', 'add', 'ulbr', 'type', 'bridge');
-    await ns(this.underlay, 'ip', 'link', 'set', 'ulbr', 'up');
+    this.ul = await Underlay.create(this.reg, this.underlay, { ipv6: true });
   }
 
-  /** A server namespace wired to the underlay with address 198.18.0.<index> on eth0. */
+  private get underlayNet(): Underlay {
+    if (!this.ul) throw new Error('lab: init() first');
+    return this.ul;
+  }
+
+  /** A server namespace wired to the underlay with address 198.18.0.<index> (or 2001:2::<index>) on eth0. */
   async addServer(index: number, opts: { withAddress?: boolean; family?: 4 | 6; mtu?: number } = {}): Promise<Server> {
     const name = `${this.prefix}s${index}`;
-    await this.addNs(name);
-    const mtu = String(opts.mtu ?? 1500);
-    await run('ip', ['link', 'add', 'eth0', 'netns', name, 'mtu', mtu, 'type', 'veth', 'peer', 'name', `s${index}`, 'netns', this.underlay, 'mtu', mtu]);
-    await ns(this.underlay, 'ip', 'link', 'set', `s${index}`, 'master', 'ulbr', 'up');
-    await ns(name, 'ip', 'link', 'set', 'eth0', 'up');
     // IPv6 underlays use 2001:2::/48, the IPv6 benchmarking range (RFC 5180).
     const address = opts.family === 6 ? `2001:2::${index}` : `198.18.0.${index}`;
-    const prefix = opts.family === 6 ? `${address}/64` : `${address}/24`;
-    if (opts.withAddress !== false) await ns(name, 'ip', 'addr', 'add', prefix, 'dev', 'eth0', ...(opts.family === 6 ? ['nodad'] : []));
-    const configDir = join(this.dir, name, 'etc');
-    const stateDir = join(this.dir, name, 'state');
-    mkdirSync(join(configDir, 'peers.d'), { recursive: true });
-    const server: Server = { index, ns: name, address, configDir, stateDir, logFile: join(this.dir, `${name}.log`), daemon: undefined };
+    const cidr = opts.family === 6 ? `${address}/64` : `${address}/24`;
+    await this.underlayNet.addHost(name, opts.withAddress === false ? [] : [cidr], { port: `s${index}`, mtu: opts.mtu ?? 1500, ipv6: true });
+    const server = new Server(this.reg, name, index, address);
     this.servers.push(server);
     return server;
   }
@@ -100,70 +84,37 @@ export class Lab {
   /** A plain host on the underlay (no config, no daemon): an attacker or a legacy server. */
   async addUnderlayHost(suffix: string, address: string): Promise<string> {
     const name = `${this.prefix}${suffix}`;
-    await this.addNs(name);
-    await run('ip', ['link', 'add', 'eth0', 'netns', name, 'type', 'veth', 'peer', 'name', suffix, 'netns', this.underlay]);
-    await ns(this.underlay, 'ip', 'link', 'set', suffix, 'master', 'ulbr', 'up');
-    await ns(name, 'ip', 'link', 'set', 'eth0', 'up');
-    await ns(name, 'ip', 'addr', 'add', `${address}/24`, 'dev', 'eth0');
+    await this.underlayNet.addHost(name, [`${address}/24`], { port: suffix, ipv6: true });
     return name;
   }
 
   writeConfig(server: Server, text: string, file = 'peers.yaml'): void {
-    // Rename-over, as editors and Ansible save.
-    const path = join(server.configDir, file);
-    writeFileSync(`${path}.tmp`, text);
-    execaSync('mv', [`${path}.tmp`, path]);
+    server.writeConfig(text, file);
   }
 
   startDaemon(server: Server, extra: string[] = [], env: Record<string, string> = {}): void {
-    server.daemon = execa('ip', ['netns', 'exec', server.ns, process.execPath, ...DAEMON_NODE_FLAGS, CLI, 'daemon', '--config', server.configDir, '--state-dir', server.stateDir, '--max-lifetime', '900', ...extra], {
-      env,
-      stdout: { file: server.logFile, append: true },
-      stderr: { file: server.logFile, append: true },
-      reject: false,
-    });
+    server.start(extra, { env, maxLifetimeS: 900 });
   }
 
   async stopDaemon(server: Server, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-    const d = server.daemon;
-    server.daemon = undefined;
-    if (!d) return;
-    d.kill(signal);
-    await d;
+    await server.stop(signal);
   }
 
   log(server: Server): string {
-    try {
-      return readFileSync(server.logFile, 'utf8');
-    } catch {
-      return '';
-    }
+    return server.log();
   }
 
   /** A container namespace on `server`'s bridge, with address 100.64.0.<host>/24 and the overlay MTU. */
   async addContainer(server: Server, host: number, mtu = 1450): Promise<Container> {
-    const name = `${this.prefix}c${host}`;
-    await this.addNs(name);
-    await ns(name, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1');
-    await run('ip', ['link', 'add', 'eth0', 'netns', name, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', `c${host}`, 'netns', server.ns, 'mtu', String(mtu)]);
-    await ns(server.ns, 'ip', 'link', 'set', `c${host}`, 'master', 'vxbr0', 'up');
-    await ns(name, 'ip', 'addr', 'add', `100.64.0.${host}/24`, 'dev', 'eth0');
-    await ns(name, 'ip', 'link', 'set', 'eth0', 'up');
+    const name = await addContainer(this.reg, server.ns, `100.64.0.${host}`, { name: `${this.prefix}c${host}`, hostPort: `c${host}`, mtu });
     const c = { ns: name, address: `100.64.0.${host}`, server };
     this.containers.push(c);
     return c;
   }
 
   async cleanup(): Promise<void> {
-    await Promise.all(this.servers.map((s) => this.stopDaemon(s, 'SIGKILL')));
-    this.cleanupSync();
-  }
-
-  private cleanupSync(): void {
-    for (const s of this.servers) s.daemon?.kill('SIGKILL');
-    for (const n of this.namespaces.splice(0)) execaSync('ip', ['netns', 'del', n], { reject: false });
-    rmSync(this.dir, { recursive: true, force: true });
-    process.off('exit', this.exitHook);
+    await Promise.all(this.servers.map((s) => s.stop('SIGKILL')));
+    this.reg.cleanupSync();
   }
 }
 
@@ -183,15 +134,10 @@ export async function waitFor(what: string, check: () => Promise<boolean | strin
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${typeof last === 'string' ? `: ${last}` : ''}`);
 }
 
-/** The peers file every server gets, optionally with peers listed in a different order. */
+/** The peers file every server gets (server n is peer srv<n>), optionally with peers listed in a different order. */
 export function peersYaml(servers: { index: number; address: string }[], mesh: Record<string, unknown> = {}, extra = ''): string {
-  const meshLines = Object.entries(mesh).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`);
-  return [
-    ...(meshLines.length ? ['mesh:', ...meshLines] : []),
-    'peers:',
-    ...servers.map((s) => `  - { name: srv${s.index}, id: ${s.index}, address: "${s.address}" }`),
-    extra,
-  ].join('\n') + '\n';
+  const peers: PeerEntry[] = servers.map((s) => ({ name: `srv${s.index}`, id: s.index, address: s.address }));
+  return writePeers(peers, mesh, extra);
 }
 
 export interface KernelLink {
@@ -213,14 +159,14 @@ export async function vxlanLinks(nsName: string): Promise<KernelLink[]> {
   return (await links(nsName)).filter((l) => l.linkinfo?.info_kind === 'vxlan');
 }
 
+/** Rules of the vxmesh chain, as the product's parser reads `ebtables-save`. */
 export async function chainRules(nsName: string): Promise<string[]> {
-  const text = await ns(nsName, 'ebtables-save', '-t', 'filter');
-  return text.split('\n').filter((l) => l.startsWith('-A VXMESH ')).map((l) => l.slice('-A VXMESH '.length));
+  return parseEbtablesChains(await ns(nsName, 'ebtables-save', '-t', 'filter')).get(CHAIN) ?? [];
 }
 
+/** FORWARD rules as `-A FORWARD ...` lines. */
 export async function forwardRules(nsName: string): Promise<string[]> {
-  const text = await ns(nsName, 'ebtables-save', '-t', 'filter');
-  return text.split('\n').filter((l) => l.startsWith('-A FORWARD '));
+  return (parseEbtablesChains(await ns(nsName, 'ebtables-save', '-t', 'filter')).get('FORWARD') ?? []).map((r) => `-A FORWARD ${r}`);
 }
 
 export async function ping(from: Container, to: string, extra: string[] = []): Promise<boolean> {
@@ -253,7 +199,7 @@ export async function buildMesh(lab: Lab, n: number, opts: { mesh?: Record<strin
 export async function waitForConverged(s: Server, remotes: number, timeoutMs = 15_000): Promise<void> {
   await waitFor(`${s.ns} to have ${remotes} attached, up vxlan ports`, async () => {
     const v = await vxlanLinks(s.ns);
-    const ok = v.filter((l) => l.master === 'vxbr0' && l.flags.includes('UP')).length;
+    const ok = v.filter((l) => l.master === DEFAULT_BRIDGE && l.flags.includes('UP')).length;
     return ok === remotes || `${ok} of ${remotes}`;
   }, timeoutMs);
 }
@@ -299,25 +245,4 @@ export async function readCounter(nsName: string, name: string): Promise<number>
  */
 export const EVENT_DRIVEN_MS = 5000;
 
-/**
- * Remove namespaces a crashed earlier run left: those whose name matches `pattern` (group 1
- * is the pid of the process that made them) and whose process is gone. A concurrent run's
- * namespaces are left alone.
- */
-export function sweepDeadNamespaces(pattern: RegExp): void {
-  const list = execaSync('ip', ['netns', 'list'], { reject: false }).stdout;
-  for (const line of list.split('\n')) {
-    const name = line.split(' ')[0] ?? '';
-    const pid = Number(pattern.exec(name)?.[1]);
-    if (pid && pid !== process.pid && !processAlive(pid)) execaSync('ip', ['netns', 'del', name], { reject: false });
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { sweepDeadNamespaces };

@@ -1,65 +1,73 @@
 import { execa, execaSync, type ResultPromise } from 'execa';
-import { mkdtempSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DAEMON_NODE_FLAGS } from '../../src/daemon/node-flags.js';
-import { sweepDeadNamespaces } from '../harness/netns-lab.js';
-import { CLI } from '../harness/paths.js';
+import { DEFAULT_BRIDGE } from '../../src/model/names.js';
+import { CLI } from './paths.js';
 
 /**
- * The benchmark's own namespace lab. Everything it makes is a network namespace named
- * `vxb<pid>...` (so parallel test runs and the test suite's `vxt` sweep never collide
- * with it); nothing is created in, or attached to, the machine's own namespace.
- * Cleanup runs at normal exit, on SIGINT/SIGTERM/SIGHUP and on an uncaught error.
- * Underlay 198.18.0.0/15, overlay 100.64.0.0/10 (DESIGN.md).
+ * The one namespace harness of the tests, the demo and the benchmark: a registry of the
+ * namespaces and processes a run makes (all removed at cleanup, at exit too), an underlay
+ * bridge in its own namespace, hosts wired to it, "containers" on a host's bridge, and vxmesh
+ * daemon hosts with their config and state directories. Everything lives in network
+ * namespaces named under the caller's prefix; nothing is created in, or attached to, the
+ * machine's own namespace. Underlay 198.18.0.0/15, overlay 100.64.0.0/10 (../shared/DESIGN.md).
  */
 
-export { BENCH_JS, CLI, HTTP_BATCH_JS, ROOT } from '../harness/paths.js';
-export const PREFIX = `vxb${process.pid}`;
+export type RunOptions = { input?: string; timeoutMs?: number };
 
-export async function run(cmd: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<string> {
-  const r = await execa(cmd, args, { input: opts.input ?? '', reject: false, timeout: opts.timeoutMs ?? 120_000, maxBuffer: 256 * 1024 * 1024 });
-  if (r.failed) throw new Error(`${cmd} ${args.join(' ')} failed (${r.exitCode ?? r.signal ?? 'timeout'}): ${String(r.stderr || r.stdout || r.message).slice(0, 2000)}`);
+/** Run a command; throws with its exit code and output when it fails. `opts` may be the input. */
+export async function run(cmd: string, args: string[], opts: RunOptions | string = {}): Promise<string> {
+  const o = typeof opts === 'string' ? { input: opts } : opts;
+  const r = await execa(cmd, args, { input: o.input ?? '', reject: false, timeout: o.timeoutMs ?? 120_000, maxBuffer: 256 * 1024 * 1024 });
+  if (r.failed) throw new Error(`${cmd} ${args.join(' ')} failed (${r.exitCode ?? r.signal ?? 'timeout'}): ${String(r.stderr || r.stdout || r.message)}`);
   return String(r.stdout);
 }
 
-export function nsRun(name: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<string> {
+export function nsRun(name: string, args: string[], opts: RunOptions = {}): Promise<string> {
   return run('ip', ['netns', 'exec', name, ...args], opts);
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Tracks every namespace and child process the benchmark makes, and removes them. */
+/** Tracks every namespace and child process a run makes under `prefix`, and removes them. */
 export class NetnsRegistry {
   readonly dir: string;
   private readonly namespaces = new Set<string>();
   private readonly procs = new Set<ResultPromise>();
   private counter = 0;
+  private readonly onExit = () => this.cleanupSync();
 
-  constructor() {
-    this.dir = mkdtempSync(join(tmpdir(), 'vxmesh-bench-'));
-    const onSignal = (sig: NodeJS.Signals) => {
-      process.stderr.write(`\nbench: ${sig}, cleaning up namespaces\n`);
-      this.cleanupSync();
-      process.exit(sig === 'SIGINT' ? 130 : 143);
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    process.on('SIGHUP', onSignal);
-    process.on('exit', () => this.cleanupSync());
+  /** With `signals`, SIGINT/SIGTERM/SIGHUP clean up and exit (the benchmark, the demo's own handlers aside). */
+  constructor(
+    readonly prefix: string,
+    tmpPrefix = 'vxmesh-netns-',
+    opts: { signals?: boolean } = {},
+  ) {
+    this.dir = mkdtempSync(join(tmpdir(), tmpPrefix));
+    process.on('exit', this.onExit);
+    if (opts.signals) {
+      const onSignal = (sig: NodeJS.Signals) => {
+        process.stderr.write(`\n${sig}: cleaning up namespaces\n`);
+        this.cleanupSync();
+        process.exit(sig === 'SIGINT' ? 130 : 143);
+      };
+      for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, onSignal);
+    }
   }
 
-  /** A unique namespace name under the benchmark's prefix. */
+  /** A unique namespace name under the prefix. */
   name(tag: string): string {
-    return `${PREFIX}${tag}${this.counter++}`;
+    return `${this.prefix}${tag}${this.counter++}`;
   }
 
-  async addNs(name: string): Promise<string> {
+  async addNs(name: string, opts: { ipv6?: boolean } = {}): Promise<string> {
     await run('ip', ['netns', 'add', name]);
     this.namespaces.add(name);
     await nsRun(name, ['ip', 'link', 'set', 'lo', 'up']);
-    // The underlay is IPv4: without IPv6 the bridge sends no MLD/RS floods that would add noise.
-    await nsRun(name, ['sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+    // Without IPv6 a namespace sends no MLD/RS floods that would add noise to counts.
+    if (!opts.ipv6) await nsRun(name, ['sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
     return name;
   }
 
@@ -72,15 +80,16 @@ export class NetnsRegistry {
    * Start a long-running process inside a namespace; it is killed at cleanup. Output goes to
    * `logFile`, or is piped (unbuffered: the caller reads it) with `pipe`, or is dropped.
    */
-  spawn(nsName: string, args: string[], output: { logFile?: string; pipe?: boolean } = {}): ResultPromise {
+  spawn(nsName: string, args: string[], output: { logFile?: string; pipe?: boolean; env?: Record<string, string> } = {}): ResultPromise {
     const argv = ['netns', 'exec', nsName, ...args];
+    const env = output.env ?? {};
     let p: ResultPromise;
     if (output.logFile) {
-      p = execa('ip', argv, { stdin: 'ignore', stdout: { file: output.logFile, append: true }, stderr: { file: output.logFile, append: true }, reject: false });
+      p = execa('ip', argv, { env, stdin: 'ignore', stdout: { file: output.logFile, append: true }, stderr: { file: output.logFile, append: true }, reject: false });
     } else {
       p = output.pipe
-        ? execa('ip', argv, { stdin: 'ignore', stdout: 'pipe', stderr: 'ignore', buffer: false, reject: false })
-        : execa('ip', argv, { stdin: 'ignore', stdout: 'ignore', stderr: 'ignore', reject: false });
+        ? execa('ip', argv, { env, stdin: 'ignore', stdout: 'pipe', stderr: 'ignore', buffer: false, reject: false })
+        : execa('ip', argv, { env, stdin: 'ignore', stdout: 'ignore', stderr: 'ignore', reject: false });
     }
     this.procs.add(p);
     void p.finally(() => this.procs.delete(p));
@@ -101,15 +110,11 @@ export class NetnsRegistry {
     for (const n of this.namespaces) execaSync('ip', ['netns', 'del', n], { reject: false });
     this.namespaces.clear();
     rmSync(this.dir, { recursive: true, force: true });
+    process.off('exit', this.onExit);
   }
 }
 
-/** Remove namespaces left by an earlier benchmark whose process is gone (only `vxb<dead pid>`). */
-export function sweepStale(): void {
-  sweepDeadNamespaces(/^vxb(\d+)[a-z]/);
-}
-
-/** An underlay: one bridge in its own namespace. */
+/** An underlay: one bridge `ulbr` in its own namespace. */
 export class Underlay {
   private ports = 0;
   constructor(
@@ -117,30 +122,38 @@ export class Underlay {
     readonly ns: string,
   ) {}
 
-  static async create(reg: NetnsRegistry): Promise<Underlay> {
-    const name = await reg.addNs(reg.name('u'));
+  static async create(reg: NetnsRegistry, name = reg.name('u'), opts: { ipv6?: boolean } = {}): Promise<Underlay> {
+    await reg.addNs(name, opts);
     await nsRun(name, ['ip', 'link', 'add', 'ulbr', 'type', 'bridge']);
     await nsRun(name, ['ip', 'link', 'set', 'ulbr', 'up']);
     return new Underlay(reg, name);
   }
 
-  /** A namespace wired to this underlay on eth0 with the given /16 addresses. */
-  async addHost(tag: string, addresses: string[]): Promise<string> {
-    const name = await this.reg.addNs(this.reg.name(tag));
-    const port = `p${this.ports++}`;
-    await run('ip', ['link', 'add', 'eth0', 'netns', name, 'type', 'veth', 'peer', 'name', port, 'netns', this.ns]);
+  /**
+   * A namespace wired to this underlay on eth0 with the given addresses (bare ones get /16).
+   * `tag` is a name tag under the registry's prefix, or with `opts.port` the full name.
+   */
+  async addHost(tag: string, addresses: string[], opts: { port?: string; mtu?: number; ipv6?: boolean } = {}): Promise<string> {
+    const name = opts.port ? tag : this.reg.name(tag);
+    await this.reg.addNs(name, { ipv6: opts.ipv6 });
+    const port = opts.port ?? `p${this.ports++}`;
+    const mtu = opts.mtu === undefined ? [] : ['mtu', String(opts.mtu)];
+    await run('ip', ['link', 'add', 'eth0', 'netns', name, ...mtu, 'type', 'veth', 'peer', 'name', port, 'netns', this.ns, ...mtu]);
     await nsRun(this.ns, ['ip', 'link', 'set', port, 'master', 'ulbr', 'up']);
-    if (addresses.length) await nsRun(name, ['ip', '-batch', '-'], { input: addresses.map((a) => `addr add ${a}/16 dev eth0`).join('\n') + '\n' });
     await nsRun(name, ['ip', 'link', 'set', 'eth0', 'up']);
+    const lines = addresses.map((a) => `addr add ${a.includes('/') ? a : `${a}/16`} dev eth0${a.includes(':') ? ' nodad' : ''}`);
+    if (lines.length) await nsRun(name, ['ip', '-batch', '-'], { input: lines.join('\n') + '\n' });
     return name;
   }
 }
 
-/** A "container": a namespace with a veth into `hostNs`'s bridge, overlay MTU. */
-export async function addContainer(reg: NetnsRegistry, hostNs: string, address: string, bridge = 'vxbr0', mtu = 1450): Promise<string> {
-  const name = await reg.addNs(reg.name('c'));
-  await run('ip', ['link', 'add', 'eth0', 'netns', name, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', 'ctr0', 'netns', hostNs, 'mtu', String(mtu)]);
-  await nsRun(hostNs, ['ip', 'link', 'set', 'ctr0', 'master', bridge, 'up']);
+/** A "container": a namespace with a veth into `hostNs`'s bridge, the overlay MTU, `address`/24. */
+export async function addContainer(reg: NetnsRegistry, hostNs: string, address: string, opts: { name?: string; hostPort?: string; bridge?: string; mtu?: number } = {}): Promise<string> {
+  const name = await reg.addNs(opts.name ?? reg.name('c'));
+  const mtu = String(opts.mtu ?? 1450);
+  const port = opts.hostPort ?? 'ctr0';
+  await run('ip', ['link', 'add', 'eth0', 'netns', name, 'mtu', mtu, 'type', 'veth', 'peer', 'name', port, 'netns', hostNs, 'mtu', mtu]);
+  await nsRun(hostNs, ['ip', 'link', 'set', port, 'master', opts.bridge ?? DEFAULT_BRIDGE, 'up']);
   await nsRun(name, ['ip', 'addr', 'add', `${address}/24`, 'dev', 'eth0']);
   await nsRun(name, ['ip', 'link', 'set', 'eth0', 'up']);
   return name;
@@ -165,16 +178,17 @@ export class DaemonHost {
   }
 
   /** Rename-over, as editors and Ansible save. Returns the moment of the rename. */
-  writeConfig(text: string): number {
-    const path = join(this.configDir, 'peers.yaml');
+  writeConfig(text: string, file = 'peers.yaml'): number {
+    const path = join(this.configDir, file);
     writeFileSync(`${path}.tmp`, text);
     const t = performance.now();
     renameSync(`${path}.tmp`, path);
     return t;
   }
 
-  start(extra: string[] = []): void {
-    this.proc = this.reg.spawn(this.ns, [process.execPath, ...DAEMON_NODE_FLAGS, CLI, 'daemon', '--config', this.configDir, '--state-dir', this.stateDir, '--max-lifetime', '1200', ...extra], { logFile: this.logFile });
+  start(extra: string[] = [], opts: { env?: Record<string, string>; maxLifetimeS?: number } = {}): void {
+    const lifetime = String(opts.maxLifetimeS ?? 1200);
+    this.proc = this.reg.spawn(this.ns, [process.execPath, ...DAEMON_NODE_FLAGS, CLI, 'daemon', '--config', this.configDir, '--state-dir', this.stateDir, '--max-lifetime', lifetime, ...extra], { logFile: this.logFile, env: opts.env });
   }
 
   log(): string {
@@ -194,15 +208,44 @@ export class DaemonHost {
     }
   }
 
-  async stop(): Promise<void> {
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     const p = this.proc;
     this.proc = undefined;
-    await this.reg.kill(p, 'SIGTERM');
+    await this.reg.kill(p, signal);
   }
 }
 
-/** The peers file for `self` (id 1 unless given) plus remotes. */
-export function peersYaml(peers: { name: string; id: number; address: string }[], mesh: Record<string, unknown> = {}): string {
+export interface PeerEntry {
+  name: string;
+  id: number;
+  address: string;
+}
+
+/** The one peers-file writer: optional mesh settings, the peers, and any extra text. */
+export function peersYaml(peers: PeerEntry[], mesh: Record<string, unknown> = {}, extra = ''): string {
   const meshLines = Object.entries(mesh).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`);
-  return [...(meshLines.length ? ['mesh:', ...meshLines] : []), 'peers:', ...peers.map((p) => `  - { name: ${p.name}, id: ${p.id}, address: ${p.address} }`)].join('\n') + '\n';
+  return [...(meshLines.length ? ['mesh:', ...meshLines] : []), 'peers:', ...peers.map((p) => `  - { name: ${p.name}, id: ${p.id}, address: "${p.address}" }`), ...(extra ? [extra] : [])].join('\n') + '\n';
+}
+
+/**
+ * Remove namespaces a crashed earlier run left: those whose name matches `pattern` (group 1
+ * is the pid of the process that made them) and whose process is gone. A concurrent run's
+ * namespaces are left alone.
+ */
+export function sweepDeadNamespaces(pattern: RegExp): void {
+  const list = execaSync('ip', ['netns', 'list'], { reject: false }).stdout;
+  for (const line of list.split('\n')) {
+    const name = line.split(' ')[0] ?? '';
+    const pid = Number(pattern.exec(name)?.[1]);
+    if (pid && pid !== process.pid && !processAlive(pid)) execaSync('ip', ['netns', 'del', name], { reject: false });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -62,17 +62,24 @@ function str(v: unknown): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
+/** Parse `ebtables-save` output: each chain declared or appended to, with its rules (without "-A CHAIN "). */
+export function parseEbtablesChains(text: string): Map<string, string[]> {
+  const chains = new Map<string, string[]>();
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    const declared = /^:(\S+) /.exec(line);
+    if (declared) chains.set(declared[1]!, chains.get(declared[1]!) ?? []);
+    const rule = /^-A (\S+) (.*)$/.exec(line);
+    if (rule) chains.set(rule[1]!, [...(chains.get(rule[1]!) ?? []), rule[2]!.trim()]);
+  }
+  return chains;
+}
+
 /** Parse `ebtables-save -t filter` for our chain and our jump. */
 export function parseEbtablesSave(text: string): Pick<EbtablesState, 'chainExists' | 'chain' | 'jumps'> {
-  let chainExists = false;
-  let jumps = 0;
-  const chain: string[] = [];
-  for (const line of text.split('\n')) {
-    if (line.startsWith(`:${CHAIN} `)) chainExists = true;
-    else if (line.startsWith(`-A ${CHAIN} `)) chain.push(line.slice(CHAIN.length + 4).trim());
-    else if (line.trim() === `-A FORWARD ${JUMP_RULE}`) jumps++;
-  }
-  return { chainExists, chain, jumps };
+  const chains = parseEbtablesChains(text);
+  const chain = chains.get(CHAIN);
+  return { chainExists: chain !== undefined, chain: chain ?? [], jumps: (chains.get('FORWARD') ?? []).filter((r) => r === JUMP_RULE).length };
 }
 
 /** Parse `bridge -j fdb show dev DEV`: the default (all-zero MAC) destinations, the flood list. */

@@ -1,5 +1,5 @@
 import { execaSync } from 'execa';
-import { LAB_PREFIX, sweepDeadNamespaces } from './lab.js';
+import { TEST_PREFIX, sweepDeadNamespaces } from './lab.js';
 
 /** Namespace tests need root, the tools and a built CLI: fail loudly when they are not there. */
 export function setup(): void {
@@ -15,5 +15,5 @@ export function teardown(): void {
 
 /** Remove lab namespaces left by a crashed earlier run (only ours: the vxt prefix). */
 function sweep(): void {
-  sweepDeadNamespaces(new RegExp(`^${LAB_PREFIX}(\\d+)x\\d+`));
+  sweepDeadNamespaces(new RegExp(`^${TEST_PREFIX}(\\d+)x\\d+`));
 }

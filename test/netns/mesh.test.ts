@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildMesh, chainRules, statusJson, countArpRequests, countVxlanOnUnderlay, forwardRules, Lab, ping, readCounter, vxlanLinks, type Server } from '../helpers/lab.js';
+import { buildMesh, chainRules, statusJson, countArpRequests, countVxlanOnUnderlay, forwardRules, Lab, ns, ping, readCounter, vxlanLinks, type Server } from '../helpers/lab.js';
 import { pairVni } from '../../src/model/vni.js';
 
 /** Each server lists the peers in its own order: rotated by its index, reversed on even ones. */
@@ -70,6 +70,9 @@ for (const n of [3, 5]) {
       for (const c of others) await countArpRequests(c.ns, target);
       await countVxlanOnUnderlay(lab.underlay);
       await countArpRequests(src!.ns, target, 'egress');
+      // One ARP probe, no retries: a retry sent while the counters are read would count at
+      // the receivers but not in `sent`, read before them.
+      await ns(src!.ns, 'sysctl', '-qw', 'net.ipv4.neigh.eth0.mcast_solicit=1');
       await ping(src!, target);
       await new Promise((r) => setTimeout(r, 500));
       const sent = await readCounter(src!.ns, 'arpcount');
