@@ -1,5 +1,5 @@
 /**
- * The local control API (DESIGN.md "Control API"). Built here, listened on by
+ * The local control API (../shared/DESIGN.md, "Control API"). Built here, listened on by
  * the daemon through listenApi. Read-only endpoints are open to anyone on the
  * host; the ones that change the network need the bearer token from the
  * state directory. Browsers are kept out by accepting only loopback Host

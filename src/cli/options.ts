@@ -1,4 +1,4 @@
-/** Options common to every verb, with the defaults DESIGN.md gives. */
+/** Options common to every verb, with the defaults ../shared/DESIGN.md gives. */
 export interface CommonOptions {
   configDir: string;
   stateDir: string;

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { linkVni, pairVni } from '../../src/model/vni.js';
 import type { Peer } from '../../src/model/types.js';
@@ -60,5 +61,14 @@ describe('link VNI with legacy peers', () => {
 
   it('has no link when the legacy list does not name us', () => {
     expect(linkVni(peer(1, '198.18.0.1'), peer(3, '198.18.0.3', ['198.18.0.2']), 100000)).toBeUndefined();
+  });
+});
+
+describe('docs/vni.md', () => {
+  it('gives the numbers the rule gives', () => {
+    const text = readFileSync(new URL('../../docs/vni.md', import.meta.url), 'utf8');
+    const examples = [...text.matchAll(/(\d+)–(\d+) is (\d{6,})/g)].map((m) => [Number(m[1]), Number(m[2]), Number(m[3])] as const);
+    expect(examples.length).toBe(3);
+    for (const [a, b, vni] of examples) expect(pairVni(a, b, 100000), `link ${a}-${b}`).toBe(vni);
   });
 });
