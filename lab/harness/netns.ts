@@ -221,10 +221,13 @@ export interface PeerEntry {
   address: string;
 }
 
-/** The one peers-file writer: optional mesh settings, the peers, and any extra text. */
+/**
+ * The one peers-file writer: optional mesh settings, the peers, and `extra` text on the line
+ * after them (an empty line when there is none: tests count lines from it).
+ */
 export function peersYaml(peers: PeerEntry[], mesh: Record<string, unknown> = {}, extra = ''): string {
   const meshLines = Object.entries(mesh).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`);
-  return [...(meshLines.length ? ['mesh:', ...meshLines] : []), 'peers:', ...peers.map((p) => `  - { name: ${p.name}, id: ${p.id}, address: "${p.address}" }`), ...(extra ? [extra] : [])].join('\n') + '\n';
+  return [...(meshLines.length ? ['mesh:', ...meshLines] : []), 'peers:', ...peers.map((p) => `  - { name: ${p.name}, id: ${p.id}, address: "${p.address}" }`), extra].join('\n') + '\n';
 }
 
 /**
