@@ -57,6 +57,9 @@ export class SyncScheduler<R = void> {
   private lastStart = -Infinity;
   private failures = 0;
   private closed = false;
+  /** What the last run was for and whether it succeeded: afterRun decides the next from them. */
+  private lastOk = true;
+  private lastTriggers: Trigger[] = [];
   private readonly clock: Clock;
 
   constructor(
@@ -125,9 +128,6 @@ export class SyncScheduler<R = void> {
       });
     }, wait);
   }
-
-  private lastOk = true;
-  private lastTriggers: Trigger[] = [];
 
   private async fire(): Promise<void> {
     const triggers = this.pending;

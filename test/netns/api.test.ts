@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseEbtablesChains } from '../../src/kernel/parse.js';
 import { buildMesh, chainRules, CLI, forwardRules, HTTP_BATCH_JS, Lab, links, ns, ping, run, vxlanLinks, waitFor, waitForConverged, type Server } from '../helpers/lab.js';
 
 const BATCH = HTTP_BATCH_JS;
@@ -269,12 +270,22 @@ describe('plan on an empty host', () => {
 /** What vxmesh owns in a namespace, without what differs between two equal builds (ifindex, counters). */
 async function kernelState(nsName: string) {
   const owned = (await links(nsName)).filter((l) => l.ifalias?.startsWith('vxmesh:'));
-  const eb = (await ns(nsName, 'ebtables-save', '-t', 'filter')).split('\n').filter((l) => l.startsWith('-A ') || l.startsWith(':VXMESH'));
+  const eb = [...parseEbtablesChains(await ns(nsName, 'ebtables-save', '-t', 'filter'))];
   const nft = await execa('ip', ['netns', 'exec', nsName, 'nft', 'list', 'table', 'inet', 'vxmesh'], { reject: false });
   return {
-    links: owned.map((l) => ({ name: l.ifname, alias: l.ifalias, master: l.master, up: l.flags.includes('UP'), mtu: l.mtu, kind: l.linkinfo?.info_kind,
-    // A bridge's data holds timers and its random id: compared by mtu, alias and state instead.
-    vxlan: l.linkinfo?.info_kind === 'vxlan' ? l.linkinfo.info_data : undefined, isolated: l.linkinfo?.info_slave_data?.isolated })).sort((a, b) => a.name.localeCompare(b.name)),
+    links: owned
+      .map((l) => ({
+        name: l.ifname,
+        alias: l.ifalias,
+        master: l.master,
+        up: l.flags.includes('UP'),
+        mtu: l.mtu,
+        kind: l.linkinfo?.info_kind,
+        // A bridge's data holds timers and its random id: compared by mtu, alias and state instead.
+        vxlan: l.linkinfo?.info_kind === 'vxlan' ? l.linkinfo.info_data : undefined,
+        isolated: l.linkinfo?.info_slave_data?.isolated,
+      }))
+      .sort((a, b) => a.name.localeCompare(b.name)),
     ebtables: eb,
     nft: nft.exitCode === 0 ? nft.stdout : `absent: ${nft.stderr}`,
   };
