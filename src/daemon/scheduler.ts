@@ -22,7 +22,7 @@ export interface SchedulerOptions {
    * further file event: after a run for a save, the files are read once more this much later.
    */
   recheckMs?: number;
-  /** Called when the sync function throws (it should return { ok: false } instead). */
+  /** Called when the sync function throws on a run without an operation (it should return { ok: false } instead). */
   onError?: (err: unknown) => void;
   clock?: Clock;
 }
@@ -143,8 +143,9 @@ export class SyncScheduler<R = void> {
       op?.resolve(r.result as R);
     } catch (err) {
       this.lastOk = false;
-      this.opts.onError?.(err);
-      op?.reject(err);
+      // An operation's caller gets the error (and reports it); otherwise it is logged here.
+      if (op) op.reject(err);
+      else this.opts.onError?.(err);
     }
   }
 

@@ -163,6 +163,27 @@ describe('scheduler on a fake clock', () => {
     expect(repairs).toBeLessThanOrEqual(50);
   });
 
+  it('a sync that throws fails the operation it carried (its caller reports it) and is logged once otherwise', async () => {
+    const clock = new FakeClock();
+    const logged: unknown[] = [];
+    const s = new SyncScheduler<string>(
+      async ({ operation }) => {
+        throw new Error(`boom ${operation ?? 'run'}`);
+      },
+      { ...OPTS, clock, onError: (err) => logged.push(err) },
+    );
+    const op = s.submit('reload');
+    const failed = expect(op).rejects.toThrow('boom reload');
+    await clock.advance(1);
+    await failed;
+    expect(logged).toEqual([]);
+    // The failed operation counts as a failure: the event waits for the pace (250 ms), not the backoff.
+    s.request({ kind: 'kernel', source: 'ip' });
+    await clock.advance(400);
+    expect(logged.map((e) => (e as Error).message)).toEqual(['boom run']);
+    await s.close();
+  });
+
   it('a closed scheduler refuses operations and fails the queued ones', async () => {
     const { s, clock } = harness();
     const queued = s.submit('reload');
