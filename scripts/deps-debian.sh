@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Debian packages vxmesh needs to run (iproute2, ebtables, nftables) and that its demo,
-# tests and benchmark use (ping, iperf3, systemd-analyze, ansible). Run as root.
+# Debian packages vxmesh needs to run (iproute2, iptables for ebtables-nft, nftables) and that
+# its demo, tests and benchmark use (ebtables for the legacy binaries the tests put first in
+# PATH, ping, iperf3, systemd-analyze, ansible). Run as root.
+# `iptables` is what provides ebtables-nft: with `ebtables` alone, a kernel without legacy
+# xtables ("The kernel doesn't support the ebtables 'filter' table") gets no loop prevention,
+# and vxmesh then attaches no port.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(iproute2 ebtables nftables iputils-ping iperf3 procps systemd ansible ansible-lint)
+pkgs=(iproute2 iptables ebtables nftables iputils-ping iperf3 procps systemd ansible ansible-lint)
 # Node.js 20 or newer (Debian 13 ships 20); older Debians need it from elsewhere.
 if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
   pkgs+=(nodejs npm)

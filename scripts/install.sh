@@ -99,9 +99,12 @@ fi
 if [ -z "$root" ]; then
   [ -x "$node_bin" ] || die "$node_bin is not executable"
   "$node_bin" -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || die "vxmesh needs Node.js >= 20 ($node_bin is $("$node_bin" --version))"
-  for tool in ip bridge ebtables ebtables-save ebtables-restore nft; do
-    command -v "$tool" >/dev/null || say "warning: $tool not found (Debian: apt-get install iproute2 ebtables nftables)"
+  for tool in ip bridge nft; do
+    command -v "$tool" >/dev/null || say "warning: $tool not found (Debian: apt-get install iproute2 nftables)"
   done
+  # The daemon picks ebtables-nft, or the legacy ebtables where the kernel still has legacy
+  # xtables; newer kernels have only nf_tables, so without ebtables-nft no port joins the bridge.
+  command -v ebtables-nft >/dev/null || say "warning: ebtables-nft not found: install it (Debian/Ubuntu: apt-get install iptables), or set 'loop_prevention: isolated' in the mesh config; 'vxmesh doctor' tells whether this host needs it"
 fi
 
 # Stage the program next to the old one, then swap: the running daemon keeps its loaded
@@ -176,6 +179,8 @@ elif [ "$sample" = yes ]; then
   say "enabled vxmesh.service; edit /etc/vxmesh/peers.yaml, check it with 'vxmesh check', then: systemctl start vxmesh"
 else
   "$node_bin" "$opt/dist/cli/main.js" check "$etc" || die "fix /etc/vxmesh first, then: systemctl enable --now vxmesh"
+  # Host prerequisites, each problem with its fix; the daemon runs anyway and heals once fixed.
+  "$node_bin" "$opt/dist/cli/main.js" doctor --config "$etc" || say "warning: 'vxmesh doctor' found problems (above): the mesh stays degraded until they are fixed"
   systemctl enable --now vxmesh.service
   say "vxmesh.service enabled and started; see 'vxmesh status'"
 fi

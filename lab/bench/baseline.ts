@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { LAB_EBTABLES as EB } from '../harness/netns-lab.js';
 
 /**
  * The baseline: what vxlansetup.sh does, one process per command, written here so the
@@ -47,11 +48,11 @@ export function baselineCommands(spec: BaselineSpec): string[][] {
       cmds.push(['ip', 'link', 'set', dev, 'master', br]); // brctl addif
     });
     if (spec.rules === 'each') {
-      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (i !== j) cmds.push(['ebtables', '-A', 'FORWARD', '-i', baselineDevice(i), '-o', baselineDevice(j), '-j', 'DROP']);
+      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (i !== j) cmds.push([EB.ebtables, '-A', 'FORWARD', '-i', baselineDevice(i), '-o', baselineDevice(j), '-j', 'DROP']);
     }
     cmds.push(['ip', 'link', 'set', br, 'up']);
   } else {
-    cmds.push(['ebtables', '-F', 'FORWARD']);
+    cmds.push([EB.ebtables, '-F', 'FORWARD']);
     for (let i = 0; i < n; i++) cmds.push(['ip', 'link', 'del', baselineDevice(i)]);
     cmds.push(['ip', 'link', 'set', br, 'down']);
     cmds.push(['ip', 'link', 'del', br]); // brctl delbr
@@ -76,7 +77,7 @@ export function runBaseline(spec: BaselineSpec): BaselineResult {
     if (r.status !== 0) throw new Error(`baseline: ${[file, ...args].join(' ')} failed (${r.status ?? r.signal}): ${r.stderr?.toString().trim()}`);
   }
   if (spec.action === 'start' && spec.rules === 'restore') {
-    const r = spawnSync('ebtables-restore', ['--noflush'], { input: flatRulesRestore(spec.remotes.length), stdio: ['pipe', 'ignore', 'pipe'] });
+    const r = spawnSync(EB.restore, ['--noflush'], { input: flatRulesRestore(spec.remotes.length), stdio: ['pipe', 'ignore', 'pipe'] });
     processes++;
     if (r.status !== 0) throw new Error(`baseline: ebtables-restore failed: ${r.stderr?.toString().trim()}`);
   }

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execaSync } from 'execa';
@@ -9,7 +10,7 @@ import { computeDesired } from '../../src/plan/desired.js';
 import { computePlan, expectedChain } from '../../src/plan/plan.js';
 import { expectedRules } from '../../src/plan/ingress.js';
 import type { BaselineResult, BaselineSpec } from './baseline.js';
-import { addContainer, DaemonHost, nsRun, peersYaml, sleep, Underlay, type NetnsRegistry } from '../harness/netns.js';
+import { addContainer, DaemonHost, nsRun, peersYaml, programArgv, sleep, Underlay, type NetnsRegistry } from '../harness/netns.js';
 import { BENCH_JS, CLI, HTTP_BATCH_JS } from '../harness/paths.js';
 import { ebtablesRules, LinkWatcher, upVxlanPorts } from './watch.js';
 
@@ -237,6 +238,31 @@ function safe(f: () => number): number {
   } catch {
     return 0;
   }
+}
+
+/**
+ * Wall time of `vxmesh status` against the live daemon and of a bare `node -e 0`, run
+ * alternately `reps` times each by a timer inside the namespace (so `ip netns exec` is not in
+ * the figure). Medians in ms.
+ */
+export async function cliStatus(h: LiveHost, reps: number): Promise<{ statusMs: number; nodeMs: number; status: number[]; node: number[] }> {
+  const spec = { reps, commands: [[...programArgv(), 'status'], [process.execPath, '-e', '0']] };
+  const out = JSON.parse(await nsRun(h.host, [process.execPath, BENCH_JS, '__time', JSON.stringify(spec)], { timeoutMs: 300_000 })) as number[][];
+  return { statusMs: median(out[0]!), nodeMs: median(out[1]!), status: out[0]!, node: out[1]! };
+}
+
+/** Child mode of cliStatus: spawn each command in turn and time it from launch to exit. */
+export function timeCommands(spec: { reps: number; commands: string[][] }): number[][] {
+  const times: number[][] = spec.commands.map(() => []);
+  for (let r = 0; r < spec.reps; r++) {
+    spec.commands.forEach((cmd, i) => {
+      const t0 = performance.now();
+      const p = spawnSync(cmd[0]!, cmd.slice(1), { stdio: 'ignore' });
+      if (p.status !== 0) throw new Error(`${cmd.join(' ')} exited ${p.status}`);
+      times[i]!.push(performance.now() - t0);
+    });
+  }
+  return times;
 }
 
 // ---------------------------------------------------------------- 4. data path

@@ -25,6 +25,8 @@ export interface Report {
   meta: {
     date: string;
     command: string;
+    /** What was started as vxmesh: the built CLI under node, or a packaged executable. */
+    program: string;
     machine: { cores: number; cpu: string; memoryGb: number; kernel: string; node: string };
     options: Record<string, unknown>;
     durationS: number;

@@ -2,6 +2,7 @@ import type { ResultPromise } from 'execa';
 import { parseEbtablesChains } from '../../src/kernel/parse.js';
 import { CHAIN, DEFAULT_BRIDGE } from '../../src/model/names.js';
 import { nsRun, sleep, type NetnsRegistry } from '../harness/netns.js';
+import { LAB_EBTABLES } from '../harness/netns-lab.js';
 
 /**
  * Times kernel state changes in a namespace without busy polling: `ip monitor link` runs in
@@ -79,7 +80,7 @@ export async function upVxlanPorts(ns: string, bridge = DEFAULT_BRIDGE): Promise
 
 /** ebtables filter table rules, per chain. */
 export async function ebtablesRules(ns: string): Promise<{ forward: string[]; vxmesh: string[] }> {
-  const chains = parseEbtablesChains(await nsRun(ns, ['ebtables-save', '-t', 'filter']));
+  const chains = parseEbtablesChains(await nsRun(ns, [LAB_EBTABLES.save, '-t', 'filter']));
   return {
     forward: (chains.get('FORWARD') ?? []).map((r) => `-A FORWARD ${r}`),
     vxmesh: (chains.get(CHAIN) ?? []).map((r) => `-A ${CHAIN} ${r}`),

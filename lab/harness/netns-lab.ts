@@ -1,6 +1,7 @@
 import { execa, execaSync } from 'execa';
 import { parseEbtablesChains } from '../../src/kernel/parse.js';
 import { CHAIN, DEFAULT_BRIDGE } from '../../src/model/names.js';
+import { NFT_BACKEND } from '../../src/kernel/ebtables-backend.js';
 import { addContainer, DaemonHost, NetnsRegistry, nsRun, peersYaml as writePeers, run, sweepDeadNamespaces, Underlay, type PeerEntry } from './netns.js';
 import { CLI } from './paths.js';
 
@@ -159,14 +160,20 @@ export async function vxlanLinks(nsName: string): Promise<KernelLink[]> {
   return (await links(nsName)).filter((l) => l.linkinfo?.info_kind === 'vxlan');
 }
 
+/**
+ * The lab reads and edits rules with the nf_tables commands by name, whatever plain `ebtables`
+ * means on the machine: they are what the daemon picks on a kernel without legacy xtables.
+ */
+export const LAB_EBTABLES = NFT_BACKEND;
+
 /** Rules of the vxmesh chain, as the product's parser reads `ebtables-save`. */
 export async function chainRules(nsName: string): Promise<string[]> {
-  return parseEbtablesChains(await ns(nsName, 'ebtables-save', '-t', 'filter')).get(CHAIN) ?? [];
+  return parseEbtablesChains(await ns(nsName, LAB_EBTABLES.save, '-t', 'filter')).get(CHAIN) ?? [];
 }
 
 /** FORWARD rules as `-A FORWARD ...` lines. */
 export async function forwardRules(nsName: string): Promise<string[]> {
-  return (parseEbtablesChains(await ns(nsName, 'ebtables-save', '-t', 'filter')).get('FORWARD') ?? []).map((r) => `-A FORWARD ${r}`);
+  return (parseEbtablesChains(await ns(nsName, LAB_EBTABLES.save, '-t', 'filter')).get('FORWARD') ?? []).map((r) => `-A FORWARD ${r}`);
 }
 
 export async function ping(from: Container, to: string, extra: string[] = []): Promise<boolean> {

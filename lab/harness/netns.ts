@@ -1,5 +1,5 @@
 import { execa, execaSync, type ResultPromise } from 'execa';
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DAEMON_NODE_FLAGS } from '../../src/daemon/node-flags.js';
@@ -85,7 +85,15 @@ export class NetnsRegistry {
     const env = output.env ?? {};
     let p: ResultPromise;
     if (output.logFile) {
-      p = execa('ip', argv, { env, stdin: 'ignore', stdout: { file: output.logFile, append: true }, stderr: { file: output.logFile, append: true }, reject: false });
+      // The log file itself is the process's stdout (not a pipe through this process), as the
+      // journal's socket is under systemd: the daemon can tell it by its device and inode.
+      // (execa takes any file descriptor; its types accept only literal numbers, hence the cast.)
+      const fd = openSync(output.logFile, 'a') as 3;
+      try {
+        p = execa('ip', argv, { env, stdin: 'ignore', stdout: fd, stderr: fd, reject: false });
+      } finally {
+        closeSync(fd);
+      }
     } else {
       p = output.pipe
         ? execa('ip', argv, { env, stdin: 'ignore', stdout: 'pipe', stderr: 'ignore', buffer: false, reject: false })
@@ -188,7 +196,7 @@ export class DaemonHost {
 
   start(extra: string[] = [], opts: { env?: Record<string, string>; maxLifetimeS?: number } = {}): void {
     const lifetime = String(opts.maxLifetimeS ?? 1200);
-    this.proc = this.reg.spawn(this.ns, [process.execPath, ...DAEMON_NODE_FLAGS, CLI, 'daemon', '--config', this.configDir, '--state-dir', this.stateDir, '--max-lifetime', lifetime, ...extra], { logFile: this.logFile, env: opts.env });
+    this.proc = this.reg.spawn(this.ns, [...programArgv(), 'daemon', '--config', this.configDir, '--state-dir', this.stateDir, '--max-lifetime', lifetime, ...extra], { logFile: this.logFile, env: opts.env });
   }
 
   log(): string {
@@ -251,4 +259,18 @@ function processAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The vxmesh program to start: VXMESH_BENCH_PROGRAM (e.g. the packaged single executable,
+ * which takes no node flags) or, by default, the built CLI under this node with the flags the
+ * unit gives it.
+ */
+export function programArgv(): string[] {
+  const program = process.env.VXMESH_BENCH_PROGRAM;
+  return program ? [program] : [process.execPath, ...DAEMON_NODE_FLAGS, CLI];
+}
+
+export function programLabel(): string {
+  return process.env.VXMESH_BENCH_PROGRAM ? `executable ${process.env.VXMESH_BENCH_PROGRAM}` : `node ${DAEMON_NODE_FLAGS.join(' ')} dist/cli/main.js`;
 }

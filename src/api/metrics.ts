@@ -31,6 +31,12 @@ export function renderMetrics(status: StatusReport): string {
 
 function meshFamilies(s: StatusReport): Family[] {
   return [
+    {
+      name: 'vxmesh_build_info',
+      type: 'gauge',
+      help: 'The running daemon\'s version (always 1).',
+      samples: [{ labels: { version: s.version, nodejs: process.version }, value: 1 }],
+    },
     gauge('vxmesh_up', 'Whether the mesh is running as configured (1) or not (0).', s.state === 'running' ? 1 : 0),
     {
       name: 'vxmesh_state',
@@ -48,6 +54,12 @@ function meshFamilies(s: StatusReport): Family[] {
       s.loopPrevention.expected),
     gauge('vxmesh_loop_prevention_rules_present', 'Loop-prevention rules (or isolated ports) found in the kernel.',
       s.loopPrevention.present),
+    {
+      name: 'vxmesh_ebtables_backend',
+      type: 'gauge',
+      help: 'The ebtables backend in use (probed at start): nft, legacy, or none when no backend works here.',
+      samples: [{ labels: { backend: s.loopPrevention.backend?.name ?? 'none' }, value: 1 }],
+    },
     gauge('vxmesh_ingress_filter_present', 'Whether the ingress filter table (inet vxmesh) is in place.', s.ingressFilter.present ? 1 : 0),
     {
       name: 'vxmesh_ingress_dropped_packets_total',

@@ -6,8 +6,7 @@
  * headers (DNS rebinding) and never sending CORS headers.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import { isIP, type AddressInfo } from 'node:net';
+import { isLoopbackAddress, listenLoopback, type LoopbackListener } from './listen.js';
 import Fastify, {
   LogController,
   type FastifyError,
@@ -49,8 +48,8 @@ const ALLOWED_METHODS = new Map<string, readonly string[]>([
 
 const ENDPOINTS_SUMMARY = 'GET /status, /healthz, /metrics; POST /start, /stop, /restart, /reload';
 
-/** Extra listening sockets per app (the first host is the app's own server). */
-const extraServers = new WeakMap<FastifyInstance, Server[]>();
+/** The sockets each app answers on, closed with the app. */
+const listeners = new WeakMap<FastifyInstance, LoopbackListener[]>();
 
 export function buildServer(opts: BuildServerOptions): FastifyInstance {
   const app = Fastify({
@@ -64,8 +63,12 @@ export function buildServer(opts: BuildServerOptions): FastifyInstance {
     },
   }) as unknown as FastifyInstance;
 
-  extraServers.set(app, []);
-  app.addHook('onClose', async () => closeExtraServers(app));
+  listeners.set(app, []);
+  app.addHook('onClose', async () => {
+    const open = listeners.get(app) ?? [];
+    listeners.set(app, []);
+    await Promise.all(open.map((l) => l.close()));
+  });
 
   acceptAnyBodyWithinLimit(app);
   app.addHook('onRequest', rejectForeignHost);
@@ -80,20 +83,24 @@ export function buildServer(opts: BuildServerOptions): FastifyInstance {
 }
 
 /**
- * Listens on every given loopback address with one port. An address this
- * host does not have (::1 with IPv6 disabled, as in some namespaces) is skipped
- * with a warning as long as one address listens; anything else fails.
+ * Listens on every given loopback address with one port (see listen.ts) and answers there;
+ * returns the port. The daemon instead opens the sockets itself before this module is loaded
+ * and hands them over with `serveOn`.
  */
-export async function listenApi(app: FastifyInstance, options: ApiListenOptions): Promise<void> {
-  const [first, ...rest] = expandHosts('hosts' in options ? options.hosts : options.host);
-  if (first === undefined) throw new Error('the API needs at least one address to listen on');
-  await listenFirst(app, first, options.port);
-
-  const port = (app.server.address() as AddressInfo).port;
-  for (const host of rest) {
-    await listenExtra(app, host, port);
-  }
+export async function listenApi(app: FastifyInstance, options: ApiListenOptions): Promise<{ port: number }> {
+  const listener = await listenLoopback('hosts' in options ? options.hosts : options.host, options.port, app.log);
+  await serveOn(app, listener);
+  return { port: listener.port };
 }
+
+/** Route the listener's requests (also those waiting already) to the app; the app closes it. */
+export async function serveOn(app: FastifyInstance, listener: LoopbackListener): Promise<void> {
+  await app.ready();
+  listeners.get(app)?.push(listener);
+  listener.attach((req, res) => app.routing(req, res));
+}
+
+export { isLoopbackAddress };
 
 // ---------------------------------------------------------------- routes
 
@@ -191,17 +198,6 @@ function splitHostHeader(header: string): { name: string; port: string | null } 
   return { name, port: port ?? null };
 }
 
-/** 127.0.0.0/8 or ::1 (also as an IPv4-mapped IPv6 address). */
-export function isLoopbackAddress(address: string): boolean {
-  const version = isIP(address);
-  if (version === 4) return address.startsWith('127.');
-  if (version !== 6) return false;
-  const lower = address.toLowerCase();
-  if (lower === '::1' || lower === '0:0:0:0:0:0:0:1') return true;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
-  return mapped?.[1] !== undefined && isLoopbackAddress(mapped[1]);
-}
-
 // ---------------------------------------------------------------- answers and logging
 
 async function stripCorsHeaders(_request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
@@ -295,80 +291,4 @@ function loggerOptions(logger: Logger | false | undefined): { loggerInstance?: L
 
 function safeRequestSerializer(request: { method?: string; url?: string }): Record<string, unknown> {
   return { method: request.method, url: request.url === undefined ? undefined : pathOf(request.url) };
-}
-
-// ---------------------------------------------------------------- listening
-
-function expandHosts(host: string | readonly string[]): string[] {
-  const given = typeof host === 'string' ? [host] : [...host];
-  const expanded = given.flatMap((h) => (h.toLowerCase() === 'localhost' ? ['127.0.0.1', '::1'] : [stripBrackets(h)]));
-  for (const address of expanded) {
-    if (!isLoopbackAddress(address)) {
-      throw new Error(`the API listens on loopback addresses only (127.x.y.z, ::1); refusing ${address}`);
-    }
-  }
-  // IPv4 first: 127.0.0.1 always exists, so the app's own server is the one that cannot be skipped.
-  const unique = [...new Set(expanded)];
-  return [...unique.filter((a) => isIP(a) === 4), ...unique.filter((a) => isIP(a) === 6)];
-}
-
-function stripBrackets(host: string): string {
-  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-}
-
-async function listenFirst(app: FastifyInstance, host: string, port: number): Promise<void> {
-  try {
-    await app.listen({ host, port });
-  } catch (err) {
-    throw listenError(err, host, port);
-  }
-}
-
-async function listenExtra(app: FastifyInstance, host: string, port: number): Promise<void> {
-  const server = createServer(app.routing.bind(app));
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host, port }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-  } catch (err) {
-    if (isAddressUnavailable(err)) {
-      app.log.warn({ host, port, code: (err as NodeJS.ErrnoException).code }, 'API address not available on this host; skipped');
-      return;
-    }
-    throw listenError(err, host, port);
-  }
-  extraServers.get(app)?.push(server);
-  app.log.info({ host, port }, 'API listening');
-}
-
-function isAddressUnavailable(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'EADDRNOTAVAIL' || code === 'EAFNOSUPPORT';
-}
-
-function listenError(err: unknown, host: string, port: number): Error {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
-  if (code === 'EADDRINUSE') {
-    return new Error(`cannot listen on ${where}: the address is in use (is another vxmesh daemon running?)`);
-  }
-  return new Error(`cannot listen on ${where}: ${err instanceof Error ? err.message : String(err)}`);
-}
-
-async function closeExtraServers(app: FastifyInstance): Promise<void> {
-  const servers = extraServers.get(app) ?? [];
-  extraServers.set(app, []);
-  await Promise.all(
-    servers.map(
-      (server) =>
-        new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeIdleConnections();
-        }),
-    ),
-  );
 }

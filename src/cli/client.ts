@@ -3,6 +3,7 @@
  * per connection so the CLI exits as soon as it has its answer).
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { EXIT } from './exit-codes.js';
 
 export interface ApiAddress {
   host: string;
@@ -28,6 +29,15 @@ export class ApiError extends Error {
   ) {
     super(message);
     this.name = 'ApiError';
+  }
+}
+
+/** Nothing listens on the API address: the CLI exits with 3, as LSB tools do for "not running". */
+export class DaemonNotRunningError extends Error {
+  readonly exitCode = EXIT.notRunning;
+  constructor(message: string) {
+    super(message);
+    this.name = 'DaemonNotRunningError';
   }
 }
 
@@ -131,7 +141,7 @@ function describeConnectionError(err: Error, where: string): Error {
   const code = (err as NodeJS.ErrnoException).code;
   switch (code) {
     case 'ECONNREFUSED':
-      return new Error(`vxmesh daemon is not running (nothing listens on ${where})`);
+      return new DaemonNotRunningError(`vxmesh daemon is not running (nothing listens on ${where})`);
     case 'EADDRNOTAVAIL':
     case 'ENETUNREACH':
     case 'EHOSTUNREACH':

@@ -1,43 +1,57 @@
-import { pino } from 'pino';
-import { buildServer, listenApi } from '../api/server.js';
+import { listenLoopback, type LoopbackListener } from '../api/listen.js';
 import { ensureToken } from '../api/token.js';
 import { Daemon } from '../daemon/daemon.js';
+import { createDaemonLogger } from '../daemon/log.js';
+import type { Logger } from 'pino';
 import type { CommonOptions } from './options.js';
+
+/** How long the first reconcile runs alone before the API server is loaded beside it. */
+const API_LOAD_HEAD_START_MS = 2000;
 
 /** `vxmesh daemon`: run until SIGTERM/SIGINT. Exiting leaves the data plane up. */
 export async function runDaemon(common: CommonOptions, opts: { resyncMs: number; maxLifetimeMs: number | undefined }): Promise<number> {
   // VXMESH_LOG_LEVEL=debug (or trace: every command with its duration) for troubleshooting.
-  const log = pino({ base: { service: 'vxmesh' }, level: process.env.VXMESH_LOG_LEVEL ?? 'info' });
+  const log = createDaemonLogger(process.env.VXMESH_LOG_LEVEL ?? 'info');
   const daemon = new Daemon({ configDir: common.configDir, stateDir: common.stateDir, node: common.node, log, resyncMs: opts.resyncMs });
   const { token, path } = await ensureToken(common.stateDir);
-  const app = buildServer({ control: daemon, token, tokenPath: path, logger: log.child({ component: 'api' }) });
   // The default address also listens on [::1]: `curl localhost:7789` may resolve either way.
   const hosts = common.api.host === '127.0.0.1' ? ['127.0.0.1', '::1'] : [common.api.host];
-  // The API listens before the daemon starts anything: a second daemon (port in use) exits
-  // here, having touched nothing, instead of running headless next to the first.
-  try {
-    await listenApi(app, { hosts, port: common.api.port });
-  } catch (err) {
-    await app.close().catch(() => undefined);
-    throw err;
-  }
+  const apiLog = log.child({ component: 'api' });
+  // The API's sockets open before the daemon starts anything: a second daemon (port in use)
+  // exits here, having touched nothing, instead of running headless next to the first.
+  const listener = await listenLoopback(hosts, common.api.port, apiLog);
   try {
     await daemon.run();
   } catch (err) {
     // Without its loop the daemon must not look alive to systemd: exit non-zero, mesh untouched.
-    await Promise.allSettled([app.close(), daemon.close()]);
+    await Promise.allSettled([listener.close(), daemon.close()]);
     throw err;
   }
-  log.info({ api: hosts.map((h) => `${h.includes(':') ? `[${h}]` : h}:${common.api.port}`), config: common.configDir, node: common.node ?? '(by local address)' }, 'vxmesh daemon running');
+  log.info({ api: hosts.map((h) => `${h.includes(':') ? `[${h}]` : h}:${listener.port}`), config: common.configDir, node: common.node ?? '(by local address)' }, 'vxmesh daemon running');
 
-  return new Promise<number>((resolve) => {
+  return new Promise<number>((resolve, reject) => {
     let closing = false;
-    const shutdown = (why: string) => {
+    let closeApi: () => Promise<unknown> = () => listener.close();
+    const shutdown = (why: string, failure?: unknown) => {
       if (closing) return;
       closing = true;
       log.info({ why }, 'daemon exiting; the mesh stays up');
-      void Promise.allSettled([app.close(), daemon.close()]).then(() => resolve(0));
+      void Promise.allSettled([closeApi(), daemon.close()]).then(() => (failure === undefined ? resolve(0) : reject(failure)));
     };
+    // The HTTP framework loads while the first reconcile waits on the kernel; requests that
+    // arrive meanwhile wait in the listener.
+    void Promise.race([daemon.firstSync(), new Promise((r) => setTimeout(r, API_LOAD_HEAD_START_MS).unref())])
+      .then(() => serveApi(listener, daemon, token, path, apiLog))
+      .then(
+        (close) => {
+          closeApi = close;
+          if (closing) void close();
+        },
+        (err: unknown) => {
+          log.fatal({ err: err instanceof Error ? err.message : String(err) }, 'the control API could not be started');
+          shutdown('control API failed', err);
+        },
+      );
     process.on('SIGTERM', () => shutdown('SIGTERM'));
     process.on('SIGINT', () => shutdown('SIGINT'));
     process.on('SIGHUP', () => {
@@ -49,4 +63,13 @@ export async function runDaemon(common: CommonOptions, opts: { resyncMs: number;
     });
     if (opts.maxLifetimeMs !== undefined) setTimeout(() => shutdown('max lifetime reached'), opts.maxLifetimeMs).unref();
   });
+}
+
+/** Load the API server and attach it to the open sockets; returns how to close it. */
+async function serveApi(listener: LoopbackListener, daemon: Daemon, token: string, tokenPath: string, log: Logger): Promise<() => Promise<unknown>> {
+  const { buildServer, serveOn } = await import('../api/server.js');
+  const app = buildServer({ control: daemon, token, tokenPath, logger: log });
+  await serveOn(app, listener);
+  log.info({ port: listener.port }, 'API serving');
+  return () => app.close();
 }

@@ -1,17 +1,12 @@
 #!/usr/bin/env node
+/**
+ * The `vxmesh` command: parses the arguments and loads only the module of the verb it runs
+ * (`status` needs node:http and a renderer, not the daemon, the API server or the planner).
+ */
 import { parseArgs } from 'node:util';
-import { pino } from 'pino';
-import { formatIssue, loadConfig } from '../config/load.js';
-import { CommandRunner } from '../kernel/runner.js';
-import { isEmptyPlan, renderPlan } from '../plan/plan.js';
-import { planNow } from '../daemon/reconcile.js';
-import { runDaemon } from './daemon-command.js';
-import { importLegacy } from './import-legacy.js';
-import { apiGet, apiPost } from './client.js';
-import { readToken } from '../api/token.js';
-import { renderOperation, renderStatusTable } from './render.js';
+import { EXIT } from './exit-codes.js';
 import { UsageError, parseApiAddress, type CommonOptions } from './options.js';
-import type { OperationResult, StatusReport } from '../daemon/status.js';
+import { VERSION } from '../version.js';
 
 const HELP = `vxmesh: keeps a unicast VXLAN mesh between servers reconciled to one peers file
 
@@ -22,8 +17,10 @@ Commands:
   status [--json]     show the mesh: node, state, links, loop prevention, last reconcile
   start | stop        bring the mesh up / tear down everything vxmesh owns (stays down until start)
   restart | reload    stop + start / re-read the config and reconcile now
-  check [DIR]         validate the config (default: --config); errors as file:line:col
+  check [DIR] [--json]  validate the config (default: --config); errors as file:line:col
   plan                print the exact commands a reconcile would run now, without running them
+  doctor [--json]     check this host before anything is changed: kernel, ebtables, nft,
+                      underlay and its MTU, the UDP port, the config, the API token
   import-legacy FILE  write peers.yaml from vxlansetup.sh scripts (see import-legacy --help)
 
 Options:
@@ -31,29 +28,34 @@ Options:
   --node NAME         this server's peer name (default: found by a local address)
   --state-dir DIR     API token and runtime state (default /var/lib/vxmesh)
   --api HOST:PORT     control API address (default 127.0.0.1:7789)
-  --json              machine-readable output (status, start, stop, restart, reload)
+  --json              machine-readable output (status, check, doctor, start, stop, restart, reload)
   --resync SECONDS    daemon: periodic full resync interval (default 30)
   --max-lifetime S    daemon: exit after S seconds, leaving the mesh up (for tests and demos)
+  -V, --version       print the version
   -h, --help          this help
 
-Exit codes: 0 ok, 1 failure (or invalid config for check), 2 usage error.
+Exit codes: 0 ok; 1 the mesh is degraded or stopped, an operation failed, the config is
+invalid, or doctor found a problem; 2 usage error; 3 the daemon is not running.
 `;
 
 /** `vxmesh VERB --help`. */
 const VERB_HELP: Record<string, string> = {
-  daemon: 'Usage: vxmesh daemon [--config DIR] [--state-dir DIR] [--node NAME] [--api HOST:PORT] [--resync S] [--max-lifetime S]\nRun the daemon in the foreground, logging JSON to stdout. SIGTERM/SIGINT exit and leave the mesh up; SIGHUP reloads.\n',
-  status: 'Usage: vxmesh status [--json] [--api HOST:PORT]\nShow node, state, links, loop prevention, ingress filter and the last reconcile. Exit 0 when running, 1 otherwise.\n',
-  start: 'Usage: vxmesh start [--state-dir DIR] [--api HOST:PORT] [--json]\nBring the mesh up after `vxmesh stop`. Needs the API token in DIR/api-token (root).\n',
+  daemon: 'Usage: vxmesh daemon [--config DIR] [--state-dir DIR] [--node NAME] [--api HOST:PORT] [--resync S] [--max-lifetime S]\nRun the daemon in the foreground, logging JSON to stdout (with syslog priority prefixes when stdout is the journal). SIGTERM/SIGINT exit and leave the mesh up; SIGHUP reloads.\n',
+  status: 'Usage: vxmesh status [--json] [--api HOST:PORT]\nShow node, state, links, loop prevention, ingress filter and the last reconcile. Exit 0 when running, 1 when degraded or stopped, 3 when the daemon is not running.\n',
+  start: 'Usage: vxmesh start [--state-dir DIR] [--api HOST:PORT] [--json]\nBring the mesh up after `vxmesh stop`. Needs the API token in DIR/api-token (root). Exit 3 when the daemon is not running.\n',
   stop: 'Usage: vxmesh stop [--state-dir DIR] [--api HOST:PORT] [--json]\nRemove everything vxmesh owns (devices, its bridge, its ebtables chain, its nft table) and keep it down until `vxmesh start`.\n',
   restart: 'Usage: vxmesh restart [--state-dir DIR] [--api HOST:PORT] [--json]\nStop, then start.\n',
-  reload: 'Usage: vxmesh reload [--state-dir DIR] [--api HOST:PORT] [--json]\nRe-read the config now and reconcile (a save does this by itself).\n',
-  check: 'Usage: vxmesh check [DIR]\nValidate DIR/peers.yaml and DIR/peers.d/*.yaml (default: --config). Errors as file:line:col: field: message; exit 1 on any.\n',
+  reload: 'Usage: vxmesh reload [--state-dir DIR] [--api HOST:PORT] [--json]\nRe-read the config now and reconcile (a save does this by itself). Exit 1 when the config is invalid (the mesh keeps the last good one).\n',
+  check: 'Usage: vxmesh check [DIR] [--json]\nValidate DIR/peers.yaml and DIR/peers.d/*.yaml (default: --config). Errors as file:line:col: field: message; exit 1 on any. As root it also says when no ebtables works on this host.\n',
   plan: 'Usage: vxmesh plan [--config DIR] [--node NAME]\nPrint the exact nft/ip/ebtables commands a reconcile would run now, without running them.\n',
+  doctor: 'Usage: vxmesh doctor [--config DIR] [--node NAME] [--state-dir DIR] [--json]\nCheck this host before anything is changed: kernel support (vxlan, bridge, port isolation), the ebtables backend and nft, the underlay device and its MTU, the UDP port, the config, the API token. One line per check: ok, warning or problem with its fix. Exit 1 on a problem.\n',
 };
+
+const OPERATIONS = ['start', 'stop', 'restart', 'reload'] as const;
 
 async function main(argv: string[]): Promise<number> {
   // import-legacy has options of its own.
-  if (argv[0] === 'import-legacy') return importLegacy(argv.slice(1));
+  if (argv[0] === 'import-legacy') return (await import('./import-legacy.js')).importLegacy(argv.slice(1));
   let parsed;
   try {
     parsed = parseArgs({
@@ -67,6 +69,7 @@ async function main(argv: string[]): Promise<number> {
         json: { type: 'boolean', default: false },
         resync: { type: 'string', default: '30' },
         'max-lifetime': { type: 'string' },
+        version: { type: 'boolean', short: 'V', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -75,10 +78,14 @@ async function main(argv: string[]): Promise<number> {
   }
   const { values, positionals } = parsed;
   const [verb, ...rest] = positionals;
+  if (values.version || verb === 'version') {
+    process.stdout.write(`vxmesh ${VERSION}\n`);
+    return EXIT.ok;
+  }
   if (values.help || verb === 'help') {
     const topic = verb === 'help' ? rest[0] : verb;
     process.stdout.write((topic && VERB_HELP[topic]) || HELP);
-    return 0;
+    return EXIT.ok;
   }
   if (!verb) throw new UsageError('missing command');
   const common: CommonOptions = {
@@ -97,63 +104,30 @@ async function main(argv: string[]): Promise<number> {
       const lifetime = values['max-lifetime'] === undefined ? undefined : Number(values['max-lifetime']);
       if (!(resync > 0)) throw new UsageError('--resync must be a positive number of seconds');
       if (lifetime !== undefined && !(lifetime > 0)) throw new UsageError('--max-lifetime must be a positive number of seconds');
+      // Before the daemon's modules are loaded and compiled (see node-flags.ts).
+      (await import('../daemon/node-flags.js')).applyDaemonV8Flags();
+      const { runDaemon } = await import('./daemon-command.js');
       return runDaemon(common, { resyncMs: resync * 1000, maxLifetimeMs: lifetime === undefined ? undefined : lifetime * 1000 });
     }
     case 'check':
       expectArgs(1);
-      return check(rest[0] ?? common.configDir);
+      return (await import('./check-command.js')).checkCommand(rest[0] ?? common.configDir, values.json);
     case 'plan':
       expectArgs(0);
-      return plan(common);
-    case 'status': {
+      return (await import('./plan-command.js')).planCommand(common);
+    case 'doctor':
       expectArgs(0);
-      const s = (await apiGet(common.api, '/status')) as StatusReport;
-      process.stdout.write(values.json ? JSON.stringify(s, null, 2) + '\n' : renderStatusTable(s));
-      return s.state === 'running' ? 0 : 1;
-    }
-    case 'start':
-    case 'stop':
-    case 'restart':
-    case 'reload': {
+      return (await import('./doctor.js')).doctorCommand(common, values.json);
+    case 'status':
       expectArgs(0);
-      const token = await readToken(common.stateDir);
-      const r = (await apiPost(common.api, `/${verb}`, token)) as OperationResult;
-      process.stdout.write(values.json ? JSON.stringify(r, null, 2) + '\n' : renderOperation(r));
-      return r.ok ? 0 : 1;
-    }
+      return (await import('./status-command.js')).statusCommand(common, values.json);
     default:
+      if ((OPERATIONS as readonly string[]).includes(verb)) {
+        expectArgs(0);
+        return (await import('./operation-command.js')).operationCommand(common, verb as (typeof OPERATIONS)[number], values.json);
+      }
       throw new UsageError(`unknown command "${verb}"`);
   }
-}
-
-async function check(dir: string): Promise<number> {
-  const r = await loadConfig(dir);
-  if (!r.ok) {
-    for (const i of r.issues) process.stderr.write(`${formatIssue(i)}\n`);
-    process.stderr.write(`${r.issues.length} error${r.issues.length === 1 ? '' : 's'} in ${dir}\n`);
-    return 1;
-  }
-  const c = r.config;
-  process.stdout.write(`ok: ${c.files.length} file(s), ${c.peers.length} peers, bridge ${c.mesh.bridge}, mtu ${c.mesh.mtu}, port ${c.mesh.port}, loop prevention ${c.mesh.loopPrevention}\n`);
-  for (const w of c.warnings) process.stdout.write(`warning: ${w}\n`);
-  return 0;
-}
-
-async function plan(common: CommonOptions): Promise<number> {
-  const r = await loadConfig(common.configDir);
-  if (!r.ok) {
-    for (const i of r.issues) process.stderr.write(`${formatIssue(i)}\n`);
-    return 1;
-  }
-  const runner = new CommandRunner(pino({ level: 'silent' }));
-  const now = await planNow(runner, { kind: 'mesh', config: r.config, node: common.node });
-  if (!now.plan) {
-    process.stderr.write(`cannot plan: ${now.waiting}\n`);
-    return 1;
-  }
-  for (const b of now.plan.blocked) process.stderr.write(`blocked: ${b}\n`);
-  process.stdout.write(isEmptyPlan(now.plan) ? '# nothing to do: the kernel matches the config\n' : renderPlan(now.plan) + '\n');
-  return 0;
 }
 
 main(process.argv.slice(2)).then(
@@ -163,10 +137,12 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     if (err instanceof UsageError) {
       process.stderr.write(`vxmesh: ${err.message}\nRun 'vxmesh --help' for usage.\n`);
-      process.exitCode = 2;
+      process.exitCode = EXIT.usage;
     } else {
       process.stderr.write(`vxmesh: ${err instanceof Error ? err.message : String(err)}\n`);
-      process.exitCode = 1;
+      // Errors that know their exit code (the daemon is not running: 3) carry it.
+      const code = (err as { exitCode?: unknown }).exitCode;
+      process.exitCode = typeof code === 'number' ? code : EXIT.failure;
     }
   },
 );

@@ -12,7 +12,7 @@ const MAX_CHANGES_SHOWN = 10;
 
 export function renderStatusTable(s: StatusReport, now: Date = new Date()): string {
   const lines = [
-    ...field('Node', s.node ?? '(not found in the config)'),
+    ...field('Node', `${s.node ?? '(not found in the config)'}${s.version ? ` (vxmesh ${s.version})` : ''}`),
     ...stateLines(s),
     ...configLines(s.config),
     ...field('Underlay', underlayText(s.underlay)),
@@ -71,7 +71,9 @@ function bridgeText(b: StatusReport['bridge']): string {
 
 function loopPreventionText(l: StatusReport['loopPrevention']): string {
   const what = l.mode === 'ebtables' ? 'rules' : 'isolated ports';
-  return withProblem(`${l.mode}, ${l.present}/${l.expected} ${what} present`, l.problem);
+  // The backend matters only for ebtables mode; older daemons do not report it.
+  const backend = l.mode !== 'ebtables' || l.backend === undefined ? '' : l.backend === null ? ' (no working ebtables)' : ` (backend ${l.backend.name}: ${l.backend.ebtables})`;
+  return withProblem(`${l.mode}${backend}, ${l.present}/${l.expected} ${what} present`, l.problem);
 }
 
 function ingressText(f: StatusReport['ingressFilter']): string {

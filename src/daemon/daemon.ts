@@ -5,6 +5,8 @@ import { formatIssue, loadConfig, type ConfigIssue } from '../config/load.js';
 import { KernelMonitor } from '../kernel/monitor.js';
 import { learnedMacs, observe } from '../kernel/observe.js';
 import { CommandRunner, type Runner } from '../kernel/runner.js';
+import { describeBackend, probeEbtablesBackend } from '../kernel/ebtables-backend.js';
+import type { EbtablesChoice } from '../model/ebtables.js';
 import type { ActualState } from '../model/state.js';
 import type { Config } from '../model/types.js';
 import { isEmptyPlan } from '../plan/plan.js';
@@ -33,6 +35,7 @@ const STOPPED_MARKER = 'stopped';
 const RECHECK_MS = 300;
 /** Status reads the last observation of the kernel while it is younger than this. */
 const STATUS_MAX_AGE_MS = 1000;
+const NOT_PROBED = 'ebtables backend not probed yet';
 
 /**
  * The long-running part: keeps the kernel reconciled to the config. Every change to the
@@ -53,8 +56,18 @@ export class Daemon implements MeshControl {
   private monitor: KernelMonitor | undefined;
   private watcher: ReturnType<typeof watchConfig> | undefined;
   private statusInFlight: Promise<StatusReport> | undefined;
-  /** The last read of the kernel (by a reconcile or by status), and when. */
-  private observed: { actual: ActualState; at: number } | undefined;
+  /**
+   * The last read of the kernel (by a reconcile or by status), when, and how many nft events
+   * had been seen before it began: while that count holds and nft monitor runs, the ebtables
+   * chain it read is still current (re-reading 4000 rules costs ~100 ms).
+   */
+  private observed: { actual: ActualState; at: number; nftEvents: number } | undefined;
+  private nftEvents = 0;
+  private ebtables: EbtablesChoice = { backend: undefined, problem: NOT_PROBED };
+  private markFirstSync: () => void = () => undefined;
+  private readonly firstSyncDone = new Promise<void>((resolve) => {
+    this.markFirstSync = resolve;
+  });
   private macs: { counts: Map<string, number>; at: number } | undefined;
 
   constructor(private readonly opts: DaemonOptions) {
@@ -80,8 +93,12 @@ export class Daemon implements MeshControl {
     this.stopped = await pathExists(join(this.opts.stateDir, STOPPED_MARKER));
     if (this.stopped) this.log.warn({ marker: join(this.opts.stateDir, STOPPED_MARKER) }, 'mesh was stopped with `vxmesh stop`; it stays down until `vxmesh start`');
     await this.loadConfig();
+    await this.chooseEbtables();
     this.watcher = watchConfig(this.opts.configDir, () => this.trigger({ kind: 'config', cause: 'saved' }));
-    this.monitor = new KernelMonitor(this.log.child({ component: 'monitor' }), (source) => this.trigger({ kind: 'kernel', source: source === 'nft' ? 'nft' : 'ip' }));
+    this.monitor = new KernelMonitor(this.log.child({ component: 'monitor' }), (source) => {
+      if (source === 'nft') this.nftEvents++;
+      this.trigger({ kind: 'kernel', source: source === 'nft' ? 'nft' : 'ip' });
+    });
     this.monitor.start();
     this.scheduler.start();
     this.scheduler.request({ kind: 'config', cause: 'start' }, 0);
@@ -117,13 +134,43 @@ export class Daemon implements MeshControl {
     this.configIssues = r.issues;
   }
 
+  /**
+   * Decided once at start. Only while none works is it probed again at each sync, so installing
+   * the missing package heals the mesh without a restart.
+   */
+  private async chooseEbtables(): Promise<void> {
+    if (this.ebtables.backend) return;
+    const first = this.ebtables.problem === NOT_PROBED;
+    this.ebtables = await probeEbtablesBackend(this.runner);
+    const b = this.ebtables.backend;
+    if (b) this.log.info({ backend: b.name, commands: [b.ebtables, b.save, b.restore] }, `ebtables backend: ${describeBackend(b)}`);
+    else if (first) {
+      const needed = this.config?.mesh.loopPrevention !== 'isolated';
+      this.log[needed ? 'error' : 'info']({ problem: this.ebtables.problem }, needed ? 'no working ebtables: no VXLAN port joins the bridge until one works' : 'no working ebtables (not needed with loop_prevention: isolated)');
+    }
+  }
+
+  /** Settles when the first sync after start has run (whatever its outcome). */
+  firstSync(): Promise<void> {
+    return this.firstSyncDone;
+  }
+
   private goal(): Goal | undefined {
     if (this.stopped) return undefined;
     return this.config ? { kind: 'mesh', config: this.config, node: this.opts.node } : undefined;
   }
 
   /** One run of the queue: an operation, or a reconcile for the triggers that came in. */
-  private async sync({ triggers, operation }: Batch): Promise<{ ok: boolean; result?: OperationResult }> {
+  private async sync(batch: Batch): Promise<{ ok: boolean; result?: OperationResult }> {
+    try {
+      return await this.syncNow(batch);
+    } finally {
+      this.markFirstSync();
+    }
+  }
+
+  private async syncNow({ triggers, operation }: Batch): Promise<{ ok: boolean; result?: OperationResult }> {
+    await this.chooseEbtables();
     if (operation) {
       const result = await this.operate(operation);
       return { ok: result.ok, result };
@@ -134,16 +181,20 @@ export class Daemon implements MeshControl {
     if (!goal) return { ok: true };
     const outcome = await this.reconcileWith(goal, triggers.map(describeTrigger).sort().join(','));
     if (isDriftOnly(triggers) && outcome.changes.length > 0) this.counters.driftRepairs++;
-    return { ok: outcome.errors.length === 0 };
+    // Ports held back for want of ebtables: retry with backoff, probing again each time, so
+    // installing the package heals the mesh within seconds rather than at the next resync.
+    const heldBack = !this.ebtables.backend && goal.kind === 'mesh' && goal.config.mesh.loopPrevention === 'ebtables';
+    return { ok: outcome.errors.length === 0 && !heldBack };
   }
 
   /** Reconcile, then log and count the outcome: the one place reconcile errors are logged. */
   private async reconcileWith(goal: Goal, trigger: string): Promise<ReconcileOutcome> {
-    const outcome = await reconcile(this.runner, goal);
+    const nftEvents = this.nftEvents;
+    const outcome = await reconcile(this.runner, goal, this.ebtables);
     this.counters.reconciles++;
     if (outcome.errors.length) this.counters.reconcileErrors++;
     this.counters.changesApplied += outcome.changes.length;
-    if (outcome.observed) this.observed = { actual: outcome.observed, at: this.clock.now() };
+    if (outcome.observed) this.observed = { actual: outcome.observed, at: this.clock.now(), nftEvents };
     for (const { err } of outcome.errors) this.log.error({ err, trigger, planned: outcome.planned }, 'reconcile step failed');
     for (const change of outcome.changes) this.log.info({ change }, 'applied');
     const errors = outcome.errors.map((e) => e.message);
@@ -237,11 +288,14 @@ export class Daemon implements MeshControl {
     const cfg = this.config;
     const now = this.clock.now();
     const fresh = (at: number | undefined) => at !== undefined && now - at <= STATUS_MAX_AGE_MS;
+    const nftEvents = this.nftEvents;
+    // The chain read is reused only while nft monitor runs and has seen no change since.
+    const chain = this.observed && this.observed.nftEvents === nftEvents && this.observed.actual.ebtables.available && this.monitor?.isWatching('nft') ? this.observed.actual.ebtables : undefined;
     const [actual, macs] = await Promise.all([
-      fresh(this.observed?.at) ? this.observed!.actual : observe(this.runner),
+      fresh(this.observed?.at) ? this.observed!.actual : observe(this.runner, this.ebtables, chain),
       !cfg ? new Map<string, number>() : fresh(this.macs?.at) ? this.macs!.counts : learnedMacs(this.runner, cfg.mesh.bridge),
     ]);
-    if (!fresh(this.observed?.at)) this.observed = { actual, at: now };
+    if (!fresh(this.observed?.at)) this.observed = { actual, at: now, nftEvents };
     if (cfg && !fresh(this.macs?.at)) this.macs = { counts: macs, at: now };
     // Status shows the config's mesh even while stopped (what start would bring back).
     const planned = cfg ? planFor({ kind: 'mesh', config: cfg, node: this.opts.node }, actual) : undefined;
@@ -262,6 +316,7 @@ export class Daemon implements MeshControl {
       macs,
       last: this.last,
       counters: this.counters,
+      ebtables: this.ebtables,
     });
   }
 }

@@ -5,6 +5,7 @@ import { currentUnderlay, localAddresses, type ActualState } from '../model/stat
 import { computeDesired, findSelf, type DesiredState, type SelfResult } from '../plan/desired.js';
 import { computePlan, computeTeardown, isEmptyPlan, type Plan } from '../plan/plan.js';
 import type { Config } from '../model/types.js';
+import type { EbtablesChoice } from '../model/ebtables.js';
 
 /** One failed step or read, with what an operator needs to see why. */
 export interface ReconcileError {
@@ -51,9 +52,9 @@ export function planFor(goal: Goal, actual: ActualState): PlanNow {
   return { plan: computePlan(desired, actual), desired, self, waiting: undefined, actual };
 }
 
-/** planFor against a fresh read of the kernel. */
-export async function planNow(runner: Runner, goal: Goal): Promise<PlanNow> {
-  return planFor(goal, await observe(runner));
+/** planFor against a fresh read of the kernel, with the ebtables backend probed at start. */
+export async function planNow(runner: Runner, goal: Goal, ebtables: EbtablesChoice): Promise<PlanNow> {
+  return planFor(goal, await observe(runner, ebtables));
 }
 
 /**
@@ -61,11 +62,11 @@ export async function planNow(runner: Runner, goal: Goal): Promise<PlanNow> {
  * to verify. Whatever triggered it, it is the same full sync. Errors are returned, not
  * logged: the caller logs them once.
  */
-export async function reconcile(runner: Runner, goal: Goal): Promise<ReconcileOutcome> {
+export async function reconcile(runner: Runner, goal: Goal, ebtables: EbtablesChoice): Promise<ReconcileOutcome> {
   const started = performance.now();
   const out: ReconcileOutcome = { changes: [], planned: [], errors: [], waiting: undefined, blocked: [], desired: undefined, observed: undefined, durationMs: 0 };
   try {
-    const first = await planNow(runner, goal);
+    const first = await planNow(runner, goal, ebtables);
     out.desired = first.desired;
     out.waiting = first.waiting;
     out.observed = first.actual;
@@ -73,13 +74,13 @@ export async function reconcile(runner: Runner, goal: Goal): Promise<ReconcileOu
     if (plan) {
       out.blocked = plan.blocked;
       if (!isEmptyPlan(plan)) {
-        const errors = await applyPlan(runner, plan);
+        const errors = await applyPlan(runner, plan, ebtables.backend);
         for (const err of errors) out.errors.push({ message: err.message, err });
         // What was planned counts as applied only when every step went through; after a
         // failure the next run re-plans from a fresh read and reports what is still missing.
         if (errors.length === 0) out.changes = plan.changes;
         else out.planned = plan.changes;
-        const again = await planNow(runner, goal);
+        const again = await planNow(runner, goal, ebtables);
         out.observed = again.actual;
         if (again.plan && !isEmptyPlan(again.plan) && out.errors.length === 0) {
           const message = `not converged after apply: ${again.plan.changes.join('; ')}`;

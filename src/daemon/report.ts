@@ -5,6 +5,8 @@ import { VXLAN_OVERHEAD, type Config, type Peer } from '../model/types.js';
 import type { DesiredLink, DesiredState } from '../plan/desired.js';
 import { expectedChain } from '../plan/plan.js';
 import { ingressMatches } from '../plan/ingress.js';
+import type { EbtablesChoice } from '../model/ebtables.js';
+import { VERSION } from '../version.js';
 import type { ReconcileOutcome } from './reconcile.js';
 import type { Counters, LinkStatus, ReconcileReport, StatusReport } from './status.js';
 
@@ -25,6 +27,8 @@ export interface StatusInput {
   macs: Map<string, number>;
   last: { report: ReconcileReport; outcome: ReconcileOutcome } | undefined;
   counters: Counters;
+  /** The ebtables backend probed at start (or why none works). */
+  ebtables: EbtablesChoice;
 }
 
 /** What is wrong with the underlay: missing, moved to another address, or too small an MTU. */
@@ -46,19 +50,21 @@ function underlayProblem(s: StatusInput, local: string | undefined): string | nu
 function loopPrevention(s: StatusInput, links: LinkStatus[]): StatusReport['loopPrevention'] {
   const mode = s.config?.mesh.loopPrevention ?? 'ebtables';
   const eb = s.actual.ebtables;
+  const backend = s.ebtables.backend ? { ...s.ebtables.backend } : null;
   if (mode === 'ebtables') {
     const devices = [...new Set(links.filter((l) => l.present).map((l) => l.device))];
     const want = new Set(expectedChain(devices));
     const expected = want.size - 1;
     const present = eb.chain.filter((r) => r !== GATE_RULE && want.has(r)).length;
     let problem: string | null = null;
-    if (!eb.available) problem = `ebtables unavailable: ${eb.error ?? 'unknown error'}`;
+    if (!s.ebtables.backend) problem = s.ebtables.problem ?? 'no working ebtables';
+    else if (!eb.available) problem = `ebtables unavailable: ${eb.error ?? 'unknown error'}`;
     else if (present < expected || eb.jumps === 0 || eb.chain[0] !== GATE_RULE) problem = `rules missing: ${present} of ${expected} pairwise rules${eb.jumps === 0 ? ', no FORWARD jump' : ''}`;
-    return { mode, expected, present, problem };
+    return { mode, backend, expected, present, problem };
   }
   const expected = links.length;
   const present = links.filter((l) => l.present && s.actual.links.get(l.device)?.isolated === true).length;
-  return { mode, expected, present, problem: present < expected ? `${expected - present} of ${expected} ports not isolated` : null };
+  return { mode, backend, expected, present, problem: present < expected ? `${expected - present} of ${expected} ports not isolated` : null };
 }
 
 function ingressProblem(s: StatusInput): string | null {
@@ -97,6 +103,7 @@ export function buildStatus(s: StatusInput): StatusReport {
   const state = s.stopped ? 'stopped' : reasons.length ? 'degraded' : 'running';
 
   return {
+    version: VERSION,
     node: s.self?.name ?? s.config?.node ?? null,
     state,
     reasons: [...new Set(reasons)],

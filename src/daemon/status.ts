@@ -41,6 +41,8 @@ export interface ReconcileReport {
 }
 
 export interface StatusReport {
+  /** The daemon's vxmesh version. */
+  version: string;
   node: string | null;
   state: MeshState;
   /** Why the state is not `running`, one line each. */
@@ -55,7 +57,14 @@ export interface StatusReport {
   underlay: { device: string | null; address: string | null; mtu: number | null; problem: string | null };
   bridge: { name: string; present: boolean; up: boolean; mtu: number | null; ownedByVxmesh: boolean };
   links: LinkStatus[];
-  loopPrevention: { mode: 'ebtables' | 'isolated'; expected: number; present: number; problem: string | null };
+  loopPrevention: {
+    mode: 'ebtables' | 'isolated';
+    /** The ebtables commands in use (probed at start), or null when none works here. */
+    backend: { name: 'nft' | 'legacy'; ebtables: string; save: string; restore: string } | null;
+    expected: number;
+    present: number;
+    problem: string | null;
+  };
   /** The nftables table that accepts the VXLAN port only from peer addresses. */
   ingressFilter: { enabled: boolean; present: boolean; peers: number; droppedPackets: number; problem: string | null };
   lastReconcile: ReconcileReport | null;

@@ -1,19 +1,27 @@
 import type { Runner } from './runner.js';
-import type { Plan } from '../plan/plan.js';
+import { commandOf, type Plan } from '../plan/plan.js';
+import type { EbtablesBackend } from '../model/ebtables.js';
 
 /**
  * Run a plan's steps in order, one process each, and return every error. A failed step does
  * not stop the ones after it, except that a step that needs loop safety (a port joining the
- * bridge) runs only when every loop-guarding step before it succeeded. The caller re-observes
- * and re-plans rather than trusting what got done.
+ * bridge) runs only when every loop-guarding step before it succeeded. ebtables steps run the
+ * commands of `eb`, the backend probed at start. The caller re-observes and re-plans rather
+ * than trusting what got done.
  */
-export async function applyPlan(runner: Runner, plan: Plan): Promise<Error[]> {
+export async function applyPlan(runner: Runner, plan: Plan, eb: EbtablesBackend | undefined): Promise<Error[]> {
   const errors: Error[] = [];
   let loopSafe = true;
   for (const step of plan.steps) {
     if (step.needsLoopSafety && !loopSafe) continue;
+    if ((step.tool === 'ebtables' || step.tool === 'ebtables-restore') && !eb) {
+      // The planner holds ports back without a backend; this keeps the order if it ever does not.
+      errors.push(new Error('ebtables work planned but no working ebtables backend'));
+      if (step.guardsLoops) loopSafe = false;
+      continue;
+    }
     try {
-      await runner.run(step.tool, step.args, step.input === undefined ? {} : { input: step.input });
+      await runner.run(commandOf(step, eb), step.args, step.input === undefined ? {} : { input: step.input });
     } catch (err) {
       errors.push(err instanceof Error ? err : new Error(String(err)));
       if (step.guardsLoops) loopSafe = false;

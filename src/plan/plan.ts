@@ -3,8 +3,12 @@ import type { ActualState, IngressDesired, IngressState, LinkInfo } from '../mod
 import { VXLAN_OVERHEAD } from '../model/types.js';
 import type { DesiredDevice, DesiredState } from './desired.js';
 import { ingressMatches, renderIngress, renderIngressRemoval } from './ingress.js';
+import type { EbtablesBackend } from '../model/ebtables.js';
 
-/** The programs a plan runs. Each reads its input from stdin when the step has one. */
+/**
+ * The programs a plan runs. Each reads its input from stdin when the step has one. `ebtables`
+ * and `ebtables-restore` name roles: the backend in use gives the actual commands (commandOf).
+ */
 export type Tool = 'nft' | 'ip' | 'bridge' | 'ebtables-restore' | 'ebtables';
 
 /**
@@ -160,6 +164,12 @@ export function computePlan(desired: DesiredState, actual: ActualState): Plan {
       plan.pre.push(`link set dev ${br.name} up`);
       plan.changes.push(`bring ${br.name} up`);
     }
+  }
+
+  // Without a working ebtables no port may join the bridge: its loop prevention cannot be made.
+  if (!isolated && !actual.ebtables.available) {
+    bridgeUsable = false;
+    plan.blocked.push(`no port joins ${br.name}: loop prevention cannot be put in place without a working ebtables`);
   }
 
   const replaced = replaceScriptDevices(plan, desired, actual);
@@ -323,6 +333,7 @@ function chainDiff(actual: string[], devices: string[]): string[] | 'rewrite' {
 function planLoopPrevention(plan: Draft, desired: DesiredState, actual: ActualState, devices: string[]): void {
   const eb = actual.ebtables;
   if (desired.loopPrevention === 'ebtables') {
+    if (!eb.available) return;
     const diff = eb.chainExists ? chainDiff(eb.chain, devices) : 'rewrite';
     if (diff === 'rewrite') {
       plan.chain = devices;
@@ -394,16 +405,26 @@ export function renderChainAppend(rules: string[]): string {
   return ['*filter', ...rules.map((r) => `-A ${CHAIN} ${r}`)].join('\n') + '\n';
 }
 
+/** The ebtables names used when no backend is given (plain names, as the distribution links them). */
+const PLAIN_NAMES: Pick<EbtablesBackend, 'ebtables' | 'restore'> = { ebtables: 'ebtables', restore: 'ebtables-restore' };
+
+/** The command a step runs: its tool, or for ebtables roles the backend's command. */
+export function commandOf(step: Step, eb: Pick<EbtablesBackend, 'ebtables' | 'restore'> = PLAIN_NAMES): string {
+  if (step.tool === 'ebtables') return eb.ebtables;
+  if (step.tool === 'ebtables-restore') return eb.restore;
+  return step.tool;
+}
+
 /**
  * A step as a shell command line, its input as a here-document: what `vxmesh plan` prints.
  * Run by `sh`, the text does exactly what apply does (a test proves it).
  */
-export function renderStep(step: Step): string {
-  const line = [step.tool, ...step.args].join(' ');
+export function renderStep(step: Step, eb?: Pick<EbtablesBackend, 'ebtables' | 'restore'>): string {
+  const line = [commandOf(step, eb), ...step.args].join(' ');
   return step.input === undefined ? line : `${line} <<'EOF'\n${step.input.trimEnd()}\nEOF`;
 }
 
-/** The plan as the exact commands apply runs, one step after the other. */
-export function renderPlan(plan: Plan): string {
-  return plan.steps.map(renderStep).join('\n');
+/** The plan as the exact commands apply runs, one step after the other, with the backend's ebtables commands. */
+export function renderPlan(plan: Plan, eb?: Pick<EbtablesBackend, 'ebtables' | 'restore'>): string {
+  return plan.steps.map((s) => renderStep(s, eb)).join('\n');
 }

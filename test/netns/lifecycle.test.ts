@@ -1,6 +1,6 @@
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EVENT_DRIVEN_MS, buildMesh, chainRules, CLI, forwardRules, Lab, links, ns, peersYaml, ping, run, statusJson, vxlanLinks, waitFor, waitForConverged } from '../helpers/lab.js';
+import { EVENT_DRIVEN_MS, LAB_EBTABLES, buildMesh, chainRules, CLI, forwardRules, Lab, links, ns, peersYaml, ping, run, statusJson, vxlanLinks, waitFor, waitForConverged } from '../helpers/lab.js';
 
 async function ifindexes(nsName: string): Promise<Map<string, number>> {
   return new Map((await vxlanLinks(nsName)).map((l) => [l.ifname, l.ifindex]));
@@ -19,9 +19,9 @@ describe('config edits, drift and bad files on a live 3-server mesh', () => {
     const s1 = lab.servers[0]!;
     await ns(s1.ns, 'ip', 'link', 'del', 'vxlan2');
     const t1 = await waitFor('vxlan2 re-created and attached', async () => (await vxlanLinks(s1.ns)).some((l) => l.ifname === 'vxlan2' && l.master === 'vxbr0' && l.flags.includes('UP')), EVENT_DRIVEN_MS);
-    await ns(s1.ns, 'ebtables', '-t', 'filter', '-D', 'VXMESH', '-i', 'vxlan2', '-o', 'vxlan3', '-j', 'DROP');
+    await ns(s1.ns, LAB_EBTABLES.ebtables, '-t', 'filter', '-D', 'VXMESH', '-i', 'vxlan2', '-o', 'vxlan3', '-j', 'DROP');
     const t2 = await waitFor('rule restored', async () => (await chainRules(s1.ns)).includes('-i vxlan2 -o vxlan3 -j DROP'), EVENT_DRIVEN_MS);
-    await ns(s1.ns, 'ebtables', '-t', 'filter', '-F', 'VXMESH');
+    await ns(s1.ns, LAB_EBTABLES.ebtables, '-t', 'filter', '-F', 'VXMESH');
     await waitFor('flushed chain restored', async () => (await chainRules(s1.ns)).length === 3, 5000);
     await ns(s1.ns, 'ip', 'link', 'set', 'vxlan3', 'nomaster');
     const t3 = await waitFor('vxlan3 re-attached', async () => (await vxlanLinks(s1.ns)).some((l) => l.ifname === 'vxlan3' && l.master === 'vxbr0'), EVENT_DRIVEN_MS);
@@ -130,7 +130,7 @@ describe('daemon lifecycle', () => {
     await ns(s1.ns, 'ip', 'link', 'add', 'br-other', 'type', 'bridge');
     await ns(s1.ns, 'ip', 'link', 'add', 'vxlan900', 'type', 'vxlan', 'id', '900', 'dstport', '4790', 'local', '198.18.0.1', 'dev', 'eth0');
     await ns(s1.ns, 'ip', 'link', 'set', 'vxlan900', 'master', 'br-other');
-    await ns(s1.ns, 'ebtables', '-t', 'filter', '-A', 'FORWARD', '-i', 'eth9', '-j', 'DROP');
+    await ns(s1.ns, LAB_EBTABLES.ebtables, '-t', 'filter', '-A', 'FORWARD', '-i', 'eth9', '-j', 'DROP');
     const foreign = async () => {
       const l = await links(s1.ns);
       return {

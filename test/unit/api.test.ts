@@ -39,6 +39,7 @@ function link(over: Partial<LinkStatus>): LinkStatus {
 
 function sampleReport(over: Partial<StatusReport> = {}): StatusReport {
   return {
+    version: '9.8.7',
     node: 'lxd1',
     state: 'running',
     reasons: [],
@@ -55,7 +56,7 @@ function sampleReport(over: Partial<StatusReport> = {}): StatusReport {
       link({}),
       link({ peer: 'old3', peerId: 3, remote: '198.51.100.30', vni: 2, device: 'vxlan3', legacy: true, rxBytes: 0, txBytes: 3 * 1024 ** 3, learnedMacs: 12 }),
     ],
-    loopPrevention: { mode: 'ebtables', expected: 2, present: 2, problem: null },
+    loopPrevention: { mode: 'ebtables', backend: { name: 'nft', ebtables: 'ebtables-nft', save: 'ebtables-nft-save', restore: 'ebtables-nft-restore' }, expected: 2, present: 2, problem: null },
     ingressFilter: { enabled: true, present: true, peers: 2, droppedPackets: 0, problem: null },
     lastReconcile: {
       at: '2025-01-02T03:04:10.000Z',
@@ -332,8 +333,7 @@ describe('listenApi and the CLI client', () => {
   it('listens on loopback, answers the client, and the client explains when nothing listens', async () => {
     const control = fakeControl();
     const app = buildServer({ control, token: TOKEN, tokenPath: TOKEN_PATH });
-    await listenApi(app, { hosts: ['127.0.0.1', '::1'], port: 0 });
-    const port = (app.server.address() as { port: number }).port;
+    const { port } = await listenApi(app, { hosts: ['127.0.0.1', '::1'], port: 0 });
     const api = { host: '127.0.0.1', port };
 
     expect(await apiGet(api, '/status')).toEqual(sampleReport());
@@ -432,6 +432,8 @@ describe('renderMetrics', () => {
     expect(text).toContain('vxmesh_reconcile_errors_total 1\n');
     expect(text).toContain('vxmesh_drift_repairs_total 2\n');
     expect(text).toContain('vxmesh_loop_prevention_rules_expected 2\n');
+    expect(text).toContain('vxmesh_ebtables_backend{backend="nft"} 1\n');
+    expect(text).toContain(`vxmesh_build_info{version="9.8.7",nodejs="${process.version}"} 1\n`);
     // No reconcile yet: the family is declared but has no sample.
     expect(text).toContain('# TYPE vxmesh_last_reconcile_duration_seconds gauge\n');
     expect(text).not.toMatch(/^vxmesh_last_reconcile_duration_seconds /m);
@@ -460,12 +462,12 @@ describe('renderStatusTable', () => {
 
   it('prints the header and one aligned row per link', () => {
     const out = renderStatusTable(sampleReport(), now);
-    expect(out).toMatch(/^Node: +lxd1$/m);
+    expect(out).toMatch(/^Node: +lxd1 \(vxmesh 9\.8\.7\)$/m);
     expect(out).toMatch(/^State: +running$/m);
     expect(out).toContain('peers.yaml, peers.d/10-node.yaml');
     expect(out).toMatch(/^Underlay: +eth0 198\.51\.100\.10, MTU 1500$/m);
     expect(out).toMatch(/^Bridge: +vxbr0 up, MTU 1450/m);
-    expect(out).toMatch(/^Loop prevention: +ebtables, 2\/2 rules present$/m);
+    expect(out).toMatch(/^Loop prevention: +ebtables \(backend nft: ebtables-nft\), 2\/2 rules present$/m);
     expect(out).toMatch(/^Last reconcile: +2025-01-02T03:04:10.000Z \(30s ago\), took 42 ms, trigger config, 1 change, 0 errors$/m);
 
     const lines = out.split('\n');

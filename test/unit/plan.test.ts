@@ -77,6 +77,31 @@ function phases(plan: Plan) {
 }
 
 describe('planner', () => {
+  it('attaches no port and writes no rule when no ebtables works, but does in isolated mode', () => {
+    const a = emptyHost();
+    a.ebtables = { available: false, error: 'no working ebtables', chainExists: false, chain: [], jumps: 0 };
+    const plan = phases(computePlan(desiredFor(MESH, a), a));
+    expect(plan.post).toEqual([]);
+    expect(plan.chain).toBeUndefined();
+    expect(plan.chainAppend).toEqual([]);
+    expect(plan.ebtables).toEqual([]);
+    expect(plan.blocked).toEqual(['no port joins vxbr0: loop prevention cannot be put in place without a working ebtables']);
+    expect(plan.pre).toContain('link add name vxlan2 mtu 1450 type vxlan id 100002 remote 198.18.0.2 local 198.18.0.1 dev eth0 dstport 4789 nolearning');
+    const iso = config(`mesh: { loop_prevention: isolated }\npeers:\n  - { name: a, id: 1, address: 198.18.0.1 }\n  - { name: b, id: 2, address: 198.18.0.2 }\n`);
+    const isoPlan = phases(computePlan(desiredFor(iso, a), a));
+    expect(isoPlan.blocked).toEqual([]);
+    expect(isoPlan.post).toContain('link set dev vxlan2 type bridge_slave isolated on');
+  });
+
+  it('renders the ebtables commands of the backend in use', () => {
+    const a = emptyHost();
+    const text = renderPlan(computePlan(desiredFor(MESH, a), a), { ebtables: 'ebtables-nft', restore: 'ebtables-nft-restore' });
+    expect(text).toContain("ebtables-nft-restore --noflush <<'EOF'");
+    expect(text).toContain('ebtables-nft -t filter -I FORWARD 1 -i vxlan+ -j VXMESH');
+    expect(text).not.toMatch(/^ebtables(-restore)? /m);
+  });
+
+
   it('builds a whole mesh on an empty host in the safe order (golden)', () => {
     const a = emptyHost();
     const plan = phases(computePlan(desiredFor(MESH, a), a));

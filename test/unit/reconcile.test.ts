@@ -4,6 +4,11 @@ import { parseConfig } from '../../src/config/load.js';
 import { reconcile, type Goal } from '../../src/daemon/reconcile.js';
 import type { Config } from '../../src/model/types.js';
 import { StrictRunner } from './helpers/strict-runner.js';
+import { NFT_BACKEND, PLAIN_BACKEND } from '../../src/kernel/ebtables-backend.js';
+import type { EbtablesChoice } from '../../src/model/ebtables.js';
+
+/** The plain names, as a host whose `ebtables` works would have them. */
+const PLAIN: EbtablesChoice = { backend: PLAIN_BACKEND, problem: undefined };
 
 /** Captured from a namespace: see parse.test.ts. */
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/kernel/${name}`, import.meta.url), 'utf8');
@@ -35,7 +40,7 @@ const has = (...parts: string[]) => (input: string | undefined) => parts.every((
 describe('reconcile with a strict fake runner', () => {
   it('on a converged host it reads the kernel once and runs nothing', async () => {
     const runner = observeConverged(new StrictRunner());
-    const out = await reconcile(runner, GOAL);
+    const out = await reconcile(runner, GOAL, PLAIN);
     expect(runner.verify()).toEqual([]);
     expect(out.errors).toEqual([]);
     expect(out.changes).toEqual([]);
@@ -50,7 +55,7 @@ describe('reconcile with a strict fake runner', () => {
       .expect('ebtables -t filter -I FORWARD 1 -i vxlan+ -j VXMESH')
       .expect('ip -force -batch -', { input: has('link set dev vxlan2 master vxbr0', 'link set dev vxlan3 up') });
     observeConverged(runner);
-    const out = await reconcile(runner, GOAL);
+    const out = await reconcile(runner, GOAL, PLAIN);
     expect(runner.verify()).toEqual([]);
     expect(out.errors).toEqual([]);
     expect(out.changes).toContain('create bridge vxbr0 (mtu 1450)');
@@ -65,11 +70,44 @@ describe('reconcile with a strict fake runner', () => {
       .expect('ebtables -t filter -I FORWARD 1 -i vxlan+ -j VXMESH');
     // No ports batch: the strict runner fails the test if apply runs one.
     runner.expect('ip -j -d -s addr show', { stdout: EMPTY_IP }).expect('ebtables-save -t filter', { stdout: EMPTY_EBTABLES }).expect('nft -j list table inet vxmesh', { fail: NO_TABLE });
-    const out = await reconcile(runner, GOAL);
+    const out = await reconcile(runner, GOAL, PLAIN);
     expect(runner.verify()).toEqual([]);
     expect(out.errors.map((e) => e.message)).toEqual(["ebtables-restore --noflush failed (exit 1): ebtables-restore: line 2: Chain 'VXMESH' could not be created"]);
     expect(out.changes).toEqual([]);
     expect(out.planned).toContain('attach vxlan2 to vxbr0');
+  });
+
+  it('runs and reads ebtables through the backend chosen at start', async () => {
+    const runner = new StrictRunner()
+      .expect('ip -j -d -s addr show', { stdout: EMPTY_IP })
+      .expect('ebtables-nft-save -t filter', { stdout: EMPTY_EBTABLES })
+      .expect('nft -j list table inet vxmesh', { fail: NO_TABLE })
+      .expect('nft -f -')
+      .expect('ip -force -batch -')
+      .expect('ebtables-nft-restore --noflush', { input: has(':VXMESH RETURN') })
+      .expect('ebtables-nft -t filter -I FORWARD 1 -i vxlan+ -j VXMESH')
+      .expect('ip -force -batch -', { input: has('link set dev vxlan2 master vxbr0') })
+      .expect('ip -j -d -s addr show', { stdout: CONVERGED_IP })
+      .expect('ebtables-nft-save -t filter', { stdout: fixture('ebtables-save.txt') })
+      .expect('nft -j list table inet vxmesh', { stdout: fixture('nft-table.json') });
+    const out = await reconcile(runner, GOAL, { backend: NFT_BACKEND, problem: undefined });
+    expect(runner.verify()).toEqual([]);
+    expect(out.errors).toEqual([]);
+  });
+
+  it('without a working ebtables it runs no ebtables command and attaches no port', async () => {
+    const none: EbtablesChoice = { backend: undefined, problem: 'no working ebtables (...): install iptables' };
+    const runner = new StrictRunner()
+      .expect('ip -j -d -s addr show', { stdout: EMPTY_IP })
+      .expect('nft -j list table inet vxmesh', { fail: NO_TABLE })
+      .expect('nft -f -')
+      .expect('ip -force -batch -', { input: has('link add name vxlan2') })
+      .expect('ip -j -d -s addr show', { stdout: EMPTY_IP })
+      .expect('nft -j list table inet vxmesh', { fail: NO_TABLE });
+    const out = await reconcile(runner, GOAL, none);
+    expect(runner.verify()).toEqual([]);
+    expect(out.blocked).toEqual(['no port joins vxbr0: loop prevention cannot be put in place without a working ebtables']);
+    expect(out.observed?.ebtables).toMatchObject({ available: false, error: none.problem });
   });
 
   it('a strict runner fails on a call nobody expected, and on an expected call that never came', async () => {

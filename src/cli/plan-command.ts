@@ -1,0 +1,28 @@
+import { pino } from 'pino';
+import { formatIssue, loadConfig } from '../config/load.js';
+import { probeEbtablesBackend } from '../kernel/ebtables-backend.js';
+import { CommandRunner } from '../kernel/runner.js';
+import { planNow } from '../daemon/reconcile.js';
+import { isEmptyPlan, renderPlan } from '../plan/plan.js';
+import { EXIT } from './exit-codes.js';
+import type { CommonOptions } from './options.js';
+
+/** `vxmesh plan`: the exact commands a reconcile would run now, run nothing. */
+export async function planCommand(common: CommonOptions): Promise<number> {
+  const r = await loadConfig(common.configDir);
+  if (!r.ok) {
+    for (const i of r.issues) process.stderr.write(`${formatIssue(i)}\n`);
+    return EXIT.failure;
+  }
+  const runner = new CommandRunner(pino({ level: 'silent' }));
+  const ebtables = await probeEbtablesBackend(runner);
+  const now = await planNow(runner, { kind: 'mesh', config: r.config, node: common.node }, ebtables);
+  if (!now.plan) {
+    process.stderr.write(`cannot plan: ${now.waiting}\n`);
+    return EXIT.failure;
+  }
+  if (!ebtables.backend && r.config.mesh.loopPrevention === 'ebtables') process.stderr.write(`problem: ${ebtables.problem}\n`);
+  for (const b of now.plan.blocked) process.stderr.write(`blocked: ${b}\n`);
+  process.stdout.write(isEmptyPlan(now.plan) ? '# nothing to do: the kernel matches the config\n' : renderPlan(now.plan, ebtables.backend) + '\n');
+  return EXIT.ok;
+}
