@@ -79,7 +79,7 @@ describe('a host whose plain ebtables is the legacy one, on a kernel without leg
     const r = await cli(s1.ns, path, 'plan', '--config', dir);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).not.toContain('problem:');
-    expect(r.stdout).toContain('ebtables-nft-restore --noflush <<EOF');
+    expect(r.stdout).toContain("ebtables-nft-restore --noflush <<'EOF'");
     expect(r.stdout).toContain('-A VXMESH -i vxlan9 -o vxlan2 -j DROP');
     expect(r.stdout).not.toMatch(/^ebtables(-restore)? /m);
   });
