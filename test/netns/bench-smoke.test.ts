@@ -14,7 +14,7 @@ describe('bench --smoke', () => {
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
   it('measures every figure for vxmesh beside the baseline and cleans up its namespaces', async () => {
-    const child = execa(process.execPath, [BENCH_JS, '--smoke', '--out', out], { reject: false, timeout: 170_000 });
+    const child = execa(process.execPath, [BENCH_JS, '--smoke', '--out', out], { reject: false, timeout: 280_000 });
     const r = await child;
     expect(r.exitCode, `${r.stderr}\n${r.stdout}`).toBe(0);
 
@@ -47,5 +47,5 @@ describe('bench --smoke', () => {
     // Nothing left behind under the benchmark's namespace prefix.
     const left = (await execa('ip', ['netns', 'list'])).stdout.split('\n').filter((l) => l.startsWith(`vxb${child.pid}`));
     expect(left).toEqual([]);
-  }, 180_000);
+  }, 290_000);
 });
