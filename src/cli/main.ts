@@ -24,6 +24,7 @@ Commands:
   restart | reload    stop + start / re-read the config and reconcile now
   check [DIR]         validate the config (default: --config); errors as file:line:col
   plan                print the exact commands a reconcile would run now, without running them
+  wait-ready          wait until the bridge is up with loop prevention (see wait-ready --help)
   import-legacy FILE  write peers.yaml from vxlansetup.sh scripts (see import-legacy --help)
 
 Options:
@@ -54,6 +55,7 @@ const VERB_HELP: Record<string, string> = {
 async function main(argv: string[]): Promise<number> {
   // import-legacy has options of its own.
   if (argv[0] === 'import-legacy') return importLegacy(argv.slice(1));
+  if (argv[0] === 'wait-ready') return (await import('./wait-ready.js')).waitReady(argv.slice(1));
   let parsed;
   try {
     parsed = parseArgs({
