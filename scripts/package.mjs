@@ -192,5 +192,5 @@ function renderCopyright(bundled) {
       return `  ${meta.name} ${meta.version}: ${meta.license ?? 'license: see the package'}, copyright ${author ?? `the ${meta.name} authors`}`;
     });
   const runtime = `/usr/bin/vxmesh embeds the Node.js ${process.version} runtime: copyright Node.js contributors and the\nOpenJS Foundation, MIT license, with the licenses of the parts it bundles (V8, OpenSSL, libuv,\nICU and others) listed in https://github.com/nodejs/node/blob/${process.version}/LICENSE`;
-  return `${head.trimEnd()}\n\n${runtime}\n\nIt also contains these npm packages (name, version, license, copyright holder). On Debian\nsystems the full text of the Apache License 2.0 is in /usr/share/common-licenses/Apache-2.0,\nof the BSD licenses in /usr/share/common-licenses/BSD; the MIT and ISC licenses are short\npermissive licenses like the one above.\n${blocks.join('\n')}\n`;
+  return `${head.trimEnd()}\n\n${runtime}\n\nIt also contains these npm packages (name, version, license, copyright holder). On Debian\nsystems the full text of the Apache License 2.0 is in /usr/share/common-licenses/Apache-2.0;\nthe MIT, ISC and BSD licenses are short permissive licenses like the one above.\n${blocks.join('\n')}\n`;
 }
