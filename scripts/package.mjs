@@ -74,14 +74,18 @@ chmodSync(bundle, 0o755);
 // 2. The single executable: a copy of this node, stripped (the SEA blob goes in afterwards,
 // so stripping cannot remove it), with the bundle and V8's code cache injected.
 step('building the single executable (node --experimental-sea-config, postject)');
-const nodeMajor = Number(process.versions.node.split('.')[0]);
-if (nodeMajor < 20) throw new Error(`the single executable embeds the node that builds it: Node.js >= 20 needed, this is ${process.version}`);
+// The runtime to embed: this node, or VXMESH_SEA_NODE. It must be a self-contained build
+// carrying the SEA fuse (nodejs.org, NodeSource); Debian's nodejs links libnode and cannot be used.
+const runtime = process.env.VXMESH_SEA_NODE || process.execPath;
+const runtimeVersion = sh(runtime, ['--version']).trim();
+if (Number(runtimeVersion.slice(1).split('.')[0]) < 20) throw new Error(`the single executable needs Node.js >= 20 to embed; ${runtime} is ${runtimeVersion}`);
+if (!readFileSync(runtime).includes(SEA_FUSE)) throw new Error(`${runtime} has no single-executable support (no ${SEA_FUSE}): use an official Node.js build (nodejs.org or NodeSource), e.g. VXMESH_SEA_NODE=/path/to/node npm run package`);
 const seaConfig = join(out, 'sea-config.json');
 const blob = join(out, 'sea-prep.blob');
 writeFileSync(seaConfig, JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true }));
-sh(process.execPath, ['--experimental-sea-config', seaConfig]);
+sh(runtime, ['--experimental-sea-config', seaConfig]);
 const exe = join(out, 'vxmesh');
-copyFileSync(process.execPath, exe);
+copyFileSync(runtime, exe);
 chmodSync(exe, 0o755);
 sh('strip', ['--strip-all', exe]);
 sh(process.execPath, [join(repo, 'node_modules/postject/dist/cli.js'), exe, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE]);
@@ -191,6 +195,6 @@ function renderCopyright(bundled) {
       const author = typeof meta.author === 'string' ? meta.author : meta.author?.name;
       return `  ${meta.name} ${meta.version}: ${meta.license ?? 'license: see the package'}, copyright ${author ?? `the ${meta.name} authors`}`;
     });
-  const runtime = `/usr/bin/vxmesh embeds the Node.js ${process.version} runtime: copyright Node.js contributors and the\nOpenJS Foundation, MIT license, with the licenses of the parts it bundles (V8, OpenSSL, libuv,\nICU and others) listed in https://github.com/nodejs/node/blob/${process.version}/LICENSE`;
-  return `${head.trimEnd()}\n\n${runtime}\n\nIt also contains these npm packages (name, version, license, copyright holder). On Debian\nsystems the full text of the Apache License 2.0 is in /usr/share/common-licenses/Apache-2.0;\nthe MIT, ISC and BSD licenses are short permissive licenses like the one above.\n${blocks.join('\n')}\n`;
+  const embedded = `/usr/bin/vxmesh embeds the Node.js ${runtimeVersion} runtime: copyright Node.js contributors and the\nOpenJS Foundation, MIT license, with the licenses of the parts it bundles (V8, OpenSSL, libuv,\nICU and others) listed in https://github.com/nodejs/node/blob/${runtimeVersion}/LICENSE`;
+  return `${head.trimEnd()}\n\n${embedded}\n\nIt also contains these npm packages (name, version, license, copyright holder). On Debian\nsystems the full text of the Apache License 2.0 is in /usr/share/common-licenses/Apache-2.0;\nthe MIT, ISC and BSD licenses are short permissive licenses like the one above.\n${blocks.join('\n')}\n`;
 }
