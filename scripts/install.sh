@@ -145,7 +145,7 @@ ln -sfn /opt/vxmesh/dist/cli/main.js "$bin"
 # The unit, with its commands (ExecStart, ExecStartPost, ExecReload) run by this machine's
 # node: the unit as shipped runs /usr/bin/vxmesh, the single executable of the Debian package.
 mkdir -p "$(dirname "$unit")"
-sed "s#^\(Exec[A-Za-z]*=\)/usr/bin/vxmesh #\1$node_bin /opt/vxmesh/dist/cli/main.js #" "$src/systemd/vxmesh.service" > "$unit.tmp"
+sed "s#^\(Exec[A-Za-z]*=\)/usr/bin/vxmesh #\1$node_bin --max-semi-space-size=1 /opt/vxmesh/dist/cli/main.js #" "$src/systemd/vxmesh.service" > "$unit.tmp"
 chmod 0644 "$unit.tmp"
 mv "$unit.tmp" "$unit"
 

@@ -5,7 +5,8 @@
 //                                    runs on any host with Node.js >= 20
 //   build/vxmesh                     a single executable with the Node runtime embedded
 //                                    (Node's single-executable-application support)
-//   build/vxmesh_<ver>_<arch>.deb    the Debian package holding it as /usr/bin/vxmesh
+//   build/vxmesh_<ver>_<arch>.deb    the Debian package: the executable as /usr/lib/vxmesh/vxmesh,
+//                                    started by /usr/bin/vxmesh with the runtime flags it was built for
 // Needs esbuild and postject (devDependencies) and Debian's dpkg-deb, dpkg-shlibdeps
 // (dpkg-dev), strip (binutils) and gzip. Prints each artifact's path and size.
 import { execFileSync } from 'node:child_process';
@@ -26,6 +27,8 @@ const debVersion = `${pkg.version}-1`;
 const arch = sh('dpkg', ['--print-architecture']).trim();
 // The sentinel Node's SEA loader looks for (documented in Node's single-executable-applications).
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+// DAEMON_NODE_FLAGS of src/daemon/node-flags.ts (test/netns/package.test.ts checks they agree).
+const RUNTIME_FLAGS = ['--max-semi-space-size=1'];
 
 function sh(cmd, args, opts = {}) {
   try {
@@ -83,7 +86,10 @@ if (!readFileSync(runtime).includes(SEA_FUSE)) throw new Error(`${runtime} has n
 const seaConfig = join(out, 'sea-config.json');
 const blob = join(out, 'sea-prep.blob');
 writeFileSync(seaConfig, JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true }));
-sh(runtime, ['--experimental-sea-config', seaConfig]);
+// V8 accepts a code cache only under the flags it was made with, so it is made under the flags
+// every run gets from /usr/bin/vxmesh (the daemon's small young generation; see
+// src/daemon/node-flags.ts). Without them Node warns "Code cache data rejected" and compiles.
+sh(runtime, [...RUNTIME_FLAGS, '--experimental-sea-config', seaConfig]);
 const exe = join(out, 'vxmesh');
 copyFileSync(runtime, exe);
 chmodSync(exe, 0o755);
@@ -91,8 +97,15 @@ sh('strip', ['--strip-all', exe]);
 sh(process.execPath, [join(repo, 'node_modules/postject/dist/cli.js'), exe, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE]);
 rmSync(seaConfig);
 rmSync(blob);
-const selfTest = sh(exe, ['--help']);
+const selfTest = execFileSync(exe, ['--help'], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: RUNTIME_FLAGS.join(' ') }, stdio: ['ignore', 'pipe', 'pipe'] });
 if (!selfTest.startsWith('vxmesh:')) throw new Error(`the single executable does not run the program: ${selfTest.slice(0, 200)}`);
+// The same flags in every run, and no NODE_OPTIONS of the caller's (meant for some other node).
+const launcher = `#!/bin/sh
+# vxmesh: runs ../lib/vxmesh/vxmesh (the program with the Node.js runtime embedded) with the
+# runtime flags its code cache was built for, whatever NODE_OPTIONS the caller has. Found
+# relative to this file, so a package unpacked elsewhere (dpkg-deb -x) runs its own copy.
+NODE_OPTIONS='${RUNTIME_FLAGS.join(' ')}' exec "\${0%/*}/../lib/vxmesh/vxmesh" "$@"
+`;
 
 // 3. The Debian package.
 step('assembling the Debian package');
@@ -105,7 +118,8 @@ const put = (rel, mode, content) => {
   else copyFileSync(content.from, path);
   chmodSync(path, mode);
 };
-put('usr/bin/vxmesh', 0o755, { from: exe });
+put('usr/lib/vxmesh/vxmesh', 0o755, { from: exe });
+put('usr/bin/vxmesh', 0o755, launcher);
 put('usr/lib/systemd/system/vxmesh.service', 0o644, { from: join(repo, 'systemd/vxmesh.service') });
 put('etc/vxmesh/peers.yaml', 0o644, { from: join(repo, 'etc/vxmesh/peers.yaml') });
 put('etc/vxmesh/peers.d/10-node.yaml.example', 0o644, { from: join(repo, 'etc/vxmesh/peers.d/10-node.yaml.example') });
@@ -140,7 +154,7 @@ function renderControl() {
   const tmp = join(out, 'shlibdeps');
   mkdirSync(join(tmp, 'debian'), { recursive: true });
   writeFileSync(join(tmp, 'debian/control'), 'Source: vxmesh\n\nPackage: vxmesh\nArchitecture: any\n');
-  const line = sh('dpkg-shlibdeps', ['-O', join(root, 'usr/bin/vxmesh')], { cwd: tmp });
+  const line = sh('dpkg-shlibdeps', ['-O', join(root, 'usr/lib/vxmesh/vxmesh')], { cwd: tmp });
   rmSync(tmp, { recursive: true });
   const shlibs = /^shlibs:Depends=(.*)$/m.exec(line)?.[1];
   if (!shlibs) throw new Error(`dpkg-shlibdeps gave no dependencies: ${line}`);
@@ -195,6 +209,6 @@ function renderCopyright(bundled) {
       const author = typeof meta.author === 'string' ? meta.author : meta.author?.name;
       return `  ${meta.name} ${meta.version}: ${meta.license ?? 'license: see the package'}, copyright ${author ?? `the ${meta.name} authors`}`;
     });
-  const embedded = `/usr/bin/vxmesh embeds the Node.js ${runtimeVersion} runtime: copyright Node.js contributors and the\nOpenJS Foundation, MIT license, with the licenses of the parts it bundles (V8, OpenSSL, libuv,\nICU and others) listed in https://github.com/nodejs/node/blob/${runtimeVersion}/LICENSE`;
+  const embedded = `/usr/lib/vxmesh/vxmesh embeds the Node.js ${runtimeVersion} runtime: copyright Node.js contributors and the\nOpenJS Foundation, MIT license, with the licenses of the parts it bundles (V8, OpenSSL, libuv,\nICU and others) listed in https://github.com/nodejs/node/blob/${runtimeVersion}/LICENSE`;
   return `${head.trimEnd()}\n\n${embedded}\n\nIt also contains these npm packages (name, version, license, copyright holder). On Debian\nsystems the full text of the Apache License 2.0 is in /usr/share/common-licenses/Apache-2.0;\nthe MIT, ISC and BSD licenses are short permissive licenses like the one above.\n${blocks.join('\n')}\n`;
 }

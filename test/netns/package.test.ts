@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, chainRules, peersYaml, ping, waitForConverged, type Server } from '../helpers/lab.js';
+import { DAEMON_NODE_FLAGS } from '../../src/daemon/node-flags.js';
 
 /**
  * The Debian package `npm run package` builds (npm test builds it first), tested without
@@ -50,6 +51,7 @@ describe('the Debian package', () => {
   it('holds the executable, the unit, conffiles, docs, man page and completion; depends on what the daemon runs', async () => {
     for (const f of [
       'usr/bin/vxmesh',
+      'usr/lib/vxmesh/vxmesh',
       'usr/lib/systemd/system/vxmesh.service',
       'etc/vxmesh/peers.yaml',
       'etc/vxmesh/peers.d/10-node.yaml.example',
@@ -59,6 +61,9 @@ describe('the Debian package', () => {
       'usr/share/bash-completion/completions/vxmesh',
     ]) expect(existsSync(join(root, f)), f).toBe(true);
     expect(statSync(exe).mode & 0o755).toBe(0o755);
+    expect(statSync(join(root, 'usr/lib/vxmesh/vxmesh')).mode & 0o755).toBe(0o755);
+    // /usr/bin/vxmesh starts the executable with the daemon's node flags, the ones its code cache was built for.
+    expect(readFileSync(exe, 'utf8')).toContain(`NODE_OPTIONS='${DAEMON_NODE_FLAGS.join(' ')}' exec `);
     const field = async (name: string) => (await execa('dpkg-deb', ['-f', deb, name])).stdout;
     expect(deb).toMatch(new RegExp(`/vxmesh_${JSON.parse(readFileSync('package.json', 'utf8')).version}-\\d+_${(await execa('dpkg', ['--print-architecture'])).stdout}\\.deb$`));
     const depends = await field('Depends');
@@ -76,6 +81,8 @@ describe('the Debian package', () => {
     const help = await execa('/bin/sh', ['-c', 'vxmesh --help'], { env, extendEnv: false, reject: false });
     expect(help.exitCode, help.stderr).toBe(0);
     expect(help.stdout).toMatch(/^vxmesh: keeps a unicast VXLAN mesh/);
+    // The embedded code cache is used: V8 would warn "Code cache data rejected" under other flags.
+    expect(help.stderr).toBe('');
     const check = await execa(exe, ['check', join(root, 'etc/vxmesh')], { env, extendEnv: false, reject: false });
     expect(check.stdout, check.stderr).toMatch(/^ok: 1 file\(s\), 3 peers/);
   });
@@ -143,7 +150,7 @@ describe('the Debian package', () => {
 
   function startPackaged(s: Server): void {
     s.daemon = execa('ip', ['netns', 'exec', s.ns, exe, 'daemon', '--config', s.configDir, '--state-dir', s.stateDir, '--max-lifetime', '900'], {
-      env: { ...env, NODE_OPTIONS: '--max-semi-space-size=1' },
+      env,
       extendEnv: false,
       stdout: { file: s.logFile, append: true },
       stderr: { file: s.logFile, append: true },
