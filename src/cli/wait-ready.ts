@@ -37,7 +37,9 @@ export function readiness(s: StatusReport): Readiness {
     const rules = lp.mode === 'ebtables' ? `${lp.present}/${lp.expected} pairwise rules` : `${lp.present}/${lp.expected} ports isolated`;
     return { ready: true, summary: `bridge ${s.bridge.name} up, loop prevention ${lp.mode} (${rules}), ${s.links.filter((l) => l.attached).length}/${s.links.length} links attached` };
   }
-  const others = s.reasons.filter((r) => !missing.some((m) => r.includes(m)));
+  // The daemon's own reasons, minus those saying the same about the bridge or loop prevention.
+  const said = [`bridge ${s.bridge.name}`, ...(lp.problem ? [lp.problem] : [])];
+  const others = s.reasons.filter((r) => !said.some((m) => r.includes(m)));
   return { ready: false, final: false, why: [...missing, ...others].join('; ') };
 }
 
