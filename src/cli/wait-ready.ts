@@ -30,7 +30,8 @@ export function readiness(s: StatusReport): Readiness {
   const missing: string[] = [];
   if (!s.bridge.present) missing.push(`bridge ${s.bridge.name} does not exist`);
   else if (!s.bridge.up) missing.push(`bridge ${s.bridge.name} is down`);
-  if (lp.problem) missing.push(`loop prevention (${lp.mode}): ${lp.problem}`);
+  // Without a bridge there are no ports to protect yet: its absence says it all.
+  if (lp.problem && s.bridge.present) missing.push(`loop prevention (${lp.mode}): ${lp.problem}`);
   // Before the first reconcile the daemon has not seen the kernel yet; its report says nothing.
   if (!s.lastReconcile && missing.length === 0) missing.push('first reconcile not done yet');
   if (missing.length === 0) {

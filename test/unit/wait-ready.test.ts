@@ -29,6 +29,9 @@ describe('readiness', () => {
   it('is not ready without the bridge, with it down, or with rules missing, and says which', () => {
     expect(readiness(report({ bridge: { name: 'vxbr0', present: false, up: false, mtu: null, ownedByVxmesh: false } }))).toEqual({ ready: false, final: false, why: 'bridge vxbr0 does not exist' });
     expect(readiness(report({ bridge: { name: 'vxbr0', present: true, up: false, mtu: 1450, ownedByVxmesh: true } }))).toMatchObject({ ready: false, why: 'bridge vxbr0 is down' });
+    // No bridge yet: the missing chain is not news.
+    const bare = report({ bridge: { name: 'vxbr0', present: false, up: false, mtu: null, ownedByVxmesh: false }, loopPrevention: { mode: 'ebtables', expected: 0, present: 0, problem: 'rules missing: 0 of 0 pairwise rules, no FORWARD jump' }, reasons: ['waiting for the underlay address: no peer address is assigned to a local interface'] });
+    expect(readiness(bare)).toEqual({ ready: false, final: false, why: 'bridge vxbr0 does not exist; waiting for the underlay address: no peer address is assigned to a local interface' });
     const lp = { mode: 'ebtables' as const, expected: 2, present: 1, problem: 'rules missing: 1 of 2 pairwise rules' };
     expect(readiness(report({ loopPrevention: lp, reasons: ['loop prevention: rules missing: 1 of 2 pairwise rules', 'underlay eth0 MTU 1400 is below ...'] }))).toEqual({
       ready: false,
