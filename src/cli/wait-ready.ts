@@ -67,29 +67,34 @@ export async function waitReady(argv: string[]): Promise<number> {
   const api = parseApiAddress(values.api);
   const started = Date.now();
   const deadline = started + timeoutS * 1000;
-  let answered = false;
-  let why = '';
+  // What the daemon last said is the reason to give; a later request that failed is added to it.
+  let said: string | undefined;
+  let lastError: string | undefined;
   for (;;) {
     const r = await poll(api, Math.max(500, Math.min(REQUEST_TIMEOUT_MS, deadline - Date.now())));
     if ('status' in r) {
-      answered = true;
       const ready = readiness(r.status);
       const took = ((Date.now() - started) / 1000).toFixed(1);
       if (ready.ready) {
         process.stdout.write(`vxmesh ready after ${took} s: ${ready.summary}\n`);
         return 0;
       }
-      why = ready.why;
+      said = ready.why;
+      lastError = undefined;
       if (ready.final) break;
     } else {
-      why = r.error;
+      lastError = r.error;
     }
     if (Date.now() + POLL_MS > deadline) break;
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
   const took = ((Date.now() - started) / 1000).toFixed(1);
-  process.stderr.write(answered ? `vxmesh not ready after ${took} s: ${why}\n` : `vxmesh daemon on ${formatAddress(api)} did not answer within ${took} s: ${why}\n`);
-  return answered ? 1 : 3;
+  if (said === undefined) {
+    process.stderr.write(`vxmesh daemon on ${formatAddress(api)} did not answer within ${took} s: ${lastError}\n`);
+    return 3;
+  }
+  process.stderr.write(`vxmesh not ready after ${took} s: ${said}${lastError ? ` (then: ${lastError})` : ''}\n`);
+  return 1;
 }
 
 async function poll(api: ApiAddress, timeoutMs: number): Promise<{ status: StatusReport } | { error: string }> {
