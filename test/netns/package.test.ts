@@ -148,10 +148,13 @@ describe('the Debian package', () => {
     expect(Number(m![1])).toBeLessThanOrEqual(2.0);
   });
 
+  // Started here rather than by the lab: the daemon gets the minimal environment (no node on
+  // PATH), and the lab's stop and cleanup still end it through `proc`.
   function startPackaged(s: Server): void {
-    s.daemon = execa('ip', ['netns', 'exec', s.ns, exe, 'daemon', '--config', s.configDir, '--state-dir', s.stateDir, '--max-lifetime', '900'], {
+    s.proc = execa('ip', ['netns', 'exec', s.ns, exe, 'daemon', '--config', s.configDir, '--state-dir', s.stateDir, '--max-lifetime', '900'], {
       env,
       extendEnv: false,
+      stdin: 'ignore',
       stdout: { file: s.logFile, append: true },
       stderr: { file: s.logFile, append: true },
       reject: false,
