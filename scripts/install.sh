@@ -145,9 +145,10 @@ rm -rf "$opt.old"
 mkdir -p "$(dirname "$bin")"
 ln -sfn /opt/vxmesh/dist/cli/main.js "$bin"
 
-# The unit, with ExecStart pointing at this machine's node.
+# The unit, with its commands (ExecStart, ExecStartPost, ExecReload) run by this machine's
+# node: the unit as shipped runs /usr/bin/vxmesh, the single executable of the Debian package.
 mkdir -p "$(dirname "$unit")"
-sed "s#^ExecStart=/usr/bin/node #ExecStart=$node_bin #" "$src/systemd/vxmesh.service" > "$unit.tmp"
+sed "s#^\(Exec[A-Za-z]*=\)/usr/bin/vxmesh #\1$node_bin --max-semi-space-size=1 /opt/vxmesh/dist/cli/main.js #" "$src/systemd/vxmesh.service" > "$unit.tmp"
 chmod 0644 "$unit.tmp"
 mv "$unit.tmp" "$unit"
 

@@ -21,6 +21,7 @@ Commands:
   plan                print the exact commands a reconcile would run now, without running them
   doctor [--json]     check this host before anything is changed: kernel, ebtables, nft,
                       underlay and its MTU, the UDP port, the config, the API token
+  wait-ready          wait until the bridge is up with loop prevention (see wait-ready --help)
   import-legacy FILE  write peers.yaml from vxlansetup.sh scripts (see import-legacy --help)
 
 Options:
@@ -56,6 +57,7 @@ const OPERATIONS = ['start', 'stop', 'restart', 'reload'] as const;
 async function main(argv: string[]): Promise<number> {
   // import-legacy has options of its own.
   if (argv[0] === 'import-legacy') return (await import('./import-legacy.js')).importLegacy(argv.slice(1));
+  if (argv[0] === 'wait-ready') return (await import('./wait-ready.js')).waitReady(argv.slice(1));
   let parsed;
   try {
     parsed = parseArgs({

@@ -70,9 +70,17 @@ export function parseEbtablesChains(text: string): Map<string, string[]> {
     const declared = /^:(\S+) /.exec(line);
     if (declared) chains.set(declared[1]!, chains.get(declared[1]!) ?? []);
     const rule = /^-A (\S+) (.*)$/.exec(line);
-    if (rule) chains.set(rule[1]!, [...(chains.get(rule[1]!) ?? []), rule[2]!.trim()]);
+    if (rule) chains.set(rule[1]!, [...(chains.get(rule[1]!) ?? []), normalizeNegation(rule[2]!.trim())]);
   }
   return chains;
+}
+
+/**
+ * ebtables-nft up to 1.8.9 (Debian 12) prints a negated interface as `-o ! vxlan+`, 1.8.10 and
+ * later (Debian 13) as `! -o vxlan+`: read both as the first, the form vxmesh writes and compares.
+ */
+function normalizeNegation(rule: string): string {
+  return rule.replace(/(^|\s)! (-[io]|--(?:in|out)-interface) (\S+)/g, '$1$2 ! $3');
 }
 
 /** Parse `ebtables-save -t filter` for our chain and our jump. */

@@ -1,24 +1,26 @@
 #!/usr/bin/env bash
-# CI check of the Ansible role (etc/ansible): runs it for real with ansible-playbook over a
-# local connection, every host into its own temporary root, then checks what it wrote:
-# the same peers.yaml on every host (and exactly the expected one), each host's own
-# drop-in, nothing on the host still on vxlansetup.sh, a second run that changes nothing,
-# and ansible-lint. Installs nothing itself: needs ansible-playbook, ansible-lint, node,
-# npm and a built dist/ (npm run build). Writes only under a temporary directory.
+# CI check of the Ansible role (etc/ansible): first `ansible-playbook --check` on fresh hosts
+# (must pass and write nothing), then runs it for real over a local connection, every host into
+# its own temporary root (the role unpacks the .deb there instead of apt), then checks what it
+# wrote: the package's files, the same peers.yaml on every host (and exactly the expected one),
+# each host's own drop-in, the packaged vxmesh accepting it, nothing on the host still on
+# vxlansetup.sh, a second run that changes nothing, nothing installed with npm, and
+# ansible-lint. Installs nothing itself: needs ansible-playbook, ansible-lint, dpkg-deb and the
+# package (npm run package). Writes only under a temporary directory.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
 
 fail() { echo "ansible-check: FAIL: $*" >&2; exit 1; }
-for tool in ansible-playbook ansible-lint node npm; do
-  command -v "$tool" >/dev/null || fail "$tool is not installed (Debian: apt-get install -y ansible ansible-lint; Node.js >= 20)"
+for tool in ansible-playbook ansible-lint dpkg-deb; do
+  command -v "$tool" >/dev/null || fail "$tool is not installed (Debian: apt-get install -y ansible ansible-lint dpkg)"
 done
-[ -f dist/cli/main.js ] || fail "dist/ is not built: run npm run build first"
+debs=(build/vxmesh_*.deb)
+[ -f "${debs[0]}" ] && [ "${#debs[@]}" = 1 ] || fail "expected one build/vxmesh_<version>_<arch>.deb: run npm run package first"
+deb="$repo/${debs[0]}"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-tarball=$(bash scripts/pack.sh "$work")
-node_bin=$(readlink -f "$(command -v node)")
 
 # A mesh of three vxmesh hosts and one still on the script, all "local".
 cat > "$work/inventory.yml" <<INV
@@ -30,8 +32,10 @@ all:
         ansible_python_interpreter: $(command -v python3)
         ansible_become: false
         vxmesh_manage_service: false
-        vxmesh_package: $tarball
-        vxmesh_node_bin: $node_bin
+        # The hosts here are stand-ins (their addresses are not on this machine): doctor would
+        # rightly report the missing underlay. It runs on real hosts.
+        vxmesh_run_doctor: false
+        vxmesh_package: $deb
         vxmesh_mesh: { mtu: 1400, port: 4789, loop_prevention: ebtables }
       hosts:
         lxd2: { vxmesh_id: 2, vxmesh_address: 198.51.100.20, vxmesh_root: $work/hosts/lxd2 }
@@ -45,6 +49,11 @@ all:
 INV
 
 export ANSIBLE_NOCOLOR=1 ANSIBLE_RETRY_FILES_ENABLED=0 ANSIBLE_LOCAL_TEMP="$work/ansible-tmp" ANSIBLE_REMOTE_TEMP="$work/ansible-tmp"
+echo "ansible-check: --check on fresh hosts"
+ansible-playbook --check -i "$work/inventory.yml" etc/ansible/site.yml > "$work/check.log" 2>&1 || { cat "$work/check.log"; fail "ansible-playbook --check failed on fresh hosts"; }
+[ ! -e "$work/hosts" ] || { find "$work/hosts" | head; fail "--check wrote files"; }
+grep -qE '^lxd1 .*failed=0' "$work/check.log" || { cat "$work/check.log"; fail "--check: no recap for lxd1"; }
+
 echo "ansible-check: first run"
 ansible-playbook -i "$work/inventory.yml" etc/ansible/site.yml > "$work/run1.log" 2>&1 || { cat "$work/run1.log"; fail "ansible-playbook failed"; }
 
@@ -77,9 +86,12 @@ for h in lxd1 lxd2 lxd3; do
   name=$h; [ $h = lxd3 ] && name=lxd3-v6
   grep -qx "node: $name" "$r/etc/vxmesh/peers.d/00-node.yaml" || fail "$h: peers.d/00-node.yaml does not say node: $name"
   [ "$(ls "$r/etc/vxmesh/peers.d" | grep -c '\.yaml$')" = 1 ] || fail "$h: peers.d should hold exactly one drop-in"
-  [ -f "$r/opt/vxmesh/dist/cli/main.js" ] || fail "$h: vxmesh not installed under $r/opt/vxmesh"
-  [ -f "$r/etc/systemd/system/vxmesh.service" ] || fail "$h: unit not installed"
-  node "$r/opt/vxmesh/dist/cli/main.js" check "$r/etc/vxmesh" >/dev/null || fail "$h: vxmesh check rejects the rendered config"
+  [ -x "$r/usr/bin/vxmesh" ] || fail "$h: the package's /usr/bin/vxmesh is not under $r"
+  [ -f "$r/usr/lib/systemd/system/vxmesh.service" ] || fail "$h: the package's unit is not under $r"
+  [ -f "$r/var/cache/vxmesh/$(basename "$deb")" ] || fail "$h: the package was not copied to the host"
+  [ ! -e "$r/opt" ] && [ ! -e "$r/usr/local" ] || fail "$h: something besides the package was installed"
+  # The packaged executable, with no node on PATH.
+  env -i PATH=/nonexistent "$r/usr/bin/vxmesh" check "$r/etc/vxmesh" >/dev/null || fail "$h: vxmesh check rejects the rendered config"
 done
 sums=$(sha256sum "$work"/hosts/lxd{1,2,3}/etc/vxmesh/peers.yaml | cut -d' ' -f1 | sort -u | wc -l)
 [ "$sums" = 1 ] || fail "peers.yaml differs between hosts"
@@ -95,6 +107,9 @@ sed -i 's/mtu: 1400/mtu: 1450/' "$work/inventory.yml"
 ansible-playbook -i "$work/inventory.yml" etc/ansible/site.yml > "$work/run3.log" 2>&1 || { cat "$work/run3.log"; fail "third run failed"; }
 for h in lxd1 lxd2 lxd3; do grep -qx '  mtu: 1450' "$work/hosts/$h/etc/vxmesh/peers.yaml" || fail "$h did not get the new mtu"; done
 grep -q 'RUNNING HANDLER \[vxmesh : Reload vxmesh\]' "$work/run3.log" || fail "the config change did not notify the reload handler"
+
+echo "ansible-check: nothing installed with npm"
+if grep -rnwE 'npm|nodejs|/usr/bin/node' etc/ansible/roles/vxmesh/tasks etc/ansible/roles/vxmesh/handlers; then fail "the role's tasks use npm or node"; fi
 
 echo "ansible-check: ansible-lint"
 (cd etc/ansible && ansible-lint --offline -q) || fail "ansible-lint found problems"

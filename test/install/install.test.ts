@@ -3,6 +3,7 @@ import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, realpat
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DAEMON_NODE_FLAGS } from '../../src/daemon/node-flags.js';
 
 /**
  * scripts/pack.sh + scripts/install.sh into a temporary root: the file tree
@@ -60,9 +61,15 @@ describe('install into a temporary root', () => {
 
   it('points the unit at this machine\'s node, and the unit verifies', async () => {
     const unit = readFileSync(join(root, 'etc/systemd/system/vxmesh.service'), 'utf8');
-    expect(unit).toContain(`ExecStart=${realpathSync(process.execPath)} --max-semi-space-size=1 /opt/vxmesh/dist/cli/main.js daemon`);
+    const node = realpathSync(process.execPath);
+    const cli = `${node} ${DAEMON_NODE_FLAGS.join(' ')} /opt/vxmesh/dist/cli/main.js`;
+    expect(unit).toContain(`ExecStart=${cli} daemon`);
+    expect(unit).toContain(`ExecStartPost=${cli} wait-ready --timeout 60`);
+    expect(unit).toContain(`ExecReload=${cli} reload`);
+    expect(unit).not.toMatch(/^Exec\w*=\/usr\/bin\/vxmesh/m);
     // systemd-analyze is required (scripts/deps-debian.sh installs it): a missing tool fails here.
-    const v = await run('systemd-analyze', ['verify', join(root, 'etc/systemd/system/vxmesh.service')]);
+    // --man=no: the man page comes with the Debian package, not with this installer.
+    const v = await run('systemd-analyze', ['verify', '--man=no', join(root, 'etc/systemd/system/vxmesh.service')]);
     expect(v.exitCode, v.stderr).toBe(0);
   });
 

@@ -1,19 +1,18 @@
 import { execa } from 'execa';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { DAEMON_NODE_FLAGS } from '../../src/daemon/node-flags.js';
 
 /** The unit and the Ansible role, checked with the real tools (installed by scripts/deps-debian.sh). */
 describe('service files', () => {
-  it('systemd-analyze verify passes on systemd/vxmesh.service', async () => {
-    const r = await execa('systemd-analyze', ['verify', 'systemd/vxmesh.service'], { reject: false });
-    expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stderr).toBe('');
-  });
-
-  it('the unit runs node with the daemon flags the tests and the benchmark use', () => {
+  // systemd-analyze verify needs /usr/bin/vxmesh to exist: test/netns/package.test.ts runs it on
+  // the unit inside the built package; test/install/install.test.ts on the unit install.sh writes.
+  // The daemon's node flags come from /usr/bin/vxmesh (test/netns/package.test.ts checks them).
+  it('the unit runs the packaged command for start, readiness and reload', () => {
     const unit = readFileSync('systemd/vxmesh.service', 'utf8');
-    expect(unit).toMatch(new RegExp(`^ExecStart=/usr/bin/node ${DAEMON_NODE_FLAGS.join(' ')} /opt/vxmesh/dist/cli/main\\.js daemon `, 'm'));
+    expect(unit).not.toMatch(/NODE_OPTIONS|\/usr\/bin\/node/);
+    expect(unit).toMatch(/^ExecStart=\/usr\/bin\/vxmesh daemon --config \/etc\/vxmesh --state-dir \/var\/lib\/vxmesh$/m);
+    expect(unit).toMatch(/^ExecStartPost=\/usr\/bin\/vxmesh wait-ready --timeout \d+$/m);
+    expect(unit).toMatch(/^ExecReload=\/usr\/bin\/vxmesh reload /m);
   });
 
   it('systemd-analyze security rates the unit at 2.0 or lower', async () => {
@@ -24,7 +23,8 @@ describe('service files', () => {
   });
 
   it('the Ansible role renders the mesh for every host and passes ansible-lint', async () => {
-    const r = await execa('bash', ['test/install/ansible-check.sh'], { reject: false, timeout: 300_000 });
+    // Five playbook runs and ansible-lint: minutes on a loaded 2-core machine.
+    const r = await execa('bash', ['test/install/ansible-check.sh'], { reject: false, timeout: 900_000 });
     expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0);
-  }, 300_000);
+  }, 900_000);
 });

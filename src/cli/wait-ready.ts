@@ -1,0 +1,106 @@
+/**
+ * `vxmesh wait-ready`: wait until the daemon's bridge exists and is up with loop prevention
+ * in place, as the unit's ExecStartPost= does, so `systemctl start vxmesh` returns only then
+ * and units ordered after vxmesh.service (LXD, libvirt, Docker) find the bridge ready.
+ * Node cannot send sd_notify datagrams, so readiness is read from the local API instead.
+ */
+import { parseArgs } from 'node:util';
+import { apiGet, formatAddress, type ApiAddress } from './client.js';
+import { UsageError, parseApiAddress } from './options.js';
+import type { StatusReport } from '../daemon/status.js';
+
+export const WAIT_READY_HELP = `Usage: vxmesh wait-ready [--timeout SECONDS] [--api HOST:PORT]
+Wait until the daemon has the bridge up with loop prevention in place (or the mesh is
+stopped with \`vxmesh stop\`: nothing to wait for). Exit 0 when ready; 1 with the reasons when
+not ready within the timeout (default 60) or the config cannot be loaded at all; 3 when the
+daemon never answered. The unit runs it as ExecStartPost=.
+`;
+
+const POLL_MS = 200;
+const REQUEST_TIMEOUT_MS = 5_000;
+
+export type Readiness = { ready: true; summary: string } | { ready: false; final: boolean; why: string };
+
+/** Pure: is the mesh ready for what starts after it? `final`: waiting longer cannot help. */
+export function readiness(s: StatusReport): Readiness {
+  if (s.state === 'stopped') return { ready: true, summary: 'mesh stopped with `vxmesh stop`: nothing to bring up' };
+  // No config ever loaded: the daemon applies nothing until someone fixes the files.
+  if (!s.config.loadedAt && s.config.lastError) return { ready: false, final: true, why: `no valid config: ${s.config.lastError.join('; ')}` };
+  const lp = s.loopPrevention;
+  const missing: string[] = [];
+  if (!s.bridge.present) missing.push(`bridge ${s.bridge.name} does not exist`);
+  else if (!s.bridge.up) missing.push(`bridge ${s.bridge.name} is down`);
+  // Without a bridge there are no ports to protect yet: its absence says it all.
+  if (lp.problem && s.bridge.present) missing.push(`loop prevention (${lp.mode}): ${lp.problem}`);
+  // Before the first reconcile the daemon has not seen the kernel yet; its report says nothing.
+  if (!s.lastReconcile && missing.length === 0) missing.push('first reconcile not done yet');
+  if (missing.length === 0) {
+    const rules = lp.mode === 'ebtables' ? `${lp.present}/${lp.expected} pairwise rules` : `${lp.present}/${lp.expected} ports isolated`;
+    return { ready: true, summary: `bridge ${s.bridge.name} up, loop prevention ${lp.mode} (${rules}), ${s.links.filter((l) => l.attached).length}/${s.links.length} links attached` };
+  }
+  // The daemon's own reasons, minus those saying the same about the bridge or loop prevention.
+  const said = [`bridge ${s.bridge.name}`, ...(lp.problem ? [lp.problem] : [])];
+  const others = s.reasons.filter((r) => !said.some((m) => r.includes(m)));
+  return { ready: false, final: false, why: [...missing, ...others].join('; ') };
+}
+
+export async function waitReady(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        timeout: { type: 'string', default: '60' },
+        api: { type: 'string', default: '127.0.0.1:7789' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError(`wait-ready: ${(err as Error).message}`);
+  }
+  if (values.help) {
+    process.stdout.write(WAIT_READY_HELP);
+    return 0;
+  }
+  const timeoutS = Number(values.timeout);
+  if (!(timeoutS > 0)) throw new UsageError('wait-ready: --timeout must be a positive number of seconds');
+  const api = parseApiAddress(values.api);
+  const started = Date.now();
+  const deadline = started + timeoutS * 1000;
+  // What the daemon last said is the reason to give; a later request that failed is added to it.
+  let said: string | undefined;
+  let lastError: string | undefined;
+  for (;;) {
+    const r = await poll(api, Math.max(500, Math.min(REQUEST_TIMEOUT_MS, deadline - Date.now())));
+    if ('status' in r) {
+      const ready = readiness(r.status);
+      const took = ((Date.now() - started) / 1000).toFixed(1);
+      if (ready.ready) {
+        process.stdout.write(`vxmesh ready after ${took} s: ${ready.summary}\n`);
+        return 0;
+      }
+      said = ready.why;
+      lastError = undefined;
+      if (ready.final) break;
+    } else {
+      lastError = r.error;
+    }
+    if (Date.now() + POLL_MS > deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+  const took = ((Date.now() - started) / 1000).toFixed(1);
+  if (said === undefined) {
+    process.stderr.write(`vxmesh daemon on ${formatAddress(api)} did not answer within ${took} s: ${lastError}\n`);
+    return 3;
+  }
+  process.stderr.write(`vxmesh not ready after ${took} s: ${said}${lastError ? ` (then: ${lastError})` : ''}\n`);
+  return 1;
+}
+
+async function poll(api: ApiAddress, timeoutMs: number): Promise<{ status: StatusReport } | { error: string }> {
+  try {
+    return { status: (await apiGet(api, '/status', { timeoutMs })) as StatusReport };
+  } catch (err) {
+    return { error: err instanceof Error ? err.message : String(err) };
+  }
+}
