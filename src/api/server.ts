@@ -6,7 +6,7 @@
  * headers (DNS rebinding) and never sending CORS headers.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerOptions } from 'node:http';
 import { isIP, type AddressInfo } from 'node:net';
 import Fastify, {
   LogController,
@@ -18,6 +18,7 @@ import Fastify, {
 import type { Logger } from 'pino';
 import type { MeshControl, OperationResult } from '../daemon/status.js';
 import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js';
+import { RateLimitedCount } from './rate-limited-log.js';
 
 export interface BuildServerOptions {
   control: MeshControl;
@@ -35,6 +36,30 @@ export type ApiListenOptions = { port: number } & (
 );
 
 export const BODY_LIMIT_BYTES = 16 * 1024;
+
+/**
+ * Any local user can open connections to the API. Without a cap, idle ones use up the daemon's
+ * file descriptors until spawning `ip` fails (EMFILE) and repair stops. Per listener; beyond
+ * the cap the kernel's connection is accepted and closed at once. Clients send one small
+ * request: short timeouts free the slots of idle or slow-loris connections.
+ */
+export const API_LIMITS = {
+  maxConnections: 256,
+  /** Whole request (headers and body) must arrive within this. */
+  requestTimeoutMs: 10_000,
+  headersTimeoutMs: 5_000,
+  keepAliveTimeoutMs: 5_000,
+  /** A socket with no traffic at all for this long is closed. */
+  idleTimeoutMs: 15_000,
+} as const;
+
+const HTTP_OPTIONS: ServerOptions = {
+  headersTimeout: API_LIMITS.headersTimeoutMs,
+  requestTimeout: API_LIMITS.requestTimeoutMs,
+  keepAliveTimeout: API_LIMITS.keepAliveTimeoutMs,
+  // How often node checks the two timeouts above (default 30 s).
+  connectionsCheckingInterval: 1000,
+};
 
 type Operation = OperationResult['operation'];
 const OPERATIONS: readonly Operation[] = ['start', 'stop', 'restart', 'reload'];
@@ -58,6 +83,10 @@ export function buildServer(opts: BuildServerOptions): FastifyInstance {
     // The default request lines are replaced by one line per request in onResponse.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,
+    http: HTTP_OPTIONS,
+    connectionTimeout: API_LIMITS.idleTimeoutMs,
+    keepAliveTimeout: API_LIMITS.keepAliveTimeoutMs,
+    requestTimeout: API_LIMITS.requestTimeoutMs,
     // Malformed URLs and the like: the same JSON shape as every other error.
     frameworkErrors: (error, _request, reply) => {
       void (reply as unknown as FastifyReply).code(error.statusCode ?? 400).send({ error: error.message });
@@ -66,11 +95,12 @@ export function buildServer(opts: BuildServerOptions): FastifyInstance {
 
   extraServers.set(app, []);
   app.addHook('onClose', async () => closeExtraServers(app));
+  limitConnections(app.server, app.log);
 
   acceptAnyBodyWithinLimit(app);
   app.addHook('onRequest', rejectForeignHost);
   app.addHook('onSend', stripCorsHeaders);
-  app.addHook('onResponse', logRequest);
+  app.addHook('onResponse', requestLogger(app.log));
   app.setErrorHandler(answerError);
   app.setNotFoundHandler(answerNotFound);
 
@@ -142,7 +172,7 @@ function tokenCheck(token: string, tokenPath: string) {
   return async function requireToken(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const presented = bearerToken(request.headers.authorization);
     if (presented !== null && timingSafeEqual(digest(presented), expected)) return;
-    request.log.info({ reason: presented === null ? 'missing token' : 'wrong token' }, 'API operation refused');
+    request.log.debug({ reason: presented === null ? 'missing token' : 'wrong token' }, 'API operation refused');
     await reply.code(401).header('www-authenticate', 'Bearer realm="vxmesh"').send({ error: message });
   };
 }
@@ -246,18 +276,33 @@ function errorMessage(error: FastifyError, statusCode: number): string {
   return statusCode >= 500 ? `internal error: ${message}` : message;
 }
 
-/** One line per request; scrapes and status polls at debug so they do not flood the journal. */
-function logRequest(request: FastifyRequest, reply: FastifyReply, done: () => void): void {
-  const entry = {
-    method: request.method,
-    url: pathOf(request.url),
-    statusCode: reply.statusCode,
-    responseTimeMs: Math.round(reply.elapsedTime * 10) / 10,
+/** Refused requests (4xx) are summed up in one line per minute at most; the first shows at once. */
+const REJECTED_SUMMARY_MS = 60_000;
+
+/**
+ * One line per request at debug. Operations (POSTs that got through) and server errors at info:
+ * they are rare and matter. Refused requests at debug, counted in a rate-limited summary.
+ */
+function requestLogger(log: FastifyInstance['log']) {
+  const rejected = new RateLimitedCount(REJECTED_SUMMARY_MS, (counts) =>
+    log.warn({ byStatus: counts, intervalS: REJECTED_SUMMARY_MS / 1000 }, 'API requests refused (each at debug level; at most one such line a minute)'),
+  );
+  return function logRequest(request: FastifyRequest, reply: FastifyReply, done: () => void): void {
+    const entry = {
+      method: request.method,
+      url: pathOf(request.url),
+      statusCode: reply.statusCode,
+      responseTimeMs: Math.round(reply.elapsedTime * 10) / 10,
+    };
+    if (reply.statusCode >= 400 && reply.statusCode < 500) {
+      request.log.debug(entry, 'API request refused');
+      rejected.add(String(reply.statusCode));
+    } else if (request.method === 'GET' || request.method === 'HEAD') {
+      // Scrapes and status polls (also /healthz answering 503) would flood the journal; a 500 is logged by answerError.
+      request.log.debug(entry, 'API request');
+    } else request.log.info(entry, 'API request');
+    done();
   };
-  const quiet = request.method === 'GET' && reply.statusCode < 400;
-  if (quiet) request.log.debug(entry, 'API request');
-  else request.log.info(entry, 'API request');
-  done();
 }
 
 function pathOf(url: string): string {
@@ -325,7 +370,9 @@ async function listenFirst(app: FastifyInstance, host: string, port: number): Pr
 }
 
 async function listenExtra(app: FastifyInstance, host: string, port: number): Promise<void> {
-  const server = createServer(app.routing.bind(app));
+  const server = createServer(HTTP_OPTIONS, app.routing.bind(app));
+  server.setTimeout(API_LIMITS.idleTimeoutMs);
+  limitConnections(server, app.log);
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -343,6 +390,16 @@ async function listenExtra(app: FastifyInstance, host: string, port: number): Pr
   }
   extraServers.get(app)?.push(server);
   app.log.info({ host, port }, 'API listening');
+}
+
+/** The same caps on every listener; dropped connections are logged at most once a minute. */
+function limitConnections(server: Server, log: FastifyInstance['log']): void {
+  server.maxConnections = API_LIMITS.maxConnections;
+  server.headersTimeout = API_LIMITS.headersTimeoutMs;
+  server.requestTimeout = API_LIMITS.requestTimeoutMs;
+  server.keepAliveTimeout = API_LIMITS.keepAliveTimeoutMs;
+  const dropped = new RateLimitedCount(60_000, (counts) => log.warn({ dropped: counts.drop, maxConnections: API_LIMITS.maxConnections }, 'API connection limit reached; connections dropped'));
+  server.on('drop', () => dropped.add('drop'));
 }
 
 function isAddressUnavailable(err: unknown): boolean {

@@ -1,17 +1,23 @@
-import { execa, type ResultPromise } from 'execa';
+import type { ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
+import { spawnChild, spawnFailure } from './runner.js';
 
 /**
  * Long-running `ip monitor link address` (someone deleted vxlan3, the underlay address
  * appeared) and `nft monitor` (someone flushed the ebtables chain): each relevant event calls
  * `onEvent`. nft events are filtered to the tables vxmesh cares about, so a busy firewall
  * (Docker, kube-proxy) does not keep the daemon reconciling. Restarted with backoff if it dies.
+ * Every (re)start also calls `onEvent`: what changed while no monitor was listening is seen
+ * only by a full sync.
  */
 const RELEVANT: Record<string, RegExp | undefined> = {
   nft: /\bbridge filter\b|\binet vxmesh\b/,
 };
+/** Time for a fresh monitor to subscribe to netlink before the sync that covers its gap reads the kernel. */
+const SUBSCRIBE_MS = 100;
+
 export class KernelMonitor {
-  private procs: ResultPromise[] = [];
+  private procs: ChildProcess[] = [];
   private closed = false;
 
   constructor(
@@ -26,7 +32,25 @@ export class KernelMonitor {
 
   private spawn(file: string, args: string[], restarts = 0): void {
     if (this.closed) return;
-    const proc = execa(file, args, { buffer: false, reject: false, stdin: 'ignore', stderr: 'ignore' });
+    const command = [file, ...args].join(' ');
+    const started = Date.now();
+    let ended = false;
+    const restart = (detail: Record<string, unknown>) => {
+      if (ended) return;
+      ended = true;
+      if (this.closed) return;
+      // A monitor that dies at once (not permitted, out of file descriptors) is retried ever more slowly, up to 5 min.
+      const next = Date.now() - started > 60_000 ? 0 : restarts + 1;
+      const delay = Math.min(300_000, 1000 * 2 ** next);
+      this.log.warn({ command, ...detail, retryInMs: delay }, 'monitor exited; restarting');
+      setTimeout(() => this.spawn(file, args, next), delay).unref();
+    };
+    const s = spawnChild(file, args, ['ignore', 'pipe', 'ignore']);
+    if ('error' in s) {
+      restart({ error: s.error });
+      return;
+    }
+    const proc = s.child;
     this.procs.push(proc);
     const relevant = RELEVANT[file];
     let partial = '';
@@ -35,19 +59,24 @@ export class KernelMonitor {
       partial = lines.pop() ?? '';
       if (lines.some((l) => !relevant || relevant.test(l))) this.onEvent(file);
     });
-    const started = Date.now();
-    void proc.then((r) => {
+    proc.on('spawn', () => {
+      this.log.debug({ command }, 'monitor started; requesting a sync');
+      setTimeout(() => {
+        if (!this.closed && !ended) this.onEvent(file);
+      }, SUBSCRIBE_MS).unref();
+    });
+    proc.on('error', (err) => {
       this.procs = this.procs.filter((p) => p !== proc);
-      if (this.closed) return;
-      if (r.code === 'ENOENT') {
-        this.log.warn({ command: file }, `${file} not found: changes it would report are seen only at the periodic resync`);
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        ended = true;
+        if (!this.closed) this.log.warn({ command: file }, `${file} not found: changes it would report are seen only at the periodic resync`);
         return;
       }
-      // A monitor that dies at once (not permitted, say) is retried ever more slowly, up to 5 min.
-      const next = Date.now() - started > 60_000 ? 0 : restarts + 1;
-      const delay = Math.min(300_000, 1000 * 2 ** next);
-      this.log.warn({ command: [file, ...args].join(' '), exitCode: r.exitCode, retryInMs: delay }, 'monitor exited; restarting');
-      setTimeout(() => this.spawn(file, args, next), delay).unref();
+      restart({ error: spawnFailure(file, err) });
+    });
+    proc.on('close', (code, signal) => {
+      this.procs = this.procs.filter((p) => p !== proc);
+      restart({ exitCode: code, signal });
     });
   }
 

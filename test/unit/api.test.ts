@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import type { FastifyInstance } from 'fastify';
-import { buildServer, isLoopbackHostHeader, listenApi } from '../../src/api/server.js';
+import { connect } from 'node:net';
+import { API_LIMITS, buildServer, isLoopbackHostHeader, listenApi } from '../../src/api/server.js';
 import { renderMetrics } from '../../src/api/metrics.js';
 import { ensureToken, readToken } from '../../src/api/token.js';
 import { apiGet, apiPost } from '../../src/cli/client.js';
@@ -351,6 +352,30 @@ describe('listenApi and the CLI client', () => {
       await expect(apiGet({ host: '::1', port }, '/status')).rejects.toThrow(`nothing listens on [::1]:${port}`);
     }
   });
+
+  it('closes a connection that never finishes its headers (slow loris), and caps connections', async () => {
+    const app = buildServer({ control: fakeControl(), token: TOKEN, tokenPath: TOKEN_PATH });
+    await listenApi(app, { hosts: ['127.0.0.1'], port: 0 });
+    const port = (app.server.address() as { port: number }).port;
+    expect(app.server.maxConnections).toBe(API_LIMITS.maxConnections);
+    try {
+      const started = Date.now();
+      const closedAfter = await new Promise<number>((resolve, reject) => {
+        const socket = connect({ host: '127.0.0.1', port }, () => socket.write('GET /status HTTP/1.1\r\nHost: localhost\r\n'));
+        socket.on('error', () => undefined);
+        socket.resume(); // read the 408 answer, or 'close' never comes
+        socket.on('close', () => resolve(Date.now() - started));
+        setTimeout(() => {
+          socket.destroy();
+          reject(new Error('the server kept a connection with half-sent headers open for 40 s'));
+        }, 40_000).unref();
+      });
+      console.info(`half-sent headers: connection closed by the server after ${closedAfter} ms (headers timeout ${API_LIMITS.headersTimeoutMs} ms)`);
+      expect(closedAfter).toBeGreaterThanOrEqual(API_LIMITS.headersTimeoutMs - 100);
+    } finally {
+      await app.close();
+    }
+  }, 60_000);
 
   it('refuses to listen on a non-loopback address', async () => {
     const app = buildServer({ control: fakeControl(), token: TOKEN, tokenPath: TOKEN_PATH });
