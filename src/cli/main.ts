@@ -7,7 +7,7 @@ import { isEmptyPlan, renderPlan } from '../plan/plan.js';
 import { planNow } from '../daemon/reconcile.js';
 import { runDaemon } from './daemon-command.js';
 import { importLegacy } from './import-legacy.js';
-import { apiGet, apiPost } from './client.js';
+import { apiGet, apiPost, assertTokenDestination } from './client.js';
 import { readToken } from '../api/token.js';
 import { renderOperation, renderStatusTable } from './render.js';
 import { UsageError, parseApiAddress, type CommonOptions } from './options.js';
@@ -116,6 +116,8 @@ async function main(argv: string[]): Promise<number> {
     case 'restart':
     case 'reload': {
       expectArgs(0);
+      // Before the token is even read.
+      assertTokenDestination(common.api);
       const token = await readToken(common.stateDir);
       const r = (await apiPost(common.api, `/${verb}`, token)) as OperationResult;
       process.stdout.write(values.json ? JSON.stringify(r, null, 2) + '\n' : renderOperation(r));
