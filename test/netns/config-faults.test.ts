@@ -2,7 +2,7 @@ import { execa, execaSync } from 'execa';
 import { rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, EVENT_DRIVEN_MS, buildMesh, chainRules, Lab, ns, statusJson, waitFor, waitForConverged, type Server } from '../helpers/lab.js';
+import { CLI, EVENT_DRIVEN_MS, buildMesh, chainRules, Lab, ns, peersYaml, statusJson, waitFor, waitForConverged, type Server } from '../helpers/lab.js';
 
 /** The chain of a healthy 2-server mesh: the gate rule only (one port has no pair). */
 const CHAIN = ['-o ! vxlan+ -j RETURN'];
@@ -120,5 +120,16 @@ describe('config faults on a running daemon (2 servers)', () => {
       rmSync(join(s1.configDir, 'peers.d', 'sys.yaml'), { force: true });
     }
     await waitFor('config error cleared', async () => (await statusJson(s1)).config.lastError === null, 10_000);
+  });
+
+  it('mesh.port 53 shows a warning in status saying why', async () => {
+    for (const s of [s1, s2]) lab.writeConfig(s, peersYaml(lab.servers, { port: 53 }));
+    const why = 'mesh.port 53 is the UDP port of DNS: the ingress filter drops UDP to port 53 from every host that is not a peer';
+    await waitFor('s1 status warns about port 53', async () => ((await statusJson(s1)).config.warnings as string[]).some((w) => w.startsWith(why)) || JSON.stringify((await statusJson(s1)).config.warnings), 10_000);
+    const table = await execa('ip', ['netns', 'exec', s1.ns, process.execPath, CLI, 'status'], { reject: false, timeout: 20_000 });
+    expect(table.stdout).toContain(`warning: ${why}`);
+    for (const s of [s1, s2]) lab.writeConfig(s, peersYaml(lab.servers));
+    await waitFor('s1 back on 4789 without the warning', async () => (await statusJson(s1)).config.warnings.length === 0, 10_000);
+    await waitForConverged(s1, 1);
   });
 });

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execaSync } from 'execa';
+import { execa, execaSync } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { formatIssue, loadConfig, parseConfig, type LoadResult } from '../../src/config/load.js';
 import { MAX_CONFIG_BYTES } from '../../src/config/read.js';
@@ -99,5 +99,41 @@ describe('config files that are not plain files', () => {
     writeFileSync(system, ['passwd: files systemd', 'group: files', 'shadow: files', 'hosts: files dns', 'a_very_long_key_name_that_goes_on_and_on_secretpart: 1'].join('\n') + '\n');
     const keys = errors(await loadConfig(d)).join('\n');
     expect(keys).toBe(`${d}/peers.d/sys.yaml:1:1: passwd: unknown keys "passwd", "group", "shadow" and 2 more`);
+  });
+});
+
+describe('mesh.port on a well-known port of another service', () => {
+  const withPort = (port: number, extra = '') => parseConfig([{ path: '/c/peers.yaml', text: `mesh:\n  port: ${port}\n${extra}${PEERS}` }]);
+  const warnings = (r: LoadResult) => {
+    if (!r.ok) throw new Error(errors(r).join('\n'));
+    return r.config.warnings;
+  };
+
+  it('warns for DNS, NTP, mDNS, IPsec NAT-T and any port below 1024, saying what breaks', () => {
+    expect(warnings(withPort(53))).toEqual([
+      "mesh.port 53 is the UDP port of DNS: the ingress filter drops UDP to port 53 from every host that is not a peer, so DNS on this server stops answering them; the VXLAN devices also hold the port (VXLAN's own port is 4789; older Linux setups use 8472)",
+    ]);
+    for (const [port, service] of [[123, 'NTP'], [5353, 'mDNS'], [4500, 'IPsec NAT traversal'], [443, 'QUIC'], [1812, 'RADIUS'], [1000, 'a system service']] as const) {
+      expect(warnings(withPort(port)).join('\n')).toContain(`mesh.port ${port} is the UDP port of ${service}`);
+    }
+    expect(warnings(withPort(67, '  ingress_filter: false\n'))[0]).toContain('the VXLAN devices hold the port, so DHCP server cannot use it');
+  });
+
+  it('does not warn for the VXLAN ports', () => {
+    expect(warnings(withPort(4789))).toEqual([]);
+    expect(warnings(withPort(8472))).toEqual([]);
+    expect(warnings(parseConfig([{ path: '/c/peers.yaml', text: PEERS }]))).toEqual([]);
+  });
+
+  it('`vxmesh check` prints the warning and still exits 0', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'vxmesh-port-'));
+    try {
+      writeFileSync(join(d, 'peers.yaml'), `mesh:\n  port: 123\n${PEERS}`);
+      const r = await execa(process.execPath, [join(process.cwd(), 'dist/cli/main.js'), 'check', d], { reject: false, timeout: 20_000 });
+      expect(r.exitCode).toBe(0);
+      expect(r.stdout).toContain('warning: mesh.port 123 is the UDP port of NTP: the ingress filter drops UDP to port 123 from every host that is not a peer');
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
   });
 });
