@@ -2,33 +2,11 @@ import { execa, execaSync } from 'execa';
 import { rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, EVENT_DRIVEN_MS, buildMesh, chainRules, Lab, ns, peersYaml, statusJson, waitFor, waitForConverged, type Server } from '../helpers/lab.js';
-
-/** The chain of a healthy 2-server mesh: the gate rule only (one port has no pair). */
-const CHAIN = ['-o ! vxlan+ -j RETURN'];
-
-async function flushAndTimeRepair(s: Server, what: string): Promise<number> {
-  expect(await chainRules(s.ns)).toEqual(CHAIN);
-  await ns(s.ns, 'ebtables', '-t', 'filter', '-F', 'VXMESH');
-  expect(await chainRules(s.ns)).toEqual([]);
-  const took = await waitFor(`${s.ns} chain restored (${what})`, async () => JSON.stringify(await chainRules(s.ns)) === JSON.stringify(CHAIN), EVENT_DRIVEN_MS, 20);
-  console.info(`${what}: chain restored ${took} ms after the flush`);
-  return took;
-}
+import { daemonAlive, flushAndTimeRepair, quietTwoServerMesh } from '../helpers/faults.js';
+import { CLI, EVENT_DRIVEN_MS, Lab, peersYaml, statusJson, waitFor, waitForConverged, type Server } from '../helpers/lab.js';
 
 async function lastError(s: Server): Promise<string> {
   return ((await statusJson(s)).config.lastError ?? []).join('\n');
-}
-
-function alive(s: Server): boolean {
-  const d = s.daemon;
-  if (!d?.pid || d.exitCode !== null) return false;
-  try {
-    process.kill(d.pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 const BAD_ALIAS = 'peers:\n  - { name: srv9, id: 9, address: 198.18.0.9, dev: *nope }\n';
@@ -40,13 +18,7 @@ describe('config faults on a running daemon (2 servers)', () => {
   let s1: Server;
   let s2: Server;
   beforeAll(async () => {
-    await buildMesh(lab, 2, { containers: false });
-    [s1, s2] = lab.servers as [Server, Server];
-    // Only events may repair within a test's window: s1's periodic resync is 300 s away.
-    await lab.stopDaemon(s1);
-    lab.startDaemon(s1, ['--resync', '300']);
-    await waitForConverged(s1, 1);
-    await new Promise((r) => setTimeout(r, 3000));
+    [s1, s2] = await quietTwoServerMesh(lab);
   });
   afterAll(async () => {
     await lab.cleanup();
@@ -61,7 +33,7 @@ describe('config faults on a running daemon (2 servers)', () => {
     for (const [what, text, error] of cases) {
       lab.writeConfig(s1, text, 'peers.d/bad.yaml');
       await waitFor(`status shows the ${what} error`, async () => error.test(await lastError(s1)) || (await lastError(s1)), 10_000);
-      await flushAndTimeRepair(s1, `drop-in with ${what}`);
+      await flushAndTimeRepair(s1, `drop-in with ${what}`, EVENT_DRIVEN_MS);
       const st = await statusJson(s1);
       expect(st.state).toBe('degraded');
       expect(st.config.lastError.join('\n')).toMatch(error);
@@ -78,7 +50,7 @@ describe('config faults on a running daemon (2 servers)', () => {
     lab.startDaemon(s2);
     await waitFor('s2 status answers with the config error', async () => /bad\.yaml:2:52: YAML: unknown alias/.test(await lastError(s2)) || (await lastError(s2)), 15_000);
     await new Promise((r) => setTimeout(r, 1000));
-    expect(alive(s2)).toBe(true);
+    expect(daemonAlive(s2)).toBe(true);
     rmSync(join(s2.configDir, 'peers.d', 'bad.yaml'));
     await waitFor('s2 running once the drop-in is gone', async () => (await statusJson(s2)).state === 'running', 15_000);
   });
@@ -94,7 +66,7 @@ describe('config faults on a running daemon (2 servers)', () => {
       expect(r.exitCode).toBe(1);
       expect(r.stdout + r.stderr).toMatch(/pipe\.yaml:1:1: is a FIFO, not a regular file/);
       expect(await lastError(s1)).toMatch(/pipe\.yaml:1:1: is a FIFO/);
-      await flushAndTimeRepair(s1, 'FIFO in peers.d');
+      await flushAndTimeRepair(s1, 'FIFO in peers.d', EVENT_DRIVEN_MS);
     } finally {
       rmSync(fifo, { force: true });
     }

@@ -2,7 +2,8 @@ import { execa, type ResultPromise } from 'execa';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EVENT_DRIVEN_MS, buildMesh, chainRules, Lab, ns, run, statusJson, waitFor, waitForConverged, type Server } from '../helpers/lab.js';
+import { chainRestored, daemonAlive, flushAndTimeRepair, quietTwoServerMesh } from '../helpers/faults.js';
+import { EVENT_DRIVEN_MS, Lab, ns, run, statusJson, waitFor, type Server } from '../helpers/lab.js';
 
 const HOLD = resolve('dist/lab/hold-connections.js');
 const BATCH = resolve('dist/lab/http-batch.js');
@@ -13,34 +14,6 @@ function daemonPid(s: Server): number {
   if (!pid) throw new Error(`${s.ns}: no daemon`);
   expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toContain('daemon');
   return pid;
-}
-
-function alive(s: Server): boolean {
-  const pid = s.daemon?.pid;
-  if (!pid || s.daemon?.exitCode !== null) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** The chain of a healthy 2-server mesh: the gate rule only (one port has no pair). */
-const CHAIN = ['-o ! vxlan+ -j RETURN'];
-
-async function chainRestored(s: Server): Promise<boolean | string> {
-  const rules = await chainRules(s.ns);
-  return JSON.stringify(rules) === JSON.stringify(CHAIN) || `chain: ${JSON.stringify(rules)}`;
-}
-
-async function flushAndTimeRepair(s: Server, what: string, timeoutMs: number): Promise<number> {
-  expect(await chainRestored(s)).toBe(true);
-  await ns(s.ns, 'ebtables', '-t', 'filter', '-F', 'VXMESH');
-  expect(await chainRules(s.ns)).toEqual([]);
-  const took = await waitFor(`${s.ns} chain restored (${what})`, () => chainRestored(s), timeoutMs, 20);
-  console.info(`${what}: chain restored ${took} ms after the flush`);
-  return took;
 }
 
 /** Idle connections to the API from inside the server's namespace, held until release(). */
@@ -71,16 +44,7 @@ describe('daemon faults (2 servers)', () => {
   const lab = new Lab();
   let s1: Server;
   beforeAll(async () => {
-    await buildMesh(lab, 2, { containers: false });
-    s1 = lab.servers[0]!;
-    // A resync that happens to fall inside a test's window would repair for the wrong reason:
-    // s1's comes every 300 s here, so only events (and monitor restarts) can repair in time.
-    await lab.stopDaemon(s1);
-    lab.startDaemon(s1, ['--resync', '300']);
-    await waitForConverged(s1, 1);
-    // Let the kernel events of the daemon's own start-up play out: a sync they trigger would
-    // repair a flush for reasons unrelated to what a test checks.
-    await new Promise((r) => setTimeout(r, 3000));
+    [s1] = await quietTwoServerMesh(lab);
   });
   afterAll(async () => {
     await lab.cleanup();
@@ -116,7 +80,7 @@ describe('daemon faults (2 servers)', () => {
     console.info(`1000 refused requests: ${loud.length} API log lines at info or above: ${JSON.stringify(loud.map((l) => l.msg))}`);
     expect(loud.length).toBeLessThanOrEqual(3);
     expect(loud.length).toBeGreaterThanOrEqual(1); // the refusals are not hidden altogether
-    expect(alive(s1)).toBe(true);
+    expect(daemonAlive(s1)).toBe(true);
   });
 
   it('2000 idle API connections against a 1024 file limit: connections are capped, the daemon stays up and repairs', async () => {
@@ -126,11 +90,11 @@ describe('daemon faults (2 servers)', () => {
     try {
       console.info(`idle connections: ${JSON.stringify(held.report)}; daemon holds ${(await run('ls', [`/proc/${pid}/fd`])).split('\n').length} fds`);
       await flushAndTimeRepair(s1, '2000 idle connections held', EVENT_DRIVEN_MS);
-      expect(alive(s1)).toBe(true);
+      expect(daemonAlive(s1)).toBe(true);
     } finally {
       await held.release();
     }
-    expect(alive(s1)).toBe(true);
+    expect(daemonAlive(s1)).toBe(true);
     expect((await statusJson(s1)).state).toBe('running');
   });
 
@@ -144,14 +108,14 @@ describe('daemon faults (2 servers)', () => {
     try {
       await ns(s1.ns, 'ebtables', '-t', 'filter', '-F', 'VXMESH');
       await waitFor('a failed step naming EMFILE in the log', async () => logLines(s1, before).some((l) => JSON.stringify(l).includes('EMFILE')), 20_000);
-      expect(alive(s1)).toBe(true);
+      expect(daemonAlive(s1)).toBe(true);
     } finally {
       await held.release();
     }
     await run('prlimit', ['--pid', String(pid), '--nofile=1024:1024']);
     const took = await waitFor(`${s1.ns} chain restored after fds were freed`, () => chainRestored(s1), 40_000, 50);
     console.info(`EMFILE: chain restored ${took} ms after the connections were released`);
-    expect(alive(s1)).toBe(true);
+    expect(daemonAlive(s1)).toBe(true);
     const emfile = logLines(s1, before).filter((l) => JSON.stringify(l).includes('EMFILE'));
     console.info(`EMFILE log lines: ${emfile.length}, first: ${JSON.stringify(emfile[0]).slice(0, 300)}`);
   });
