@@ -41,7 +41,8 @@ export const BODY_LIMIT_BYTES = 16 * 1024;
  * Any local user can open connections to the API. Without a cap, idle ones use up the daemon's
  * file descriptors until spawning `ip` fails (EMFILE) and repair stops. Per listener; beyond
  * the cap the kernel's connection is accepted and closed at once. Clients send one small
- * request: short timeouts free the slots of idle or slow-loris connections.
+ * request: short timeouts free the slots of silent or slow-loris connections (the headers
+ * timeout also covers a connection that sends nothing at all).
  */
 export const API_LIMITS = {
   maxConnections: 256,
@@ -49,9 +50,9 @@ export const API_LIMITS = {
   requestTimeoutMs: 10_000,
   headersTimeoutMs: 5_000,
   keepAliveTimeoutMs: 5_000,
-  /** A socket with no traffic at all for this long is closed. */
-  idleTimeoutMs: 15_000,
 } as const;
+// No socket idle timeout: an operation may take minutes (start on a large mesh) with nothing
+// on the wire; a connection that sends nothing is closed by the headers timeout anyway.
 
 const HTTP_OPTIONS: ServerOptions = {
   headersTimeout: API_LIMITS.headersTimeoutMs,
@@ -84,7 +85,6 @@ export function buildServer(opts: BuildServerOptions): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,
     http: HTTP_OPTIONS,
-    connectionTimeout: API_LIMITS.idleTimeoutMs,
     keepAliveTimeout: API_LIMITS.keepAliveTimeoutMs,
     requestTimeout: API_LIMITS.requestTimeoutMs,
     // Malformed URLs and the like: the same JSON shape as every other error.
@@ -371,7 +371,6 @@ async function listenFirst(app: FastifyInstance, host: string, port: number): Pr
 
 async function listenExtra(app: FastifyInstance, host: string, port: number): Promise<void> {
   const server = createServer(HTTP_OPTIONS, app.routing.bind(app));
-  server.setTimeout(API_LIMITS.idleTimeoutMs);
   limitConnections(server, app.log);
   try {
     await new Promise<void>((resolve, reject) => {

@@ -378,6 +378,24 @@ describe('listenApi and the CLI client', () => {
     }
   }, 60_000);
 
+  it('an operation slower than every API timeout still gets its answer', async () => {
+    const control = fakeControl();
+    const slowMs = Math.max(API_LIMITS.requestTimeoutMs, API_LIMITS.headersTimeoutMs, API_LIMITS.keepAliveTimeoutMs) + 1500;
+    const reload = control.reload.bind(control);
+    control.reload = async () => {
+      await new Promise((r) => setTimeout(r, slowMs));
+      return reload();
+    };
+    const app = buildServer({ control, token: TOKEN, tokenPath: TOKEN_PATH });
+    await listenApi(app, { hosts: ['127.0.0.1'], port: 0 });
+    try {
+      const port = (app.server.address() as { port: number }).port;
+      expect(await apiPost({ host: '127.0.0.1', port }, '/reload', TOKEN)).toMatchObject({ ok: true, operation: 'reload' });
+    } finally {
+      await app.close();
+    }
+  }, 60_000);
+
   it('refuses to listen on a non-loopback address', async () => {
     const app = buildServer({ control: fakeControl(), token: TOKEN, tokenPath: TOKEN_PATH });
     await expect(listenApi(app, { host: '0.0.0.0', port: 0 })).rejects.toThrow(/loopback/);
