@@ -12,8 +12,8 @@ export async function chainRestored(s: Server): Promise<boolean | string> {
 /** Flush VXMESH on a 2-server mesh's server and return how long the daemon took to restore it. */
 export async function flushAndTimeRepair(s: Server, what: string, timeoutMs: number): Promise<number> {
   expect(await chainRestored(s)).toBe(true);
+  // No read-back of the empty chain here: an event-driven repair can beat the next spawn.
   await ns(s.ns, 'ebtables', '-t', 'filter', '-F', 'VXMESH');
-  expect(await chainRules(s.ns)).toEqual([]);
   const took = await waitFor(`${s.ns} chain restored (${what})`, () => chainRestored(s), timeoutMs, 20);
   console.info(`${what}: chain restored ${took} ms after the flush`);
   return took;
