@@ -20,7 +20,7 @@ export async function flushAndTimeRepair(s: Server, what: string, timeoutMs: num
 }
 
 export function daemonAlive(s: Server): boolean {
-  const d = s.daemon;
+  const d = s.proc;
   if (!d?.pid || d.exitCode !== null) return false;
   try {
     process.kill(d.pid, 0);

@@ -1,16 +1,15 @@
 import { execa, type ResultPromise } from 'execa';
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chainRestored, daemonAlive, flushAndTimeRepair, quietTwoServerMesh } from '../helpers/faults.js';
-import { EVENT_DRIVEN_MS, Lab, ns, run, statusJson, waitFor, type Server } from '../helpers/lab.js';
+import { EVENT_DRIVEN_MS, HOLD_CONNECTIONS_JS, HTTP_BATCH_JS, Lab, ns, run, statusJson, waitFor, type Server } from '../helpers/lab.js';
 
-const HOLD = resolve('dist/lab/hold-connections.js');
-const BATCH = resolve('dist/lab/http-batch.js');
+const HOLD = HOLD_CONNECTIONS_JS;
+const BATCH = HTTP_BATCH_JS;
 
 /** The daemon's own process (ip netns exec execs it, so it is the pid the lab started). */
 function daemonPid(s: Server): number {
-  const pid = s.daemon?.pid;
+  const pid = s.proc?.pid;
   if (!pid) throw new Error(`${s.ns}: no daemon`);
   expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toContain('daemon');
   return pid;

@@ -9,7 +9,7 @@ import { API_LIMITS, buildServer, isLoopbackHostHeader, listenApi } from '../../
 import { renderMetrics } from '../../src/api/metrics.js';
 import { ensureToken, readToken } from '../../src/api/token.js';
 import { apiGet, apiPost } from '../../src/cli/client.js';
-import { execa } from 'execa';
+import { runCliFromSource } from './helpers/cli.js';
 import { formatBytes, linkState, renderOperation, renderStatusTable } from '../../src/cli/render.js';
 import type { LinkStatus, MeshControl, OperationResult, StatusReport } from '../../src/daemon/status.js';
 
@@ -499,8 +499,7 @@ describe('the CLI sends the token only to loopback', () => {
   });
 
   it('`vxmesh stop --api 198.18.0.1:7789` exits 1 without reading or sending the token', async () => {
-    const cli = join(process.cwd(), 'dist/cli/main.js');
-    const r = await execa(process.execPath, [cli, 'stop', '--api', '198.18.0.1:7789', '--state-dir', '/nonexistent-state-dir'], { reject: false, timeout: 20_000 });
+    const r = await runCliFromSource(['stop', '--api', '198.18.0.1:7789', '--state-dir', '/nonexistent-state-dir']);
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toBe('vxmesh: refusing to send the API token to 198.18.0.1:7789: not a loopback address (the daemon\'s API listens on 127.0.0.1 and [::1] only)');
   });

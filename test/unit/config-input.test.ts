@@ -2,7 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa, execaSync } from 'execa';
+import { execaSync } from 'execa';
+import { runCliFromSource } from './helpers/cli.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { formatIssue, loadConfig, parseConfig, type LoadResult } from '../../src/config/load.js';
 import { MAX_CONFIG_BYTES } from '../../src/config/read.js';
@@ -129,7 +130,7 @@ describe('mesh.port on a well-known port of another service', () => {
     const d = mkdtempSync(join(tmpdir(), 'vxmesh-port-'));
     try {
       writeFileSync(join(d, 'peers.yaml'), `mesh:\n  port: 123\n${PEERS}`);
-      const r = await execa(process.execPath, [join(process.cwd(), 'dist/cli/main.js'), 'check', d], { reject: false, timeout: 20_000 });
+      const r = await runCliFromSource(['check', d]);
       expect(r.exitCode).toBe(0);
       expect(r.stdout).toContain('warning: mesh.port 123 is the UDP port of NTP: the ingress filter drops UDP to port 123 from every host that is not a peer');
     } finally {
