@@ -22,4 +22,5 @@ export const CLI = join(ROOT, 'dist/cli/main.js');
 export const LAB_DIST = join(ROOT, 'dist-lab/lab');
 export const BENCH_JS = join(LAB_DIST, 'bench/bench.js');
 export const HTTP_BATCH_JS = join(LAB_DIST, 'harness/http-batch.js');
+export const HOLD_CONNECTIONS_JS = join(LAB_DIST, 'harness/hold-connections.js');
 export const DEMO_JS = join(LAB_DIST, 'demo/demo.js');

@@ -7,18 +7,19 @@
  */
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
+import { HTTP_SERVER_OPTIONS, limitConnections } from './limits.js';
 
 export interface LoopbackListener {
   /** The port every address listens on (useful with port 0). */
   readonly port: number;
+  /** The HTTP servers, one per address (each with the connection cap). */
+  readonly servers: readonly Server[];
   /** Where requests go from now on; requests that arrived before are handed over in order. */
   attach(handler: RequestListener): void;
   close(): Promise<void>;
 }
 
-interface WarnLog {
-  warn(obj: object, msg: string): void;
-}
+type WarnLog = Parameters<typeof limitConnections>[1] & object;
 
 /** Requests held while nothing is attached; beyond this the API answers 503 at once. */
 const MAX_WAITING = 256;
@@ -52,11 +53,11 @@ export async function listenLoopback(host: string | readonly string[], port: num
     }
     waiting.push([req, res]);
   };
-  const servers: Server[] = [await listenOne(route, first, port)];
+  const servers: Server[] = [await listenOne(route, first, port, log)];
   const bound = (servers[0]!.address() as { port: number }).port;
   for (const h of rest) {
     try {
-      servers.push(await listenOne(route, h, bound));
+      servers.push(await listenOne(route, h, bound, log));
     } catch (err) {
       if (!isAddressUnavailable(err)) {
         await Promise.all(servers.map(closeServer));
@@ -67,6 +68,7 @@ export async function listenLoopback(host: string | readonly string[], port: num
   }
   return {
     port: bound,
+    servers,
     attach(h) {
       handler = h;
       for (const [req, res] of waiting.splice(0)) h(req, res);
@@ -95,8 +97,9 @@ function stripBrackets(host: string): string {
   return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
 }
 
-async function listenOne(route: RequestListener, host: string, port: number): Promise<Server> {
-  const server = createServer(route);
+async function listenOne(route: RequestListener, host: string, port: number, log: WarnLog | undefined): Promise<Server> {
+  const server = createServer(HTTP_SERVER_OPTIONS, route);
+  limitConnections(server, log);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host, port }, () => {

@@ -7,6 +7,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isLoopbackAddress, listenLoopback, type LoopbackListener } from './listen.js';
+import { API_LIMITS, HTTP_SERVER_OPTIONS } from './limits.js';
 import Fastify, {
   LogController,
   type FastifyError,
@@ -17,6 +18,7 @@ import Fastify, {
 import type { Logger } from 'pino';
 import type { MeshControl, OperationResult } from '../daemon/status.js';
 import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js';
+import { RateLimitedCount } from './rate-limited-log.js';
 
 export interface BuildServerOptions {
   control: MeshControl;
@@ -34,6 +36,8 @@ export type ApiListenOptions = { port: number } & (
 );
 
 export const BODY_LIMIT_BYTES = 16 * 1024;
+
+export { API_LIMITS };
 
 type Operation = OperationResult['operation'];
 const OPERATIONS: readonly Operation[] = ['start', 'stop', 'restart', 'reload'];
@@ -57,6 +61,9 @@ export function buildServer(opts: BuildServerOptions): FastifyInstance {
     // The default request lines are replaced by one line per request in onResponse.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,
+    http: HTTP_SERVER_OPTIONS,
+    keepAliveTimeout: API_LIMITS.keepAliveTimeoutMs,
+    requestTimeout: API_LIMITS.requestTimeoutMs,
     // Malformed URLs and the like: the same JSON shape as every other error.
     frameworkErrors: (error, _request, reply) => {
       void (reply as unknown as FastifyReply).code(error.statusCode ?? 400).send({ error: error.message });
@@ -73,7 +80,7 @@ export function buildServer(opts: BuildServerOptions): FastifyInstance {
   acceptAnyBodyWithinLimit(app);
   app.addHook('onRequest', rejectForeignHost);
   app.addHook('onSend', stripCorsHeaders);
-  app.addHook('onResponse', logRequest);
+  app.addHook('onResponse', requestLogger(app.log));
   app.setErrorHandler(answerError);
   app.setNotFoundHandler(answerNotFound);
 
@@ -87,10 +94,10 @@ export function buildServer(opts: BuildServerOptions): FastifyInstance {
  * returns the port. The daemon instead opens the sockets itself before this module is loaded
  * and hands them over with `serveOn`.
  */
-export async function listenApi(app: FastifyInstance, options: ApiListenOptions): Promise<{ port: number }> {
+export async function listenApi(app: FastifyInstance, options: ApiListenOptions): Promise<LoopbackListener> {
   const listener = await listenLoopback('hosts' in options ? options.hosts : options.host, options.port, app.log);
   await serveOn(app, listener);
-  return { port: listener.port };
+  return listener;
 }
 
 /** Route the listener's requests (also those waiting already) to the app; the app closes it. */
@@ -149,7 +156,7 @@ function tokenCheck(token: string, tokenPath: string) {
   return async function requireToken(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const presented = bearerToken(request.headers.authorization);
     if (presented !== null && timingSafeEqual(digest(presented), expected)) return;
-    request.log.info({ reason: presented === null ? 'missing token' : 'wrong token' }, 'API operation refused');
+    request.log.debug({ reason: presented === null ? 'missing token' : 'wrong token' }, 'API operation refused');
     await reply.code(401).header('www-authenticate', 'Bearer realm="vxmesh"').send({ error: message });
   };
 }
@@ -242,18 +249,33 @@ function errorMessage(error: FastifyError, statusCode: number): string {
   return statusCode >= 500 ? `internal error: ${message}` : message;
 }
 
-/** One line per request; scrapes and status polls at debug so they do not flood the journal. */
-function logRequest(request: FastifyRequest, reply: FastifyReply, done: () => void): void {
-  const entry = {
-    method: request.method,
-    url: pathOf(request.url),
-    statusCode: reply.statusCode,
-    responseTimeMs: Math.round(reply.elapsedTime * 10) / 10,
+/** Refused requests (4xx) are summed up in one line per minute at most; the first shows at once. */
+const REJECTED_SUMMARY_MS = 60_000;
+
+/**
+ * One line per request at debug. Operations (POSTs that got through) and server errors at info:
+ * they are rare and matter. Refused requests at debug, counted in a rate-limited summary.
+ */
+function requestLogger(log: FastifyInstance['log']) {
+  const rejected = new RateLimitedCount(REJECTED_SUMMARY_MS, (counts) =>
+    log.warn({ byStatus: counts, intervalS: REJECTED_SUMMARY_MS / 1000 }, 'API requests refused (each at debug level; at most one such line a minute)'),
+  );
+  return function logRequest(request: FastifyRequest, reply: FastifyReply, done: () => void): void {
+    const entry = {
+      method: request.method,
+      url: pathOf(request.url),
+      statusCode: reply.statusCode,
+      responseTimeMs: Math.round(reply.elapsedTime * 10) / 10,
+    };
+    if (reply.statusCode >= 400 && reply.statusCode < 500) {
+      request.log.debug(entry, 'API request refused');
+      rejected.add(String(reply.statusCode));
+    } else if (request.method === 'GET' || request.method === 'HEAD') {
+      // Scrapes and status polls (also /healthz answering 503) would flood the journal; a 500 is logged by answerError.
+      request.log.debug(entry, 'API request');
+    } else request.log.info(entry, 'API request');
+    done();
   };
-  const quiet = request.method === 'GET' && reply.statusCode < 400;
-  if (quiet) request.log.debug(entry, 'API request');
-  else request.log.info(entry, 'API request');
-  done();
 }
 
 function pathOf(url: string): string {

@@ -4,7 +4,8 @@
  * Whoever can read it may change the network through POST /start|stop|...
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { chmod, mkdir, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export const TOKEN_FILE_NAME = 'api-token';
@@ -13,6 +14,11 @@ const TOKEN_FILE_MODE = 0o600;
 const STATE_DIR_MODE = 0o700;
 const TOKEN_BYTES = 32;
 
+/** What the daemon writes: 32 random bytes as 64 lowercase hex digits. Nothing else is a token. */
+const TOKEN_FORMAT = /^[0-9a-f]{64}$/;
+/** A token file is one line; anything much larger is not one. */
+const MAX_TOKEN_FILE_BYTES = 4096;
+
 export interface TokenFile {
   token: string;
   path: string;
@@ -20,6 +26,8 @@ export interface TokenFile {
   created: boolean;
   /** The looser mode the file had before this call tightened it to 0600, if it did. */
   fixedMode: number | null;
+  /** The looser mode the state directory had before this call tightened it to 0700, if it did. */
+  fixedDirMode: number | null;
 }
 
 export function tokenPath(stateDir: string): string {
@@ -27,56 +35,117 @@ export function tokenPath(stateDir: string): string {
 }
 
 /**
- * Returns the daemon's API token, creating `<stateDir>/api-token` (0600, in a
- * 0700 directory if the directory is new) when it does not exist yet. An
- * existing token is reused so CLI users and scripts keep working across
- * restarts; a file that is group/world accessible is tightened to 0600.
+ * Returns the daemon's API token, creating `<stateDir>/api-token` (0600) when it does not
+ * exist yet. The state directory must belong to the daemon's user and is forced to 0700 (an
+ * existing 0755 one too); the token file must be a regular file of the daemon's user, is never
+ * read through a symlink, and is tightened to 0600. An existing valid token is reused so CLI
+ * users and scripts keep working across restarts; a malformed one is replaced.
  */
 export async function ensureToken(stateDir: string): Promise<TokenFile> {
   const path = tokenPath(stateDir);
   await mkdir(stateDir, { recursive: true, mode: STATE_DIR_MODE });
+  const fixedDirMode = await secureStateDir(stateDir);
 
   const token = generateToken();
   if (await createExclusively(path, token)) {
-    return { token, path, created: true, fixedMode: null };
+    return { token, path, created: true, fixedMode: null, fixedDirMode };
   }
 
-  const fixedMode = await tightenMode(path);
-  const existing = parseToken(await readFile(path, 'utf8'));
+  const { text, fixedMode } = await readOwnTokenFile(path);
+  const existing = parseToken(text);
   if (existing !== null) {
-    return { token: existing, path, created: false, fixedMode };
+    return { token: existing, path, created: false, fixedMode, fixedDirMode };
   }
   // Empty or garbled (e.g. a crash mid-write, or a hand edit): replace it whole.
   await replaceAtomically(path, token);
-  return { token, path, created: true, fixedMode };
+  return { token, path, created: true, fixedMode, fixedDirMode };
 }
 
-/** Reads the token for the CLI; the error names the file and what to do. */
+/** Reads the token for the CLI (never through a symlink); the error names the file and what to do. */
 export async function readToken(stateDir: string): Promise<string> {
   const path = tokenPath(stateDir);
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await withNoFollow(path, async (handle) => {
+      const st = await handle.stat();
+      if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'ENOTREG' });
+      return readSmall(handle);
+    });
   } catch (err) {
     throw new Error(`cannot read the API token ${path}: ${describeReadError(err, stateDir)}`);
   }
   const token = parseToken(text);
   if (token === null) {
     throw new Error(
-      `cannot read the API token ${path}: the file is empty or malformed (restart the vxmesh daemon to recreate it)`,
+      `cannot read the API token ${path}: the file is empty or malformed, not 64 hex digits (restart the vxmesh daemon to recreate it)`,
     );
   }
   return token;
+}
+
+/**
+ * Whoever can replace files in the state directory can replace the token: it must belong to
+ * the daemon's user, and nobody else may list or enter it. Returns the old mode if it changed.
+ */
+async function secureStateDir(stateDir: string): Promise<number | null> {
+  const st = await stat(stateDir);
+  if (!st.isDirectory()) throw new Error(`state directory ${stateDir} is not a directory`);
+  const uid = process.geteuid?.();
+  if (uid !== undefined && st.uid !== uid) {
+    throw new Error(`state directory ${stateDir} belongs to uid ${st.uid}, not to the daemon's user (uid ${uid}); refusing to keep the API token there (chown it, or use another --state-dir)`);
+  }
+  const mode = st.mode & 0o7777;
+  if (mode === STATE_DIR_MODE) return null;
+  await chmod(stateDir, STATE_DIR_MODE);
+  return mode;
+}
+
+/** The existing token file: no symlink, a regular file of the daemon's user, tightened to 0600. */
+async function readOwnTokenFile(path: string): Promise<{ text: string; fixedMode: number | null }> {
+  try {
+    return await withNoFollow(path, async (handle) => {
+      const st = await handle.stat();
+      if (!st.isFile()) throw new Error('it is not a regular file');
+      const uid = process.geteuid?.();
+      if (uid !== undefined && st.uid !== uid) throw new Error(`it belongs to uid ${st.uid}, not to the daemon's user (uid ${uid}); remove it and restart`);
+      const mode = st.mode & 0o7777;
+      let fixedMode: number | null = null;
+      if ((mode & ~TOKEN_FILE_MODE) !== 0) {
+        await handle.chmod(TOKEN_FILE_MODE);
+        fixedMode = mode;
+      }
+      return { text: await readSmall(handle), fixedMode };
+    });
+  } catch (err) {
+    const why = errorCode(err) === 'ELOOP' ? 'it is a symbolic link; remove it and restart' : err instanceof Error ? err.message : String(err);
+    throw new Error(`refusing the API token file ${path}: ${why}`);
+  }
+}
+
+/** Opens without following a symlink (ELOOP if it is one), and never blocks on a FIFO. */
+async function withNoFollow<T>(path: string, fn: (handle: FileHandle) => Promise<T>): Promise<T> {
+  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
+  try {
+    return await fn(handle);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function readSmall(handle: FileHandle): Promise<string> {
+  const buf = Buffer.alloc(MAX_TOKEN_FILE_BYTES);
+  const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+  return buf.subarray(0, bytesRead).toString('utf8');
 }
 
 function generateToken(): string {
   return randomBytes(TOKEN_BYTES).toString('hex');
 }
 
-/** A token is one line of printable, non-space characters. */
+/** A token is exactly what generateToken makes, optionally followed by a newline. */
 function parseToken(text: string): string | null {
-  const token = text.trim();
-  return /^[\x21-\x7e]+$/.test(token) ? token : null;
+  const token = text.endsWith('\n') ? text.slice(0, -1) : text;
+  return TOKEN_FORMAT.test(token) ? token : null;
 }
 
 /** Creates the file with the token unless it exists; false when it already did. */
@@ -111,14 +180,6 @@ async function replaceAtomically(path: string, token: string): Promise<void> {
   await rename(temporary, path);
 }
 
-/** Sets 0600 when the file grants more than that; returns the old mode if it changed. */
-async function tightenMode(path: string): Promise<number | null> {
-  const mode = (await stat(path)).mode & 0o7777;
-  if ((mode & ~TOKEN_FILE_MODE) === 0) return null;
-  await chmod(path, TOKEN_FILE_MODE);
-  return mode;
-}
-
 function describeReadError(err: unknown, stateDir: string): string {
   switch (errorCode(err)) {
     case 'ENOENT':
@@ -127,7 +188,10 @@ function describeReadError(err: unknown, stateDir: string): string {
     case 'EPERM':
       return 'permission denied (run as root)';
     case 'EISDIR':
-      return 'it is a directory, not a file';
+    case 'ENOTREG':
+      return 'it is not a regular file';
+    case 'ELOOP':
+      return 'it is a symbolic link; a token is never read through one';
     default:
       return err instanceof Error ? err.message : String(err);
   }

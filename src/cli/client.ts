@@ -4,6 +4,7 @@
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { EXIT } from './exit-codes.js';
+import { isLoopbackAddress } from '../api/listen.js';
 
 export interface ApiAddress {
   host: string;
@@ -61,9 +62,20 @@ export async function apiGet(api: ApiAddress, path: string, options: RequestOpti
  * when the operation failed (HTTP 500 with ok: false). A refused token throws.
  */
 export async function apiPost(api: ApiAddress, path: string, token: string, options: RequestOptions = {}): Promise<unknown> {
+  assertTokenDestination(api);
   const headers = { authorization: `Bearer ${token}`, 'content-length': '0' };
   const response = await apiRequest(api, 'POST', path, headers, options.timeoutMs ?? POST_TIMEOUT_MS);
   return bodyOrThrow(response);
+}
+
+/**
+ * The token travels in clear text over HTTP: only ever to this host's loopback (the daemon
+ * listens nowhere else), never to an address someone slipped into --api.
+ */
+export function assertTokenDestination(api: ApiAddress): void {
+  const host = api.host.toLowerCase();
+  if (host === 'localhost' || isLoopbackAddress(host)) return;
+  throw new Error(`refusing to send the API token to ${formatAddress(api)}: not a loopback address (the daemon's API listens on 127.0.0.1 and [::1] only)`);
 }
 
 /** The raw exchange, for callers that want the status code themselves. */

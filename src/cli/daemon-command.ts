@@ -13,7 +13,11 @@ export async function runDaemon(common: CommonOptions, opts: { resyncMs: number;
   // VXMESH_LOG_LEVEL=debug (or trace: every command with its duration) for troubleshooting.
   const log = createDaemonLogger(process.env.VXMESH_LOG_LEVEL ?? 'info');
   const daemon = new Daemon({ configDir: common.configDir, stateDir: common.stateDir, node: common.node, log, resyncMs: opts.resyncMs });
-  const { token, path } = await ensureToken(common.stateDir);
+  const { token, path, fixedMode, fixedDirMode } = await ensureToken(common.stateDir);
+  if (fixedMode !== null || fixedDirMode !== null) {
+    const octal = (m: number | null) => (m === null ? undefined : `0${m.toString(8)}`);
+    log.warn({ tokenFile: path, tokenFileModeWas: octal(fixedMode), stateDirModeWas: octal(fixedDirMode) }, 'API token file or state directory was readable by others; tightened to 0600 / 0700');
+  }
   // The default address also listens on [::1]: `curl localhost:7789` may resolve either way.
   const hosts = common.api.host === '127.0.0.1' ? ['127.0.0.1', '::1'] : [common.api.host];
   const apiLog = log.child({ component: 'api' });

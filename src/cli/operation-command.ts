@@ -1,4 +1,4 @@
-import { apiGet, apiPost } from './client.js';
+import { apiGet, apiPost, assertTokenDestination } from './client.js';
 import { EXIT } from './exit-codes.js';
 import { renderOperation } from './render.js';
 import { readToken } from '../api/token.js';
@@ -7,6 +7,8 @@ import type { OperationResult } from '../daemon/status.js';
 
 /** `vxmesh start|stop|restart|reload` through the API, with the token from the state dir. */
 export async function operationCommand(common: CommonOptions, operation: OperationResult['operation'], json: boolean): Promise<number> {
+  // Before the token is even read: it goes to loopback only.
+  assertTokenDestination(common.api);
   let token: string;
   try {
     token = await readToken(common.stateDir);

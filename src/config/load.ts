@@ -1,8 +1,9 @@
-import { readFile, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LineCounter, parseDocument, isMap, isNode, isScalar, type Document } from 'yaml';
+import { LineCounter, parseDocument, isMap, isNode, isScalar, visit, type Document } from 'yaml';
 import type { z } from 'zod';
 import { addressFamily, canonicalAddress } from './address.js';
+import { readConfigFile } from './read.js';
 import { fileSchema, type FileContent } from './schema.js';
 import { validateMesh } from './validate.js';
 import type { ConfigIssue } from './issue.js';
@@ -47,23 +48,38 @@ export async function listConfigFiles(dir: string): Promise<{ files: string[]; i
   return { files, issues: [] };
 }
 
+/**
+ * Never throws: whatever is in the directory (a FIFO, a huge file, YAML that defeats the
+ * parser), the answer is a config or a list of issues, so a bad file cannot stop repair.
+ */
 export async function loadConfig(dir: string): Promise<LoadResult> {
-  const { files: paths, issues } = await listConfigFiles(dir);
-  const sources: SourceFile[] = [];
-  for (const path of paths) {
-    try {
-      sources.push({ path, text: await readFile(path, 'utf8') });
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      issues.push({ file: path, line: 1, col: 1, field: '', message: e.code === 'ENOENT' ? 'file not found' : e.message });
+  try {
+    const { files: paths, issues } = await listConfigFiles(dir);
+    const sources: SourceFile[] = [];
+    for (const path of paths) {
+      const r = await readConfigFile(path);
+      if (r.ok) sources.push({ path, text: r.text });
+      else issues.push({ file: path, line: 1, col: 1, field: '', message: r.reason });
     }
+    if (issues.length > 0) return { ok: false, issues, files: paths };
+    return parseConfig(sources);
+  } catch (err) {
+    return { ok: false, issues: [{ file: dir, line: 1, col: 1, field: '', message: `cannot load the config: ${clip(err instanceof Error ? err.message : String(err))}` }], files: [] };
   }
-  if (issues.length > 0) return { ok: false, issues, files: paths };
-  return parseConfig(sources);
 }
 
-/** Pure: texts of the files in merge order -> a validated config or every issue found. */
+/** Pure: texts of the files in merge order -> a validated config or every issue found. Never throws. */
 export function parseConfig(sources: SourceFile[]): LoadResult {
+  try {
+    return parseSources(sources);
+  } catch (err) {
+    // A parser bug or an input nobody foresaw must still read as a config error, not a crash.
+    const file = sources[0]?.path ?? MAIN_FILE;
+    return { ok: false, issues: [{ file, line: 1, col: 1, field: '', message: `cannot parse the config: ${clip(err instanceof Error ? err.message : String(err))}` }], files: sources.map((s) => s.path) };
+  }
+}
+
+function parseSources(sources: SourceFile[]): LoadResult {
   const files = sources.map((s) => s.path);
   const issues: ConfigIssue[] = [];
   const parsed: ParsedFile[] = [];
@@ -85,15 +101,70 @@ function parseFile(src: SourceFile): ParsedFile | { issues: ConfigIssue[] } {
   const doc = parseDocument(src.text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
   const loc = (offset: number): Location => ({ file: src.path, ...lc.linePos(offset) });
   if (doc.errors.length > 0) {
-    return {
-      issues: doc.errors.map((e) => ({ ...loc(e.pos[0]), field: '', message: `YAML: ${e.message.split('\n')[0]}` })),
-    };
+    const shown = doc.errors.slice(0, MAX_ISSUES_PER_FILE).map((e) => ({ ...loc(e.pos[0]), field: '', message: `YAML: ${yamlMessage(e.message)}` }));
+    const more = doc.errors.length - shown.length;
+    if (more > 0) shown.push({ ...loc(doc.errors[MAX_ISSUES_PER_FILE]!.pos[0]), field: '', message: `YAML: ${more} more error${more === 1 ? '' : 's'} in this file` });
+    return { issues: shown };
   }
+  const aliasIssues = checkAliases(doc, loc);
+  if (aliasIssues.length > 0) return { issues: aliasIssues };
   const at = (path: PathKey[], atKey = false): Location => loc(offsetOf(doc, path, atKey));
-  const data = doc.toJS() ?? {};
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: MAX_ALIAS_USES }) ?? {};
+  } catch (err) {
+    // Aliases of aliases that expand past the limit (a "billion laughs" file).
+    const aliases: number[] = [];
+    visit(doc, { Alias: (_k, node) => void aliases.push(node.range?.[0] ?? 0) });
+    return { issues: [{ ...loc(aliases[aliases.length - 1] ?? 0), field: '', message: `YAML: aliases expand too much (${clip(err instanceof Error ? err.message : String(err))}); the config may not use nested aliases this way` }] };
+  }
   const r = fileSchema.safeParse(data);
   if (!r.success) return { issues: r.error.issues.map((i) => zodIssue(i, at)) };
   return { path: src.path, content: r.data, at };
+}
+
+/** Per anchor, at most this many aliases (the YAML library's own limit for expansion). */
+const MAX_ALIAS_USES = 100;
+/** A file that is not YAML at all (a symlink to a system file) would give one error per line. */
+const MAX_ISSUES_PER_FILE = 5;
+
+/**
+ * Aliases that toJS would throw on, as issues with their position: an alias with no anchor
+ * before it, and an anchor used more than MAX_ALIAS_USES times.
+ */
+function checkAliases(doc: Document, loc: (offset: number) => Location): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const uses = new Map<string, number>();
+  visit(doc, {
+    Alias: (_key, node) => {
+      const where = loc(node.range?.[0] ?? 0);
+      const name = clip(node.source, 32);
+      if (node.resolve(doc) === undefined) {
+        issues.push({ ...where, field: '', message: `YAML: unknown alias *${name} (no anchor &${name} before it)` });
+        return;
+      }
+      const n = (uses.get(node.source) ?? 0) + 1;
+      uses.set(node.source, n);
+      if (n === MAX_ALIAS_USES + 1) issues.push({ ...where, field: '', message: `YAML: anchor &${name} is used more than ${MAX_ALIAS_USES} times (the limit that guards against alias expansion attacks)` });
+    },
+  });
+  return issues.slice(0, MAX_ISSUES_PER_FILE);
+}
+
+/**
+ * The parser's message without the source text it quotes: a symlink to a system file must not
+ * have its lines shown in status or the log.
+ */
+function yamlMessage(message: string): string {
+  const first = message.split('\n')[0] ?? '';
+  const cut = first.search(/["']/);
+  return clip((cut < 0 ? first : first.slice(0, cut)).replace(/[\s:]+$/, ''));
+}
+
+/** Text from a file or an error, cut to a length that cannot carry a file's contents. */
+export function clip(text: string, max = 120): string {
+  const oneLine = text.replace(/[\x00-\x1f\x7f]+/g, ' ');
+  return oneLine.length <= max ? oneLine : `${oneLine.slice(0, max - 3)}...`;
 }
 
 /** Start offset of the value (or with `atKey`, the key) at `path`, or of its nearest existing ancestor. */
@@ -116,14 +187,17 @@ function zodIssue(i: z.core.$ZodIssue, at: ParsedFile['at']): ConfigIssue {
   const path = i.path.filter((k): k is PathKey => typeof k !== 'symbol');
   if (i.code === 'unrecognized_keys') {
     const key = i.keys[0] ?? '';
-    return { ...at([...path, key], true), field: fieldName([...path, key]), message: `unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}` };
+    // Key names come from the file: a few, each cut short (a wrong file must not be listed here).
+    const shown = i.keys.slice(0, 3).map((k) => `"${clip(k, 32)}"`);
+    const more = i.keys.length > 3 ? ` and ${i.keys.length - 3} more` : '';
+    return { ...at([...path, key], true), field: fieldName([...path, key]), message: `unknown key${i.keys.length > 1 ? 's' : ''} ${shown.join(', ')}${more}` };
   }
   const missing = i.code === 'invalid_type' && /received undefined$/.test(i.message);
   return { ...at(path), field: fieldName(path), message: missing ? 'is required' : i.message };
 }
 
 export function fieldName(path: PathKey[]): string {
-  return path.map((k, n) => (typeof k === 'number' ? `[${k}]` : n === 0 ? k : `.${k}`)).join('');
+  return path.map((k, n) => (typeof k === 'number' ? `[${k}]` : n === 0 ? clip(k, 32) : `.${clip(k, 32)}`)).join('');
 }
 
 const MESH_KEYS: Record<string, keyof MeshSettings> = {

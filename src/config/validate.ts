@@ -54,7 +54,59 @@ export function validateMesh(mesh: MeshSettings, peers: Peer[], mainFile: string
   }
 
   checkLegacyLinks(mesh, peers, err, warnings);
+  const portWarning = wellKnownPortWarning(mesh);
+  if (portWarning) warnings.push(portWarning);
   return warnings;
+}
+
+/**
+ * UDP ports of services a server may well run or need to reach it. vxmesh's VXLAN devices
+ * hold the port and, with the ingress filter on, drop whatever arrives on it from a host that
+ * is not a peer: that service would stop answering everyone else.
+ */
+const WELL_KNOWN_UDP: ReadonlyMap<number, string> = new Map([
+  [53, 'DNS'],
+  [67, 'DHCP server'],
+  [68, 'DHCP client'],
+  [69, 'TFTP'],
+  [111, 'rpcbind'],
+  [123, 'NTP'],
+  [137, 'NetBIOS name service'],
+  [138, 'NetBIOS datagrams'],
+  [139, 'NetBIOS sessions'],
+  [161, 'SNMP'],
+  [162, 'SNMP traps'],
+  [443, 'QUIC / HTTP/3'],
+  [500, 'IKE (IPsec)'],
+  [514, 'syslog'],
+  [520, 'RIP'],
+  [546, 'DHCPv6 client'],
+  [547, 'DHCPv6 server'],
+  [623, 'IPMI'],
+  [1194, 'OpenVPN'],
+  [1701, 'L2TP'],
+  [1812, 'RADIUS'],
+  [1813, 'RADIUS accounting'],
+  [1900, 'SSDP'],
+  [2049, 'NFS'],
+  [3478, 'STUN/TURN'],
+  [4500, 'IPsec NAT traversal'],
+  [4784, 'BFD multihop'],
+  [5353, 'mDNS'],
+  [5355, 'LLMNR'],
+  [6081, 'Geneve'],
+  [51820, 'WireGuard'],
+]);
+
+/** A warning when mesh.port is a port some other service uses, saying what it would break. */
+export function wellKnownPortWarning(mesh: MeshSettings): string | undefined {
+  const port = mesh.port;
+  const service = WELL_KNOWN_UDP.get(port) ?? (port < 1024 ? 'a system service (ports below 1024 are reserved for them)' : undefined);
+  if (!service) return undefined;
+  const effect = mesh.ingressFilter
+    ? `the ingress filter drops UDP to port ${port} from every host that is not a peer, so ${WELL_KNOWN_UDP.has(port) ? `${service} on this server` : 'such a service'} stops answering them; the VXLAN devices also hold the port`
+    : `the VXLAN devices hold the port, so ${WELL_KNOWN_UDP.has(port) ? service : 'such a service'} cannot use it on this server`;
+  return `mesh.port ${port} is the UDP port of ${service}: ${effect} (VXLAN's own port is 4789; older Linux setups use 8472)`;
 }
 
 /**

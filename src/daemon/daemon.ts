@@ -94,7 +94,9 @@ export class Daemon implements MeshControl {
     if (this.stopped) this.log.warn({ marker: join(this.opts.stateDir, STOPPED_MARKER) }, 'mesh was stopped with `vxmesh stop`; it stays down until `vxmesh start`');
     await this.loadConfig();
     await this.chooseEbtables();
-    this.watcher = watchConfig(this.opts.configDir, () => this.trigger({ kind: 'config', cause: 'saved' }));
+    this.watcher = watchConfig(this.opts.configDir, () => this.trigger({ kind: 'config', cause: 'saved' }), (err) =>
+      this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'config watcher error; saves may be seen only at the periodic resync'),
+    );
     this.monitor = new KernelMonitor(this.log.child({ component: 'monitor' }), (source) => {
       if (source === 'nft') this.nftEvents++;
       this.trigger({ kind: 'kernel', source: source === 'nft' ? 'nft' : 'ip' });

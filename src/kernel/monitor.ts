@@ -1,19 +1,25 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
+import { spawnChild, spawnFailure } from './runner.js';
 
 /**
  * Long-running `ip monitor link address` (someone deleted vxlan3, the underlay address
  * appeared) and `nft monitor` (someone flushed the ebtables chain): each relevant event calls
  * `onEvent`. nft events are filtered to the tables vxmesh cares about, so a busy firewall
  * (Docker, kube-proxy) does not keep the daemon reconciling. Restarted with backoff if it dies.
+ * Every (re)start also calls `onEvent`: what changed while no monitor was listening is seen
+ * only by a full sync.
  */
 const RELEVANT: Record<string, RegExp | undefined> = {
   nft: /\bbridge filter\b|\binet vxmesh\b/,
 };
+/** Time for a fresh monitor to subscribe to netlink before the sync that covers its gap reads the kernel. */
+const SUBSCRIBE_MS = 100;
+
 export class KernelMonitor {
   private procs: ChildProcess[] = [];
-  private closed = false;
   private readonly running = new Set<string>();
+  private closed = false;
 
   constructor(
     private readonly log: Logger,
@@ -27,9 +33,27 @@ export class KernelMonitor {
 
   private spawn(file: string, args: string[], restarts = 0): void {
     if (this.closed) return;
-    const proc = spawn(file, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    const command = [file, ...args].join(' ');
+    const started = Date.now();
+    let ended = false;
+    const restart = (detail: Record<string, unknown>) => {
+      if (ended) return;
+      ended = true;
+      this.running.delete(file);
+      if (this.closed) return;
+      // A monitor that dies at once (not permitted, out of file descriptors) is retried ever more slowly, up to 5 min.
+      const next = Date.now() - started > 60_000 ? 0 : restarts + 1;
+      const delay = Math.min(300_000, 1000 * 2 ** next);
+      this.log.warn({ command, ...detail, retryInMs: delay }, 'monitor exited; restarting');
+      setTimeout(() => this.spawn(file, args, next), delay).unref();
+    };
+    const s = spawnChild(file, args, ['ignore', 'pipe', 'ignore']);
+    if ('error' in s) {
+      restart({ error: s.error });
+      return;
+    }
+    const proc = s.child;
     this.procs.push(proc);
-    this.running.add(file);
     const relevant = RELEVANT[file];
     let partial = '';
     proc.stdout?.on('data', (chunk: Buffer) => {
@@ -37,26 +61,27 @@ export class KernelMonitor {
       partial = lines.pop() ?? '';
       if (lines.some((l) => !relevant || relevant.test(l))) this.onEvent(file);
     });
-    const started = Date.now();
-    let missing = false;
-    proc.on('error', (err: NodeJS.ErrnoException) => {
-      missing = err.code === 'ENOENT';
+    proc.on('spawn', () => {
+      this.log.debug({ command }, 'monitor started; requesting a sync');
+      setTimeout(() => {
+        if (this.closed || ended) return;
+        this.running.add(file);
+        this.onEvent(file);
+      }, SUBSCRIBE_MS).unref();
     });
-    proc.on('close', (exitCode) => {
+    proc.on('error', (err) => {
       this.procs = this.procs.filter((p) => p !== proc);
-      this.running.delete(file);
-      if (this.closed) return;
-      // Whatever happened while it was down went unseen: report it as an event.
-      this.onEvent(file);
-      if (missing) {
-        this.log.warn({ command: file }, `${file} not found: changes it would report are seen only at the periodic resync`);
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        ended = true;
+        this.running.delete(file);
+        if (!this.closed) this.log.warn({ command: file }, `${file} not found: changes it would report are seen only at the periodic resync`);
         return;
       }
-      // A monitor that dies at once (not permitted, say) is retried ever more slowly, up to 5 min.
-      const next = Date.now() - started > 60_000 ? 0 : restarts + 1;
-      const delay = Math.min(300_000, 1000 * 2 ** next);
-      this.log.warn({ command: [file, ...args].join(' '), exitCode, retryInMs: delay }, 'monitor exited; restarting');
-      setTimeout(() => this.spawn(file, args, next), delay).unref();
+      restart({ error: spawnFailure(file, err) });
+    });
+    proc.on('close', (code, signal) => {
+      this.procs = this.procs.filter((p) => p !== proc);
+      restart({ exitCode: code, signal });
     });
   }
 

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import type { Logger } from 'pino';
 
 /** A command that failed, with everything an operator needs to see why. */
@@ -28,7 +28,40 @@ export interface Runner {
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
+/** After a timeout's SIGTERM, SIGKILL follows this much later. */
+const KILL_GRACE_MS = 5000;
 const MAX_OUTPUT_BYTES = 512 * 1024 * 1024;
+
+/**
+ * Starts a process with errors as events only, never thrown: a spawn that fails (EMFILE when
+ * the daemon is out of file descriptors, EAGAIN, ENOENT) must be a failed step, not a crash.
+ * execa 9 throws "subprocess.stdio is not iterable" on EMFILE and leaves the child's 'error'
+ * event unhandled, which kills the process; node's own spawn reports it as an 'error' event.
+ */
+export function spawnChild(file: string, args: string[], stdio: StdioOptions): { child: ChildProcess } | { error: string } {
+  try {
+    const child = spawn(file, args, { stdio, env: { ...process.env, LC_ALL: 'C' } });
+    return { child };
+  } catch (err) {
+    return { error: spawnFailure(file, err) };
+  }
+}
+
+/** Why a process could not be started, in words. */
+export function spawnFailure(file: string, err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  switch (code) {
+    case 'ENOENT':
+      return `${file}: command not found`;
+    case 'EMFILE':
+    case 'ENFILE':
+      return `cannot start ${file}: too many open files (${code})`;
+    case 'EAGAIN':
+      return `cannot start ${file}: process limit reached (EAGAIN)`;
+    default:
+      return `cannot start ${file}: ${err instanceof Error ? err.message : String(err)}`;
+  }
+}
 
 /**
  * The only place vxmesh starts processes. Never through a shell: arguments go as a list.
@@ -38,52 +71,75 @@ const MAX_OUTPUT_BYTES = 512 * 1024 * 1024;
 export class CommandRunner implements Runner {
   constructor(private readonly log: Logger) {}
 
-  run(file: string, args: string[], opts: RunOptions = {}): Promise<string> {
+  async run(file: string, args: string[], opts: RunOptions = {}): Promise<string> {
     const command = [file, ...args].join(' ');
-    const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const started = performance.now();
-    return new Promise<string>((resolve, reject) => {
-      let settled = false;
-      const fail = (exitCode: number | undefined, stderr: string) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        reject(new CommandError(command, exitCode, stderr, opts.input));
-      };
-      const child = spawn(file, args, { env: { ...process.env, LC_ALL: 'C' }, stdio: ['pipe', 'pipe', 'pipe'] });
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      let size = 0;
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        fail(undefined, `timed out after ${timeoutMs} ms`);
-      }, timeoutMs);
-      child.stdout.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > MAX_OUTPUT_BYTES) {
-          child.kill('SIGKILL');
-          fail(undefined, `output larger than ${MAX_OUTPUT_BYTES} bytes`);
-          return;
-        }
-        out.push(chunk);
-      });
-      child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
-      child.on('error', (e: NodeJS.ErrnoException) => fail(undefined, e.code === 'ENOENT' ? `${file}: command not found` : e.message));
-      child.on('close', (code, signal) => {
-        const stdout = Buffer.concat(out).toString('utf8');
-        if (code !== 0) {
-          fail(code ?? undefined, Buffer.concat(err).toString('utf8') || stdout || `killed by ${signal ?? 'a signal'}`);
-          return;
-        }
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        this.log.trace({ command, durationMs: Math.round(performance.now() - started) }, 'ran');
-        resolve(stdout);
-      });
-      // A command that exits without reading its input (a usage error) must not crash us.
-      child.stdin.on('error', () => undefined);
-      child.stdin.end(opts.input ?? '');
-    });
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const r = await runToEnd(file, args, opts.input ?? '', timeoutMs);
+    if (r.failure !== undefined) throw new CommandError(command, r.exitCode, r.failure, opts.input);
+    this.log.trace({ command, durationMs: Math.round(performance.now() - started) }, 'ran');
+    return r.stdout;
   }
+}
+
+interface RunResult {
+  stdout: string;
+  exitCode: number | undefined;
+  /** Set when the command failed: its stderr, or why it could not run. */
+  failure: string | undefined;
+}
+
+function runToEnd(file: string, args: string[], input: string, timeoutMs: number): Promise<RunResult> {
+  return new Promise<RunResult>((resolve) => {
+    const started = spawnChild(file, args, ['pipe', 'pipe', 'pipe']);
+    if ('error' in started) {
+      resolve({ stdout: '', exitCode: undefined, failure: started.error });
+      return;
+    }
+    const { child } = started;
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let size = 0;
+    let why: string | undefined;
+    let settled = false;
+    const finish = (r: RunResult) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      clearTimeout(killer);
+      resolve(r);
+    };
+    const collect = (into: Buffer[]) => (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_OUTPUT_BYTES) {
+        why ??= `output over ${MAX_OUTPUT_BYTES} bytes`;
+        child.kill('SIGKILL');
+        return;
+      }
+      into.push(chunk);
+    };
+    let killer: NodeJS.Timeout | undefined;
+    const timer = setTimeout(() => {
+      why ??= `timed out after ${timeoutMs} ms`;
+      child.kill('SIGTERM');
+      killer = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
+      killer.unref();
+    }, timeoutMs);
+    // On EMFILE node emits 'error' and leaves the pipes unset.
+    child.stdout?.on('data', collect(out));
+    child.stderr?.on('data', collect(err));
+    child.stdin?.on('error', () => undefined); // EPIPE when the command exits without reading
+    child.stdin?.end(input);
+    child.on('error', (e) => finish({ stdout: '', exitCode: undefined, failure: spawnFailure(file, e) }));
+    child.on('close', (code, signal) => {
+      const stdout = Buffer.concat(out).toString('utf8');
+      const stderr = Buffer.concat(err).toString('utf8');
+      if (why === undefined && code === 0) {
+        finish({ stdout, exitCode: 0, failure: undefined });
+        return;
+      }
+      const failure = why ?? (stderr || stdout || (signal ? `killed by ${signal}` : `exit ${code}`));
+      finish({ stdout, exitCode: code ?? undefined, failure });
+    });
+  });
 }

@@ -1,13 +1,15 @@
-import { mkdtemp, readFile, rm, stat, chmod, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, chmod, symlink, writeFile } from 'node:fs/promises';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import type { FastifyInstance } from 'fastify';
-import { buildServer, isLoopbackHostHeader, listenApi } from '../../src/api/server.js';
+import { connect } from 'node:net';
+import { API_LIMITS, buildServer, isLoopbackHostHeader, listenApi } from '../../src/api/server.js';
 import { renderMetrics } from '../../src/api/metrics.js';
 import { ensureToken, readToken } from '../../src/api/token.js';
 import { apiGet, apiPost } from '../../src/cli/client.js';
+import { runCliFromSource } from './helpers/cli.js';
 import { formatBytes, linkState, renderOperation, renderStatusTable } from '../../src/cli/render.js';
 import type { LinkStatus, MeshControl, OperationResult, StatusReport } from '../../src/daemon/status.js';
 
@@ -352,6 +354,46 @@ describe('listenApi and the CLI client', () => {
     }
   });
 
+  it('closes a connection that never finishes its headers (slow loris), and caps connections', async () => {
+    const app = buildServer({ control: fakeControl(), token: TOKEN, tokenPath: TOKEN_PATH });
+    const { port, servers } = await listenApi(app, { hosts: ['127.0.0.1'], port: 0 });
+    expect(servers.map((s) => s.maxConnections)).toEqual([API_LIMITS.maxConnections]);
+    try {
+      const started = Date.now();
+      const closedAfter = await new Promise<number>((resolve, reject) => {
+        const socket = connect({ host: '127.0.0.1', port }, () => socket.write('GET /status HTTP/1.1\r\nHost: localhost\r\n'));
+        socket.on('error', () => undefined);
+        socket.resume(); // read the 408 answer, or 'close' never comes
+        socket.on('close', () => resolve(Date.now() - started));
+        setTimeout(() => {
+          socket.destroy();
+          reject(new Error('the server kept a connection with half-sent headers open for 40 s'));
+        }, 40_000).unref();
+      });
+      console.info(`half-sent headers: connection closed by the server after ${closedAfter} ms (headers timeout ${API_LIMITS.headersTimeoutMs} ms)`);
+      expect(closedAfter).toBeGreaterThanOrEqual(API_LIMITS.headersTimeoutMs - 100);
+    } finally {
+      await app.close();
+    }
+  }, 60_000);
+
+  it('an operation slower than every API timeout still gets its answer', async () => {
+    const control = fakeControl();
+    const slowMs = Math.max(API_LIMITS.requestTimeoutMs, API_LIMITS.headersTimeoutMs, API_LIMITS.keepAliveTimeoutMs) + 1500;
+    const reload = control.reload.bind(control);
+    control.reload = async () => {
+      await new Promise((r) => setTimeout(r, slowMs));
+      return reload();
+    };
+    const app = buildServer({ control, token: TOKEN, tokenPath: TOKEN_PATH });
+    const { port } = await listenApi(app, { hosts: ['127.0.0.1'], port: 0 });
+    try {
+      expect(await apiPost({ host: '127.0.0.1', port }, '/reload', TOKEN)).toMatchObject({ ok: true, operation: 'reload' });
+    } finally {
+      await app.close();
+    }
+  }, 60_000);
+
   it('refuses to listen on a non-loopback address', async () => {
     const app = buildServer({ control: fakeControl(), token: TOKEN, tokenPath: TOKEN_PATH });
     await expect(listenApi(app, { host: '0.0.0.0', port: 0 })).rejects.toThrow(/loopback/);
@@ -405,10 +447,59 @@ describe('API token file', () => {
     expect(await readToken(dir)).toBe(token.token);
   });
 
+  it('an existing state directory with 0755 is forced to 0700', async () => {
+    const stateDir = join(dir, 'state');
+    await mkdir(stateDir, { mode: 0o755 });
+    await chmod(stateDir, 0o755);
+    const first = await ensureToken(stateDir);
+    expect(first.fixedDirMode).toBe(0o755);
+    expect((await stat(stateDir)).mode & 0o777).toBe(0o700);
+    await chmod(stateDir, 0o755);
+    expect((await ensureToken(stateDir)).fixedDirMode).toBe(0o755);
+    expect((await stat(stateDir)).mode & 0o777).toBe(0o700);
+  });
+
+  it('a token file that is a symlink is never read through', async () => {
+    const elsewhere = join(dir, 'elsewhere');
+    await writeFile(elsewhere, `${'ab'.repeat(32)}\n`, { mode: 0o644 });
+    const stateDir = join(dir, 'state');
+    await mkdir(stateDir, { mode: 0o700 });
+    await symlink(elsewhere, join(stateDir, 'api-token'));
+    await expect(ensureToken(stateDir)).rejects.toThrow(/api-token: it is a symbolic link/);
+    await expect(readToken(stateDir)).rejects.toThrow(/it is a symbolic link/);
+    // The file behind it was not touched either (no chmod through the link).
+    expect((await stat(elsewhere)).mode & 0o777).toBe(0o644);
+  });
+
+  it('accepts only 64 hex digits as a token: anything else is replaced by the daemon and refused by the CLI', async () => {
+    for (const bad of ['hunter2\n', 'AB'.repeat(32), `${'ab'.repeat(32)} trailing`, `${'ab'.repeat(31)}\n`]) {
+      await writeFile(join(dir, 'api-token'), bad, { mode: 0o600 });
+      await expect(readToken(dir)).rejects.toThrow(/empty or malformed, not 64 hex digits/);
+      const replaced = await ensureToken(dir);
+      expect(replaced.created).toBe(true);
+      expect(replaced.token).toMatch(/^[0-9a-f]{64}$/);
+      expect(await readToken(dir)).toBe(replaced.token);
+    }
+  });
+
   it('readToken names the file when it is missing', async () => {
     await expect(readToken(join(dir, 'nowhere'))).rejects.toThrow(
       `cannot read the API token ${join(dir, 'nowhere', 'api-token')}: no such file`,
     );
+  });
+});
+
+describe('the CLI sends the token only to loopback', () => {
+  it('apiPost refuses a non-loopback address before connecting', async () => {
+    for (const host of ['198.18.0.1', '::ffff:198.18.0.1', 'example.com', '0.0.0.0']) {
+      await expect(apiPost({ host, port: 7789 }, '/stop', TOKEN)).rejects.toThrow(/^refusing to send the API token to .*: not a loopback address/);
+    }
+  });
+
+  it('`vxmesh stop --api 198.18.0.1:7789` exits 1 without reading or sending the token', async () => {
+    const r = await runCliFromSource(['stop', '--api', '198.18.0.1:7789', '--state-dir', '/nonexistent-state-dir']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toBe('vxmesh: refusing to send the API token to 198.18.0.1:7789: not a loopback address (the daemon\'s API listens on 127.0.0.1 and [::1] only)');
   });
 });
 
