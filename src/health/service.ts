@@ -81,6 +81,8 @@ const MAX_CHECK_EVERY_MS = 300_000;
 /** Every third round sends the full-size probe instead of the small one. */
 export const FULL_EVERY = 3;
 const SEND_BATCHES = 4;
+/** After a reconcile that changed the kernel: time for the new ports to come up. */
+const PROBE_SOON_MS = 300;
 
 function wallNow(): number {
   return performance.timeOrigin + performance.now();
@@ -101,6 +103,8 @@ export class ProbeService {
   private ipv6: Ipv6State | undefined;
   private readonly states = new Map<number, LinkState>();
   private timer: NodeJS.Timeout | undefined;
+  /** An extra small round soon after a reconcile that changed the kernel. */
+  private soon: NodeJS.Timeout | undefined;
   private seq = Math.floor(Math.random() * 2 ** 32);
   private sent = 0;
   private rounds = 0;
@@ -112,8 +116,12 @@ export class ProbeService {
 
   constructor(private readonly log: Logger, private readonly runner: Runner) {}
 
-  /** Called after every reconcile; undefined stops probing (mesh stopped, probe disabled, no config). */
-  async configure(setup: ProbeSetup | undefined): Promise<void> {
+  /**
+   * Called after every reconcile; undefined stops probing (mesh stopped, probe disabled, no
+   * config). `changed`: the reconcile changed the kernel (a repair, a new peer): probe once
+   * soon, so the links' health follows the repair instead of waiting for the next round.
+   */
+  async configure(setup: ProbeSetup | undefined, changed = false): Promise<void> {
     if (this.closed) return;
     const before = this.setup;
     this.setup = setup;
@@ -137,6 +145,12 @@ export class ProbeService {
     if (!this.timer || before?.intervalMs !== setup.intervalMs) {
       this.stopTimer();
       this.schedule(Math.min(500, setup.intervalMs));
+    } else if (changed && !this.soon) {
+      this.soon = setTimeout(() => {
+        this.soon = undefined;
+        void this.round('small');
+      }, PROBE_SOON_MS);
+      this.soon.unref();
     }
   }
 
@@ -179,14 +193,16 @@ export class ProbeService {
 
   private stopTimer(): void {
     if (this.timer) clearTimeout(this.timer);
+    if (this.soon) clearTimeout(this.soon);
     this.timer = undefined;
+    this.soon = undefined;
   }
 
   private timeoutMs(): number {
     return Math.min(2000, Math.max(500, (this.setup?.intervalMs ?? 5000) * 0.8));
   }
 
-  private async round(): Promise<void> {
+  private async round(only?: ProbeSize): Promise<void> {
     const setup = this.setup;
     if (!setup) return;
     // Re-read each round: a key rotated on disk takes effect without a reload.
@@ -201,7 +217,7 @@ export class ProbeService {
     const now = wallNow();
     // One probe per peer a round, sizes in rotation (small, small, full): half the datagrams
     // of sending both every round, which is most of the probe's cost at 64 peers.
-    const size: ProbeSize = this.rounds++ % FULL_EVERY === FULL_EVERY - 1 ? 'full' : 'small';
+    const size: ProbeSize = only ?? (this.rounds++ % FULL_EVERY === FULL_EVERY - 1 ? 'full' : 'small');
     const bytes = size === 'full' ? setup.meshMtu - IP_UDP_HEADERS[b.family] : 0;
     // Spread over the first part of the round in a few batches: no burst of 64 answers queued
     // behind each other (which would read as RTT), and a smoother load.
