@@ -389,8 +389,12 @@ export class ProbeService {
           s.tunnelIcmp = r !== 'silent' || (await pingThroughTunnel(this.runner, addr, bound.bridge));
         }
       }
-      if (summary.smallLostInRow === 0 || s.tunnelIcmp === false || summary.fullLostInRow > 0) {
+      // The underlay check explains a tunnel that carries nothing, or only small frames; when
+      // the peer's kernel answers through the tunnel (its daemon is down) it has nothing to add.
+      if (summary.smallLostInRow === 0 || s.tunnelIcmp === false) {
         s.underlay = await checkUnderlay(this.runner, s.link.remote, s.link.remoteFamily, setup.meshMtu);
+      } else {
+        s.underlay = null;
       }
     };
     void run()
