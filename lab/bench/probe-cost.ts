@@ -119,7 +119,7 @@ await reg.kill(fleet);
 await until(`all ${n} links "daemon not answering"`, host, (x) => x.links.every((l: any) => l.health?.tunnelIcmp === true), 180_000);
 await measure(`probing on, ${n} peers' daemons down (data plane up)`, async () => {
   s = await status(host);
-  return `${s.links.filter((l: any) => l.health?.state === 'warning').length}/${n} links warning, state ${s.state}; window includes the backed-off tunnel checks (ping)`;
+  return `${s.links.filter((l: any) => l.health?.state === 'warning').length}/${n} links warning, state ${s.state}; window includes the backed-off checks (a knock each: no process)`;
 });
 
 await daemon.stop();
