@@ -9,10 +9,20 @@ import type { ActualState, IngressState, LinkInfo } from '../../src/model/state.
 import { computeDesired } from '../../src/plan/desired.js';
 import { computePlan, expectedChain } from '../../src/plan/plan.js';
 import { expectedRules } from '../../src/plan/ingress.js';
+import { probeAddressV6 } from '../../src/model/probe-address.js';
 import type { BaselineResult, BaselineSpec } from './baseline.js';
-import { addContainer, DaemonHost, nsRun, peersYaml, programArgv, sleep, Underlay, type NetnsRegistry } from '../harness/netns.js';
+import { addContainer, DaemonHost, nsRun, peersYaml as writePeers, programArgv, sleep, Underlay, type NetnsRegistry, type PeerEntry } from '../harness/netns.js';
 import { BENCH_JS, CLI, HTTP_BATCH_JS } from '../harness/paths.js';
 import { ebtablesRules, LinkWatcher, upVxlanPorts } from './watch.js';
+
+/**
+ * The benchmark's peers file. Link probing is off unless asked for: the remotes here run no
+ * daemon, and the probe's own cost is measured apart, against a fleet that answers
+ * (probe-cost.ts), with probing on and off side by side.
+ */
+function peersYaml(peers: PeerEntry[], mesh: Record<string, unknown> = {}): string {
+  return writePeers(peers, { probe: { enabled: false }, ...mesh });
+}
 
 /** Peer `id` lives at 198.18.0.<id> (ids stay below 255 in every figure). */
 export function peerAddress(id: number): string {
@@ -186,10 +196,11 @@ export async function driftRepair(h: LiveHost, reps: number, gapMs: number): Pro
 
 const CLK_TCK = Number(execaSync('getconf', ['CLK_TCK'], { reject: false }).stdout) || 100;
 
-function cpuTicks(pid: number): number {
+function cpuTicks(pid: number, which: 'all' | 'user' = 'all'): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // After the comm field: state is f[0], so utime..cstime (fields 14..17) are f[11..14].
+  if (which === 'user') return Number(f[11]) + Number(f[13]);
   return Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
 }
 
@@ -215,10 +226,16 @@ function children(pid: number): number[] {
 export async function idleCost(h: LiveHost, windowMs: number): Promise<{ rssMb: number; helpersRssMb: number; cpuSecPerMin: number; windowS: number }> {
   const pid = h.daemon.proc?.pid;
   if (!pid) throw new Error('daemon not running');
+  return idleCostOf(pid, windowMs);
+}
+
+/** The same for any daemon process: `pid` must be a running `vxmesh daemon`. */
+export async function idleCostOf(pid: number, windowMs: number): Promise<{ rssMb: number; helpersRssMb: number; cpuSecPerMin: number; userSecPerMin: number; windowS: number }> {
   const comm = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
   if (!comm.includes('daemon')) throw new Error(`pid ${pid} is not the daemon: ${comm}`);
   const helperTicks = () => children(pid).reduce((s, c) => s + safe(() => cpuTicks(c)), 0);
   const c0 = cpuTicks(pid) + helperTicks();
+  const u0 = cpuTicks(pid, 'user');
   const t0 = performance.now();
   let rss = rssKb(pid);
   let helpers = 0;
@@ -228,8 +245,10 @@ export async function idleCost(h: LiveHost, windowMs: number): Promise<{ rssMb: 
     helpers = Math.max(helpers, children(pid).reduce((s, c) => s + safe(() => rssKb(c)), 0));
   }
   const c1 = cpuTicks(pid) + helperTicks();
+  const u1 = cpuTicks(pid, 'user');
   const secs = (performance.now() - t0) / 1000;
-  return { rssMb: rss / 1024, helpersRssMb: helpers / 1024, cpuSecPerMin: ((c1 - c0) / CLK_TCK / secs) * 60, windowS: secs };
+  const perMin = (ticks: number) => (ticks / CLK_TCK / secs) * 60;
+  return { rssMb: rss / 1024, helpersRssMb: helpers / 1024, cpuSecPerMin: perMin(c1 - c0), userSecPerMin: perMin(u1 - u0), windowS: secs };
 }
 
 function safe(f: () => number): number {
@@ -369,7 +388,7 @@ function convergedActual(cfg: Config, desiredLinks: ReturnType<typeof computeDes
   const stats = { rxBytes: 0, txBytes: 0, rxPackets: 0, txPackets: 0 };
   let ifindex = 1;
   links.set('eth0', { name: 'eth0', ifindex: ifindex++, kind: 'veth', up: true, mtu: 1500, master: undefined, alias: undefined, vxlan: undefined, isolated: undefined, addresses: [cfg.peers[0]!.address], stats });
-  links.set(desiredLinks.bridge.name, { name: desiredLinks.bridge.name, ifindex: ifindex++, kind: 'bridge', up: true, mtu: desiredLinks.bridge.mtu, master: undefined, alias: BRIDGE_ALIAS, vxlan: undefined, isolated: undefined, addresses: [], stats });
+  links.set(desiredLinks.bridge.name, { name: desiredLinks.bridge.name, ifindex: ifindex++, kind: 'bridge', up: true, mtu: desiredLinks.bridge.mtu, master: undefined, alias: BRIDGE_ALIAS, vxlan: undefined, isolated: undefined, addresses: desiredLinks.probe ? [probeAddressV6(desiredLinks.probe.id)] : [], stats });
   for (const l of desiredLinks.links) {
     links.set(l.device, {
       name: l.device,

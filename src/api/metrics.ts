@@ -4,6 +4,7 @@
  * lines and a client library would be the project's largest dependency.
  */
 import type { LinkStatus, MeshState, StatusReport } from '../daemon/status.js';
+import { IGNORE_REASONS } from '../health/service.js';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -25,7 +26,7 @@ interface Family {
 const MESH_STATES: readonly MeshState[] = ['running', 'degraded', 'stopped'];
 
 export function renderMetrics(status: StatusReport): string {
-  const families = [...meshFamilies(status), ...linkFamilies(status.links), ...reconcileFamilies(status)];
+  const families = [...meshFamilies(status), ...linkFamilies(status.links), ...probeFamilies(status), ...reconcileFamilies(status)];
   return families.map(renderFamily).join('');
 }
 
@@ -91,6 +92,39 @@ function linkFamilies(links: LinkStatus[]): Family[] {
     perLink('vxmesh_link_tx_packets_total', 'counter', 'Packets sent on the link device.', (l) => l.txPackets),
     perLink('vxmesh_link_learned_macs', 'gauge', 'MAC addresses in the bridge forwarding table behind the link.',
       (l) => l.learnedMacs),
+  ];
+}
+
+/**
+ * The link-health probe, per probed link. A value not known yet (no answer so far) has no
+ * sample rather than a made-up 0; `up` and the ignored-probe counter are always there.
+ */
+function probeFamilies(s: StatusReport): Family[] {
+  const probed = s.links.filter((l) => l.health !== null);
+  const per = (name: string, help: string, value: (l: LinkStatus) => number | null): Family => ({
+    name,
+    type: 'gauge',
+    help,
+    samples: probed.flatMap((l) => {
+      const v = value(l);
+      return v === null ? [] : [{ labels: { peer: l.peer, device: l.device }, value: v }];
+    }),
+  });
+  const bit = (b: boolean | null | undefined): number | null => (b === null || b === undefined ? null : b ? 1 : 0);
+  return [
+    per('vxmesh_link_probe_up', 'Whether the peer answers probes through the tunnel (1) or not (0).', (l) => (l.health!.reachable === true ? 1 : 0)),
+    per('vxmesh_link_probe_rtt_seconds', 'Round-trip time of the last answered small probe through the tunnel.', (l) => (l.health!.rttMs === null ? null : l.health!.rttMs / 1000)),
+    per('vxmesh_link_probe_loss_ratio', 'Small probes lost over the last minute, 0 to 1.', (l) => l.health!.lossRatio),
+    per('vxmesh_link_probe_full_size_pass', 'Whether a datagram filling the mesh MTU crosses the link (1) or not (0).', (l) => bit(l.health!.fullSizePass)),
+    per('vxmesh_link_probe_agreement', 'Whether the peer runs the same VNI, MTU, port and config digests for this link (1) or not (0).', (l) => bit(l.health!.agreement)),
+    {
+      name: 'vxmesh_probe_ignored_total',
+      type: 'counter',
+      help: 'Probe datagrams ignored, by reason (malformed, bad_key, not_a_peer, unexpected answer, rate_limited).',
+      samples: IGNORE_REASONS.map((reason) => ({ labels: { reason }, value: s.probe.ignored[reason] })),
+    },
+    counter('vxmesh_probe_sent_total', 'Probes sent through the overlay.', s.probe.sent),
+    counter('vxmesh_probe_answered_total', 'Probe answers received in time.', s.probe.answered),
   ];
 }
 

@@ -19,6 +19,8 @@ export function renderStatusTable(s: StatusReport, now: Date = new Date()): stri
     ...field('Bridge', bridgeText(s.bridge)),
     ...field('Loop prevention', loopPreventionText(s.loopPrevention)),
     ...field('Ingress filter', ingressText(s.ingressFilter)),
+    ...field('Link probe', probeText(s.probe)),
+    ...(s.warnings.length ? field('Warnings', s.warnings[0]!, s.warnings.slice(1)) : []),
     ...lastReconcileLines(s.lastReconcile, now),
     '',
     ...linkTable(s.links),
@@ -81,6 +83,15 @@ function ingressText(f: StatusReport['ingressFilter']): string {
   return withProblem(`${f.present ? `on, VXLAN port open to ${f.peers} peer addresses` : 'missing'}, ${f.droppedPackets} packets from others dropped`, f.problem);
 }
 
+function probeText(p: StatusReport['probe']): string {
+  if (!p.enabled) return 'off';
+  const where = p.address === null ? 'not listening' : `[${p.address}]:${p.port}`;
+  const ignored = Object.values(p.ignored).reduce((a, b) => a + b, 0);
+  const detail = Object.entries(p.ignored).filter(([, n]) => n > 0).map(([r, n]) => `${r} ${n}`).join(', ');
+  const text = `${where}, every ${p.intervalSeconds}s, ${p.keyed ? 'authenticated (mesh key)' : 'unauthenticated'}, ${ignored} ignored${detail ? ` (${detail})` : ''}`;
+  return withProblem(text, p.problem);
+}
+
 function lastReconcileLines(r: ReconcileReport | null, now: Date): string[] {
   if (r === null) return field('Last reconcile', 'none yet');
   const summary =
@@ -97,14 +108,16 @@ function withProblem(text: string, problem: string | null): string {
 
 // ---------------------------------------------------------------- link table
 
-const LINK_COLUMNS = ['PEER', 'REMOTE', 'VNI', 'DEVICE', 'STATE', 'MTU', 'RX', 'TX', 'MACS'] as const;
-const RIGHT_ALIGNED = new Set<string>(['VNI', 'MTU', 'RX', 'TX', 'MACS']);
+const LINK_COLUMNS = ['PEER', 'REMOTE', 'VNI', 'DEVICE', 'STATE', 'MTU', 'RX', 'TX', 'MACS', 'TUNNEL', 'RTT', 'LOSS', 'FULL', 'AGREE'] as const;
+const RIGHT_ALIGNED = new Set<string>(['VNI', 'MTU', 'RX', 'TX', 'MACS', 'RTT', 'LOSS', 'FULL', 'AGREE']);
 
 function linkTable(links: LinkStatus[]): string[] {
   if (links.length === 0) return ['No links: this node has no remote peers (or is not in the config).'];
   const rows = links.map(linkRow);
   const table = alignColumns([[...LINK_COLUMNS], ...rows]);
   if (links.some((l) => l.legacy)) table.push('', '* VNI taken from a vxlansetup.sh peer\'s list (legacy link)');
+  const problems = links.filter((l) => l.health?.problem);
+  if (problems.length) table.push('', ...problems.map((l) => `${l.peer}: ${l.health!.state === 'warning' ? 'warning' : 'PROBLEM'}: ${l.health!.problem}`));
   return table;
 }
 
@@ -119,6 +132,22 @@ function linkRow(l: LinkStatus): string[] {
     formatBytes(l.rxBytes),
     formatBytes(l.txBytes),
     String(l.learnedMacs),
+    ...healthCells(l),
+  ];
+}
+
+/** TUNNEL, RTT, LOSS, FULL, AGREE: the probe's view of the link ("-" where not known). */
+function healthCells(l: LinkStatus): string[] {
+  const h = l.health;
+  if (!h) return ['-', '-', '-', '-', '-'];
+  const tunnel = h.reachable === null ? (h.state === 'warning' ? 'checking' : 'waiting') : h.reachable ? 'up' : h.tunnelIcmp ? 'no daemon' : h.tunnelIcmp === null ? 'no answer' : 'down';
+  const yesNo = (b: boolean | null) => (b === null ? '-' : b ? 'yes' : 'NO');
+  return [
+    tunnel,
+    h.rttMs === null ? '-' : `${h.rttMs < 10 ? h.rttMs.toFixed(2) : Math.round(h.rttMs)} ms`,
+    h.lossRatio === null ? '-' : `${Math.round(h.lossRatio * 100)}%`,
+    yesNo(h.fullSizePass),
+    yesNo(h.agreement),
   ];
 }
 

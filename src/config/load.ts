@@ -209,9 +209,24 @@ const MESH_KEYS: Record<string, keyof MeshSettings> = {
   ingress_filter: 'ingressFilter',
 };
 
+/** `mesh.probe.*` merge key by key, like the other mesh settings; `mesh.probe_key_file` is `mesh.probe.key_file`. */
+function mergeProbe(mesh: MeshSettings, key: string, value: unknown, f: ParsedFile, setOnce: (key: string, value: unknown, where: Location) => boolean): void {
+  if (key === 'probe_key_file') {
+    if (setOnce('mesh.probe.key_file', value, f.at(['mesh', key]))) mesh.probe.keyFile = value as string;
+    return;
+  }
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    if (!setOnce(`mesh.probe.${k}`, v, f.at(['mesh', 'probe', k]))) continue;
+    if (k === 'enabled') mesh.probe.enabled = v as boolean;
+    else if (k === 'interval') mesh.probe.intervalMs = Math.round((v as number) * 1000);
+    else if (k === 'port') mesh.probe.port = v as number;
+    else if (k === 'key_file') mesh.probe.keyFile = v as string;
+  }
+}
+
 /** Merge fragments: a setting may repeat only with the same value; peers add up. */
 function mergeFiles(files: ParsedFile[], issues: ConfigIssue[]): Omit<Config, 'files' | 'warnings'> | undefined {
-  const mesh: MeshSettings = { ...MESH_DEFAULTS };
+  const mesh: MeshSettings = { ...MESH_DEFAULTS, probe: { ...MESH_DEFAULTS.probe } };
   const setAt = new Map<string, { value: unknown; where: Location }>();
   const setOnce = (key: string, value: unknown, where: Location): boolean => {
     const prev = setAt.get(key);
@@ -226,6 +241,10 @@ function mergeFiles(files: ParsedFile[], issues: ConfigIssue[]): Omit<Config, 'f
   const peers: Peer[] = [];
   for (const f of files) {
     for (const [key, value] of Object.entries(f.content.mesh ?? {})) {
+      if (key === 'probe' || key === 'probe_key_file') {
+        mergeProbe(mesh, key, value, f, setOnce);
+        continue;
+      }
       const target = MESH_KEYS[key];
       if (target && setOnce(`mesh.${key}`, value, f.at(['mesh', key]))) (mesh as unknown as Record<string, unknown>)[target] = value;
     }

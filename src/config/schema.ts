@@ -18,6 +18,17 @@ const peerName = z
   .string()
   .regex(PEER_NAME, 'must be 1-63 characters: letters, digits, "_", "." or "-", starting with a letter or digit');
 
+/** `mesh.probe`: the link-health probe through the overlay (see docs/health.md). */
+export const probeSchema = z
+  .object({
+    enabled: z.boolean().optional(),
+    /** Seconds between probe rounds (each round is jittered by +-20%). */
+    interval: z.number().min(0.2, 'must be at least 0.2 (seconds)').max(600, 'must be at most 600 (seconds)').optional(),
+    port: z.number().int().min(1).max(65535).optional(),
+    key_file: z.string().regex(/^\//, 'must be an absolute path').optional(),
+  })
+  .strict();
+
 export const meshSchema = z
   .object({
     bridge: ifname.optional(),
@@ -26,6 +37,9 @@ export const meshSchema = z
     vni_base: z.number().int().min(0).max(0xffffff).optional(),
     loop_prevention: z.enum(['ebtables', 'isolated']).optional(),
     ingress_filter: z.boolean().optional(),
+    probe: probeSchema.optional(),
+    /** The same setting as `probe.key_file`, under the name the issue gave it. */
+    probe_key_file: z.string().regex(/^\//, 'must be an absolute path').optional(),
   })
   .strict();
 

@@ -18,6 +18,8 @@ import type { Counters, MeshControl, OperationResult, ReconcileReport, StatusRep
 import { describeTrigger, isDriftOnly, type Operation, type Trigger } from './trigger.js';
 import { watchConfig } from './watch.js';
 import { pathExists } from '../util/fs.js';
+import { ProbeService } from '../health/service.js';
+import { computeProbeSetup } from './probe-setup.js';
 
 export interface DaemonOptions {
   configDir: string;
@@ -69,11 +71,14 @@ export class Daemon implements MeshControl {
     this.markFirstSync = resolve;
   });
   private macs: { counts: Map<string, number>; at: number } | undefined;
+  /** Link health through the overlay: reports only, never changes the data plane. */
+  private readonly probe: ProbeService;
 
   constructor(private readonly opts: DaemonOptions) {
     this.log = opts.log;
     this.clock = opts.clock ?? systemClock;
     this.runner = opts.runner ?? new CommandRunner(opts.log.child({ component: 'runner' }));
+    this.probe = new ProbeService(opts.log.child({ component: 'probe' }), this.runner);
     this.scheduler = new SyncScheduler<OperationResult | undefined>((batch) => this.sync(batch), {
       debounceMs: opts.debounceMs ?? 50,
       // Hosts with busy firewalls or many containers see events all the time: at most 4 syncs/s.
@@ -113,6 +118,7 @@ export class Daemon implements MeshControl {
 
   async close(): Promise<void> {
     this.monitor?.close();
+    await this.probe.close();
     await this.watcher?.close();
     await this.scheduler.close();
   }
@@ -203,6 +209,8 @@ export class Daemon implements MeshControl {
     const report: ReconcileReport = { at: new Date().toISOString(), durationMs: outcome.durationMs, trigger, changes: outcome.changes, errors };
     if (outcome.changes.length || errors.length) this.log.info({ trigger, durationMs: outcome.durationMs, changes: outcome.changes.length, errors: errors.length }, 'reconciled');
     this.last = { report, outcome };
+    // The prober follows every reconcile: the links it probes are the ones just made.
+    await this.probe.configure(goal.kind === 'mesh' ? computeProbeSetup(goal.config, outcome.desired) : undefined, outcome.changes.length > 0);
     return outcome;
   }
 
@@ -319,6 +327,8 @@ export class Daemon implements MeshControl {
       last: this.last,
       counters: this.counters,
       ebtables: this.ebtables,
+      health: this.probe.linkHealth(),
+      probe: this.probe.report(),
     });
   }
 }

@@ -7,6 +7,8 @@ import { expectedChain } from '../plan/plan.js';
 import { ingressMatches } from '../plan/ingress.js';
 import type { EbtablesChoice } from '../model/ebtables.js';
 import { VERSION } from '../version.js';
+import type { LinkHealth } from '../health/link-health.js';
+import type { ProbeReport } from '../health/service.js';
 import type { ReconcileOutcome } from './reconcile.js';
 import type { Counters, LinkStatus, ReconcileReport, StatusReport } from './status.js';
 
@@ -29,7 +31,12 @@ export interface StatusInput {
   counters: Counters;
   /** The ebtables backend probed at start (or why none works). */
   ebtables: EbtablesChoice;
+  /** Per peer name, from the prober; absent or empty when probing is off. */
+  health?: Map<string, LinkHealth>;
+  probe?: ProbeReport;
 }
+
+const PROBE_OFF: ProbeReport = { enabled: false, family: null, address: null, port: null, intervalSeconds: null, keyed: false, problem: null, sent: 0, answered: 0, ignored: { malformed: 0, bad_key: 0, not_a_peer: 0, unexpected: 0, rate_limited: 0 } };
 
 /** What is wrong with the underlay: missing, moved to another address, or too small an MTU. */
 function underlayProblem(s: StatusInput, local: string | undefined): string | null {
@@ -78,6 +85,7 @@ function ingressProblem(s: StatusInput): string | null {
 /** Pure: the status report from what the daemon knows and its last read of the kernel. */
 export function buildStatus(s: StatusInput): StatusReport {
   const reasons: string[] = [];
+  const warnings: string[] = [];
   const bridgeName = s.config?.mesh.bridge ?? DEFAULT_BRIDGE;
   const br = s.actual.links.get(bridgeName);
   const links = (s.desired?.links ?? []).map((d) => linkStatus(d, s, bridgeName));
@@ -99,6 +107,11 @@ export function buildStatus(s: StatusInput): StatusReport {
     if (s.desired && s.repairPending) reasons.push('kernel differs from the config (repair pending)');
     for (const b of s.last?.outcome.blocked ?? []) reasons.push(b);
     for (const e of s.last?.report.errors ?? []) reasons.push(`last reconcile: ${e}`);
+    // End to end: a link that disagrees, loses full-size frames or is unreachable through the
+    // tunnel degrades the server; a peer whose daemon is down while its data plane works does not.
+    for (const l of links) if (l.health?.state === 'failure') reasons.push(`${l.peer} through the tunnel: ${l.health.problem}`);
+    for (const l of links) if (l.health?.state === 'warning') warnings.push(`${l.peer} through the tunnel: ${l.health.problem}`);
+    if (s.probe?.problem) warnings.push(`link-health probe: ${s.probe.problem}`);
   }
   const state = s.stopped ? 'stopped' : reasons.length ? 'degraded' : 'running';
 
@@ -107,6 +120,7 @@ export function buildStatus(s: StatusInput): StatusReport {
     node: s.self?.name ?? s.config?.node ?? null,
     state,
     reasons: [...new Set(reasons)],
+    warnings,
     config: {
       dir: s.configDir,
       files: s.config?.files ?? [],
@@ -125,6 +139,7 @@ export function buildStatus(s: StatusInput): StatusReport {
       droppedPackets: s.actual.ingress.dropped,
       problem: ingress,
     },
+    probe: s.probe ?? PROBE_OFF,
     lastReconcile: s.last?.report ?? null,
     counters: { ...s.counters },
   };
@@ -156,5 +171,6 @@ function linkStatus(d: DesiredLink, s: StatusInput, bridge: string): LinkStatus 
     txPackets: a?.stats.txPackets ?? 0,
     learnedMacs: s.macs.get(d.device) ?? 0,
     problem,
+    health: s.health?.get(d.peer) ?? null,
   };
 }

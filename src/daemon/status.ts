@@ -1,4 +1,6 @@
 /** The daemon's report, as served by GET /status and printed by `vxmesh status`. */
+import type { LinkHealth } from '../health/link-health.js';
+import type { ProbeReport } from '../health/service.js';
 
 export type MeshState = 'running' | 'degraded' | 'stopped';
 
@@ -22,6 +24,8 @@ export interface LinkStatus {
   learnedMacs: number;
   /** Why the link is not as desired, if it is not. */
   problem: string | null;
+  /** End to end through the tunnel, from the link-health probe (null: not probed). */
+  health: LinkHealth | null;
 }
 
 export interface Counters {
@@ -47,6 +51,8 @@ export interface StatusReport {
   state: MeshState;
   /** Why the state is not `running`, one line each. */
   reasons: string[];
+  /** Facts an operator must see that do not degrade the mesh (a peer's daemon is down, its data plane carries traffic). */
+  warnings: string[];
   config: {
     dir: string;
     files: string[];
@@ -67,6 +73,8 @@ export interface StatusReport {
   };
   /** The nftables table that accepts the VXLAN port only from peer addresses. */
   ingressFilter: { enabled: boolean; present: boolean; peers: number; droppedPackets: number; problem: string | null };
+  /** The link-health probe through the overlay (docs/health.md). */
+  probe: ProbeReport;
   lastReconcile: ReconcileReport | null;
   counters: { reconciles: number; reconcileErrors: number; driftRepairs: number; configErrors: number; changesApplied: number };
 }

@@ -1,5 +1,6 @@
 import { CommandError, type Runner } from './runner.js';
 import { parseEbtablesSave, parseFloodList, parseIngress, parseIpLinks, parseLearnedMacs } from './parse.js';
+import { readIpv6State } from './ipv6.js';
 import { INGRESS_TABLE, isOwnedAlias } from '../model/names.js';
 import type { ActualState, EbtablesState, IngressState, LinkInfo } from '../model/state.js';
 import type { EbtablesChoice } from './ebtables-backend.js';
@@ -17,7 +18,8 @@ export async function observe(runner: Runner, ebtables: EbtablesChoice, cachedEb
     observeIngress(runner),
   ]);
   await readFloodLists(runner, links);
-  return { links, ebtables: eb, ingress };
+  const ipv6 = await readIpv6State([...links.values()].filter((l) => l.kind === 'bridge').map((l) => l.name));
+  return { links, ebtables: eb, ingress, ipv6 };
 }
 
 /** Owned VXLAN devices with no fixed remote are shared legacy devices: read their flood lists. */

@@ -61,10 +61,31 @@ export interface IngressState {
   droppedBytes: number;
 }
 
+/**
+ * Whether IPv6 is off, as the kernel says in /proc/sys/net/ipv6 (per network namespace).
+ * `kernel: false` when the kernel has no IPv6 at all (ipv6.disable=1).
+ */
+export interface Ipv6State {
+  kernel: boolean;
+  allDisabled: boolean;
+  /** What a new device (a bridge about to be created) gets. */
+  defaultDisabled: boolean;
+  /** disable_ipv6 of the named devices that exist. */
+  disabled: Map<string, boolean>;
+}
+
 export interface ActualState {
   links: Map<string, LinkInfo>;
   ebtables: EbtablesState;
   ingress: IngressState;
+  /** Where IPv6 is off (decides the link-health probe's address family); absent means usable everywhere. */
+  ipv6?: Ipv6State;
+}
+
+/** Whether IPv6 works on `device` (or would on a device created now). */
+export function ipv6UsableOn(s: Ipv6State, device: string): boolean {
+  if (!s.kernel || s.allDisabled) return false;
+  return !(s.disabled.get(device) ?? s.defaultDisabled);
 }
 
 /** The underlay the owned VXLAN devices use now: where the mesh was before an address change. */

@@ -16,6 +16,15 @@ export interface MeshSettings {
   vniBase: number;
   loopPrevention: LoopPrevention;
   ingressFilter: boolean;
+  probe: ProbeSettings;
+}
+
+export interface ProbeSettings {
+  enabled: boolean;
+  intervalMs: number;
+  port: number;
+  /** Mesh key for HMAC-authenticated probes; undefined: probes are not authenticated. */
+  keyFile: string | undefined;
 }
 
 export interface Peer {
@@ -58,6 +67,7 @@ export const MESH_DEFAULTS: MeshSettings = {
   vniBase: 100000,
   loopPrevention: 'ebtables',
   ingressFilter: true,
+  probe: { enabled: true, intervalMs: 10_000, port: 7790, keyFile: undefined },
 };
 
 /** Bytes VXLAN adds on the underlay: outer IP + UDP + VXLAN + inner Ethernet. */

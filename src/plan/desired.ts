@@ -2,6 +2,7 @@ import { linkVni } from '../model/vni.js';
 import { deviceName, ownerAlias, sharedAlias, sharedDeviceName } from '../model/names.js';
 import { compareAddr, type IngressDesired } from '../model/state.js';
 import type { Config, LoopPrevention, Peer } from '../model/types.js';
+import type { ProbeAddressDesired } from './probe-address.js';
 
 export interface DesiredLink {
   peer: string;
@@ -47,6 +48,8 @@ export interface DesiredState {
   loopPrevention: LoopPrevention;
   /** Undefined when `ingress_filter: false`. */
   ingress: IngressDesired | undefined;
+  /** The bridge's link-health probe address (undefined when `mesh.probe.enabled: false`). */
+  probe: ProbeAddressDesired | undefined;
 }
 
 /** Local addresses and the device holding each, as read from the kernel. */
@@ -123,7 +126,7 @@ export function computeDesired(config: Config, self: Peer, underlay: string, loc
         peers6: others.filter((p) => p.family === 6).map((p) => p.address).sort(compareAddr),
       }
     : undefined;
-  return { node: self.name, bridge: { name: mesh.bridge, mtu: mesh.mtu }, links, devices, loopPrevention: mesh.loopPrevention, ingress };
+  return { node: self.name, bridge: { name: mesh.bridge, mtu: mesh.mtu }, links, devices, loopPrevention: mesh.loopPrevention, ingress, probe: mesh.probe.enabled ? { bridge: mesh.bridge, id: self.id } : undefined };
 }
 
 /** One device per link, except legacy links that share a VNI: those share one device (and the links say so). */

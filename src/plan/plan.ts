@@ -4,6 +4,7 @@ import { VXLAN_OVERHEAD } from '../model/types.js';
 import type { DesiredDevice, DesiredState } from './desired.js';
 import { ingressMatches, renderIngress, renderIngressRemoval } from './ingress.js';
 import type { EbtablesBackend } from '../model/ebtables.js';
+import { planProbeAddress, planProbeAddressRemoval } from './probe-address.js';
 
 /**
  * The programs a plan runs. Each reads its input from stdin when the step has one. `ebtables`
@@ -197,6 +198,7 @@ export function computePlan(desired: DesiredState, actual: ActualState): Plan {
     if (bridgeUsable) attach(plan, fresh ? undefined : a, d.device, br.name, isolated);
   }
 
+  if (bridgeUsable) addProbeAddress(plan, desired, actual);
   planLoopPrevention(plan, desired, actual, loopDevices);
   planIngress(plan, desired.ingress, actual.ingress);
 
@@ -208,6 +210,14 @@ export function computePlan(desired: DesiredState, actual: ActualState): Plan {
     }
   }
   return finish(plan);
+}
+
+/** The bridge's probe address (docs/health.md): added after the bridge exists, in the same batch. */
+function addProbeAddress(plan: Draft, desired: DesiredState, actual: ActualState): void {
+  const ipv6 = actual.ipv6 ?? { kernel: true, allDisabled: false, defaultDisabled: false, disabled: new Map() };
+  const p = planProbeAddress(desired.probe, desired.bridge.name, actual.links.get(desired.bridge.name), ipv6);
+  plan.pre.push(...p.lines);
+  plan.changes.push(...p.changes);
 }
 
 /**
@@ -378,6 +388,9 @@ export function computeTeardown(actual: ActualState): Plan {
       plan.changes.push(`delete bridge ${a.name}`);
     }
   }
+  const probe = planProbeAddressRemoval(actual.links.values(), isOwnedBridge);
+  plan.pre.unshift(...probe.lines);
+  plan.changes.unshift(...probe.changes);
   planChainRemoval(plan, actual.ebtables);
   planIngress(plan, undefined, actual.ingress);
   return finish(plan);

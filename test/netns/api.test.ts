@@ -232,6 +232,7 @@ describe('plan on an empty host', () => {
         'link set dev vxbr0 up',
         'link add name vxlan2 mtu 1450 type vxlan id 100002 remote 198.18.0.2 local 198.18.0.1 dev eth0 dstport 4789 nolearning',
         'link set dev vxlan2 alias vxmesh:b',
+        'addr add fe80::7678:0:0:1/64 dev vxbr0 nodad',
         'EOF',
         "ebtables-nft-restore --noflush <<'EOF'", // the backend this kernel has (docs/ebtables.md)
         '*filter',

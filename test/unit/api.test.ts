@@ -35,6 +35,7 @@ function link(over: Partial<LinkStatus>): LinkStatus {
     txPackets: 4,
     learnedMacs: 3,
     problem: null,
+    health: null,
     ...over,
   };
 }
@@ -45,6 +46,7 @@ function sampleReport(over: Partial<StatusReport> = {}): StatusReport {
     node: 'lxd1',
     state: 'running',
     reasons: [],
+    warnings: [],
     config: {
       dir: '/etc/vxmesh',
       files: ['peers.yaml', 'peers.d/10-node.yaml'],
@@ -60,6 +62,7 @@ function sampleReport(over: Partial<StatusReport> = {}): StatusReport {
     ],
     loopPrevention: { mode: 'ebtables', backend: { name: 'nft', ebtables: 'ebtables-nft', save: 'ebtables-nft-save', restore: 'ebtables-nft-restore' }, expected: 2, present: 2, problem: null },
     ingressFilter: { enabled: true, present: true, peers: 2, droppedPackets: 0, problem: null },
+    probe: { enabled: false, family: null, address: null, port: null, intervalSeconds: null, keyed: false, problem: null, sent: 0, answered: 0, ignored: { malformed: 0, bad_key: 0, not_a_peer: 0, unexpected: 0, rate_limited: 0 } },
     lastReconcile: {
       at: '2025-01-02T03:04:10.000Z',
       durationMs: 42,
@@ -563,10 +566,10 @@ describe('renderStatusTable', () => {
 
     const lines = out.split('\n');
     const headerIndex = lines.findIndex((l) => l.startsWith('PEER'));
-    expect(lines[headerIndex]).toMatch(/^PEER +REMOTE +VNI +DEVICE +STATE +MTU +RX +TX +MACS$/);
+    expect(lines[headerIndex]).toMatch(/^PEER +REMOTE +VNI +DEVICE +STATE +MTU +RX +TX +MACS +TUNNEL +RTT +LOSS +FULL +AGREE$/);
     const rows = lines.slice(headerIndex, headerIndex + 3);
-    expect(rows[1]).toMatch(/^lxd2 +198\.51\.100\.20 +100001 +vxlan2 +up +1450 +1\.2 MiB +512 B +3$/);
-    expect(rows[2]).toMatch(/^old3 +198\.51\.100\.30 +2\* +vxlan3 +up +1450 +0 B +3\.0 GiB +12$/);
+    expect(rows[1]).toMatch(/^lxd2 +198\.51\.100\.20 +100001 +vxlan2 +up +1450 +1\.2 MiB +512 B +3 +- +- +- +- +-$/);
+    expect(rows[2]).toMatch(/^old3 +198\.51\.100\.30 +2\* +vxlan3 +up +1450 +0 B +3\.0 GiB +12 +- +- +- +- +-$/);
     // Right-aligned last column: aligned rows have one length, and DEVICE starts in one column.
     expect(new Set(rows.map((r) => r.length)).size).toBe(1);
     expect(new Set(rows.map((r) => r.indexOf('vxlan') >= 0 ? r.indexOf('vxlan') : r.indexOf('DEVICE'))).size).toBe(1);

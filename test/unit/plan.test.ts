@@ -4,6 +4,7 @@ import { computeDesired, findSelf } from '../../src/plan/desired.js';
 import { computePlan, computeTeardown, isEmptyPlan, renderPlan, type Plan } from '../../src/plan/plan.js';
 import { GATE_RULE } from '../../src/model/names.js';
 import type { ActualState, LinkInfo } from '../../src/model/state.js';
+import { probeAddressV6 } from '../../src/model/probe-address.js';
 import { expectedRules } from '../../src/plan/ingress.js';
 import type { Config } from '../../src/model/types.js';
 
@@ -41,7 +42,7 @@ function desiredFor(cfg: Config, actual: ActualState) {
 function converged(cfg: Config): ActualState {
   const a = emptyHost();
   const d = desiredFor(cfg, a);
-  a.links.set('vxbr0', link('vxbr0', { kind: 'bridge', mtu: 1450, alias: 'vxmesh:bridge' }));
+  a.links.set('vxbr0', link('vxbr0', { kind: 'bridge', mtu: 1450, alias: 'vxmesh:bridge', addresses: [probeAddressV6(1)] }));
   for (const l of d.links) {
     a.links.set(l.device, link(l.device, { kind: 'vxlan', mtu: 1450, master: 'vxbr0', alias: `vxmesh:${l.peer}`, isolated: false, vxlan: { vni: l.vni, remote: l.remote, local: l.local, link: 'eth0', port: 4789, learning: false } }));
   }
@@ -130,6 +131,7 @@ describe('planner', () => {
       'link set dev vxlan2 alias vxmesh:b',
       'link add name vxlan3 mtu 1450 type vxlan id 100004 remote 198.18.0.3 local 198.18.0.1 dev eth0 dstport 4789 nolearning',
       'link set dev vxlan3 alias vxmesh:c',
+      'addr add fe80::7678:0:0:1/64 dev vxbr0 nodad',
       'EOF',
       "ebtables-restore --noflush <<'EOF'",
       '*filter',
@@ -205,7 +207,7 @@ describe('planner', () => {
     expect(plan.fdb).toEqual(['fdb append 00:00:00:00:00:00 dev vxlanv0 dst 198.18.0.2', 'fdb append 00:00:00:00:00:00 dev vxlanv0 dst 198.18.0.3']);
     expect(plan.post).toEqual(['link set dev vxlanv0 master vxbr0', 'link set dev vxlanv0 up']);
     // Converged: one flood entry lost is put back, nothing else.
-    a.links.set('vxbr0', link('vxbr0', { kind: 'bridge', mtu: 1450, alias: 'vxmesh:bridge' }));
+    a.links.set('vxbr0', link('vxbr0', { kind: 'bridge', mtu: 1450, alias: 'vxmesh:bridge', addresses: [probeAddressV6(1)] }));
     a.links.set('vxlanv0', link('vxlanv0', { kind: 'vxlan', mtu: 1450, master: 'vxbr0', alias: 'vxmesh:vni0', defaultDsts: ['198.18.0.3'], vxlan: { vni: 0, remote: undefined, local: '198.18.0.1', link: 'eth0', port: 4789, learning: true } }));
     a.ebtables = { ...a.ebtables, chainExists: true, jumps: 1, chain: [GATE_RULE] };
     a.ingress = { ...a.ingress, present: true, peers4: ['198.18.0.2', '198.18.0.3'], rules: expectedRules(4789) };
@@ -264,8 +266,11 @@ describe('planner', () => {
     const a = converged(MESH);
     a.links.set('vxbr0', link('vxbr0', { kind: 'bridge', mtu: 1500, alias: undefined }));
     const plan = phases(computePlan(desiredFor(MESH, a), a));
-    expect(plan.pre).toEqual(['link set dev vxbr0 mtu 1450']);
+    expect(plan.pre).toEqual(['link set dev vxbr0 mtu 1450', 'addr add fe80::7678:0:0:1/64 dev vxbr0 nodad']);
     expect(phases(computeTeardown(a)).pre.sort()).toEqual(['link del dev vxlan2', 'link del dev vxlan3']);
+    // With our probe address on it, stop takes that address back, and only that.
+    a.links.set('vxbr0', link('vxbr0', { kind: 'bridge', mtu: 1450, alias: undefined, addresses: ['fe80::1', probeAddressV6(1), '100.64.0.1'] }));
+    expect(phases(computeTeardown(a)).pre.sort()).toEqual(['addr del fe80::7678:0:0:1/64 dev vxbr0', 'link del dev vxlan2', 'link del dev vxlan3']);
   });
 
   it('a peer named "bridge" is an ordinary owned device (its alias looks like the bridge mark)', () => {

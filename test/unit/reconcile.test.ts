@@ -21,7 +21,9 @@ const EMPTY_EBTABLES = '*filter\n:INPUT ACCEPT\n:FORWARD ACCEPT\n:OUTPUT ACCEPT\
 const NO_TABLE = 'Error: No such file or directory\nlist table inet vxmesh\n';
 
 function config(): Config {
-  const r = parseConfig([{ path: 'peers.yaml', text: 'peers:\n  - { name: a, id: 1, address: 198.18.0.1 }\n  - { name: b, id: 2, address: 198.18.0.2 }\n  - { name: c, id: 3, address: 198.18.0.3 }\n' }]);
+  // Link probing off: the probe address's family follows the host's IPv6 (read from /proc, not
+  // through the runner); plan.test.ts and health.test.ts cover it with the IPv6 state given.
+  const r = parseConfig([{ path: 'peers.yaml', text: 'mesh: { probe: { enabled: false } }\npeers:\n  - { name: a, id: 1, address: 198.18.0.1 }\n  - { name: b, id: 2, address: 198.18.0.2 }\n  - { name: c, id: 3, address: 198.18.0.3 }\n' }]);
   if (!r.ok) throw new Error(JSON.stringify(r.issues));
   return r.config;
 }
