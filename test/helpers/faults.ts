@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { buildMesh, chainRules, ns, statusJson, waitFor, waitForConverged, type Lab, type Server } from './lab.js';
+import { chainRules, ns, peersYaml, statusJson, waitFor, waitForConverged, type Lab, type Server } from './lab.js';
 
 /** The chain of a healthy 2-server mesh: the gate rule only (one port has no pair). */
 export const TWO_SERVER_CHAIN = ['-o ! vxlan+ -j RETURN'];
@@ -32,20 +32,26 @@ export function daemonAlive(s: Server): boolean {
 
 /**
  * Two servers whose first daemon resyncs only every 300 s, so within a test's window only
- * events (and monitor restarts) can repair; then a pause for the kernel events of the
- * daemons' own start-up to play out, so no leftover sync repairs for an unrelated reason.
+ * events (and monitor restarts) can repair. Nothing else may send a kernel event inside the
+ * window either: some 10-15 s after a VXLAN port comes up the kernel announces its link once
+ * more (seen with `ip monitor` in these namespaces), and that event would repair for an
+ * unrelated reason. So this returns 20 s after the mesh converged, with its first reconcile done.
  */
+const QUIET_AFTER_CONVERGED_MS = 20_000;
+
 export async function quietTwoServerMesh(lab: Lab): Promise<[Server, Server]> {
-  await buildMesh(lab, 2, { containers: false });
-  const [s1, s2] = lab.servers as [Server, Server];
-  await lab.stopDaemon(s1);
+  await lab.init();
+  const s1 = await lab.addServer(1);
+  const s2 = await lab.addServer(2);
+  for (const s of [s1, s2]) lab.writeConfig(s, peersYaml(lab.servers));
   lab.startDaemon(s1, ['--resync', '300']);
-  // The old daemon is gone, so an answer comes from the new one: wait for its first reconcile.
-  await waitFor(`${s1.ns}: restarted daemon has reconciled`, async () => {
+  lab.startDaemon(s2);
+  for (const s of [s1, s2]) await waitForConverged(s, 1);
+  const convergedAt = Date.now();
+  await waitFor(`${s1.ns}: first reconcile reported`, async () => {
     const st = await statusJson(s1);
     return (st.lastReconcile !== null && st.state === 'running') || `state ${st.state}, last reconcile ${JSON.stringify(st.lastReconcile)}`;
   }, 30_000, 100);
-  await waitForConverged(s1, 1);
-  await new Promise((r) => setTimeout(r, 3000));
+  await new Promise((r) => setTimeout(r, Math.max(3000, QUIET_AFTER_CONVERGED_MS - (Date.now() - convergedAt))));
   return [s1, s2];
 }
