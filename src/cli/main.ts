@@ -134,7 +134,9 @@ async function check(dir: string): Promise<number> {
     return 1;
   }
   const c = r.config;
-  process.stdout.write(`ok: ${c.files.length} file(s), ${c.peers.length} peers, bridge ${c.mesh.bridge}, mtu ${c.mesh.mtu}, port ${c.mesh.port}, loop prevention ${c.mesh.loopPrevention}\n`);
+  const m = c.mesh;
+  const mode = m.mode === 'per-peer' ? `mode per-peer, loop prevention ${m.loopPrevention}` : `mode ${m.mode}, device ${m.device}, vni ${m.vni}${m.group ? `, group ${m.group}${m.ttl ? ` ttl ${m.ttl}` : ''}` : ''}, no loop prevention needed`;
+  process.stdout.write(`ok: ${c.files.length} file(s), ${c.peers.length} peers, bridge ${m.bridge}, mtu ${m.mtu}, port ${m.port}, ${mode}\n`);
   for (const w of c.warnings) process.stdout.write(`warning: ${w}\n`);
   return 0;
 }

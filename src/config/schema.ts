@@ -26,6 +26,11 @@ export const meshSchema = z
     vni_base: z.number().int().min(0).max(0xffffff).optional(),
     loop_prevention: z.enum(['ebtables', 'isolated']).optional(),
     ingress_filter: z.boolean().optional(),
+    mode: z.enum(['per-peer', 'flood-list', 'multicast']).optional(),
+    vni: z.number().int().min(1).max(0xffffff, 'must fit 24 bits (at most 16777215)').optional(),
+    device: ifname.optional(),
+    group: address.optional(),
+    ttl: z.number().int().min(1).max(255).optional(),
   })
   .strict();
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { formatIssue, loadConfig, type ConfigIssue } from '../config/load.js';
 import { KernelMonitor } from '../kernel/monitor.js';
-import { learnedMacs, observe } from '../kernel/observe.js';
+import { learnedMacs, multicastGroups, observe } from '../kernel/observe.js';
 import { CommandRunner, type Runner } from '../kernel/runner.js';
 import type { ActualState } from '../model/state.js';
 import type { Config } from '../model/types.js';
@@ -239,13 +239,16 @@ export class Daemon implements MeshControl {
     const fresh = (at: number | undefined) => at !== undefined && now - at <= STATUS_MAX_AGE_MS;
     const [actual, macs] = await Promise.all([
       fresh(this.observed?.at) ? this.observed!.actual : observe(this.runner),
-      !cfg ? new Map<string, number>() : fresh(this.macs?.at) ? this.macs!.counts : learnedMacs(this.runner, cfg.mesh.bridge),
+      // With one device the MACs per remote come from its own fdb (read by observe): no bridge-wide dump.
+      !cfg || cfg.mesh.mode !== 'per-peer' ? new Map<string, number>() : fresh(this.macs?.at) ? this.macs!.counts : learnedMacs(this.runner, cfg.mesh.bridge),
     ]);
     if (!fresh(this.observed?.at)) this.observed = { actual, at: now };
     if (cfg && !fresh(this.macs?.at)) this.macs = { counts: macs, at: now };
     // Status shows the config's mesh even while stopped (what start would bring back).
     const planned = cfg ? planFor({ kind: 'mesh', config: cfg, node: this.opts.node }, actual) : undefined;
     const self = planned?.self;
+    const group = planned?.desired?.single?.group ? planned.desired.single : undefined;
+    const joinedGroups = group ? await multicastGroups(this.runner, group.underlay) : undefined;
     return buildStatus({
       configDir: this.opts.configDir,
       config: cfg,
@@ -260,6 +263,7 @@ export class Daemon implements MeshControl {
       repairPending: planned?.plan !== undefined && !isEmptyPlan(planned.plan),
       actual,
       macs,
+      joinedGroups,
       last: this.last,
       counters: this.counters,
     });

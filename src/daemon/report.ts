@@ -6,6 +6,7 @@ import type { DesiredLink, DesiredState } from '../plan/desired.js';
 import { expectedChain } from '../plan/plan.js';
 import { ingressMatches } from '../plan/ingress.js';
 import type { ReconcileOutcome } from './reconcile.js';
+import { singleDeviceStatus, singleLinkStatus } from './single-device-status.js';
 import type { Counters, LinkStatus, ReconcileReport, StatusReport } from './status.js';
 
 export interface StatusInput {
@@ -23,6 +24,8 @@ export interface StatusInput {
   repairPending: boolean;
   actual: ActualState;
   macs: Map<string, number>;
+  /** multicast mode: the groups joined on the underlay (`ip maddr`), undefined when not read. */
+  joinedGroups?: string[] | undefined;
   last: { report: ReconcileReport; outcome: ReconcileOutcome } | undefined;
   counters: Counters;
 }
@@ -46,6 +49,10 @@ function underlayProblem(s: StatusInput, local: string | undefined): string | nu
 function loopPrevention(s: StatusInput, links: LinkStatus[]): StatusReport['loopPrevention'] {
   const mode = s.config?.mesh.loopPrevention ?? 'ebtables';
   const eb = s.actual.ebtables;
+  if (s.desired?.single) {
+    // One device: nothing to prevent. The per-peer chain goes once no per-peer port is left.
+    return { mode: 'none', expected: 0, present: 0, problem: eb.chainExists ? 'the per-peer VXMESH chain is still there (it goes once no per-peer port is left)' : null };
+  }
   if (mode === 'ebtables') {
     const devices = [...new Set(links.filter((l) => l.present).map((l) => l.device))];
     const want = new Set(expectedChain(devices));
@@ -74,7 +81,10 @@ export function buildStatus(s: StatusInput): StatusReport {
   const reasons: string[] = [];
   const bridgeName = s.config?.mesh.bridge ?? DEFAULT_BRIDGE;
   const br = s.actual.links.get(bridgeName);
-  const links = (s.desired?.links ?? []).map((d) => linkStatus(d, s, bridgeName));
+  const single = s.desired?.single;
+  const floodDsts = new Set(single ? (s.actual.links.get(single.device)?.defaultDsts ?? []) : []);
+  const links = (s.desired?.links ?? []).map((d) => (single ? singleLinkStatus(d, single, s.actual, bridgeName, floodDsts) : linkStatus(d, s, bridgeName)));
+  const one = single ? singleDeviceStatus(single, s.actual, bridgeName, s.joinedGroups) : undefined;
   const under = s.underlay ? s.actual.links.get(s.underlay) : undefined;
   const local = s.desired?.links[0]?.local ?? s.self?.address;
   const underlay = underlayProblem(s, local);
@@ -87,6 +97,7 @@ export function buildStatus(s: StatusInput): StatusReport {
     if (s.configIssues) reasons.push(`config invalid (last good config still applied): ${s.configIssues.map(formatIssue).join('; ')}`);
     if (underlay) reasons.push(underlay);
     if (s.desired && !br) reasons.push(`bridge ${bridgeName} is missing`);
+    if (one?.device.problem) reasons.push(`${one.device.name}: ${one.device.problem}`);
     for (const l of links) if (l.problem) reasons.push(`${l.device} (${l.peer}): ${l.problem}`);
     if (s.desired && loop.problem) reasons.push(`loop prevention: ${loop.problem}`);
     if (ingress) reasons.push(`ingress filter: ${ingress}`);
@@ -109,6 +120,9 @@ export function buildStatus(s: StatusInput): StatusReport {
     },
     underlay: { device: s.underlay ?? null, address: local ?? null, mtu: under?.mtu ?? null, problem: underlay },
     bridge: { name: bridgeName, present: Boolean(br), up: br?.up ?? false, mtu: br?.mtu ?? null, ownedByVxmesh: br?.alias === BRIDGE_ALIAS },
+    mode: s.config?.mesh.mode ?? 'per-peer',
+    device: one?.device ?? null,
+    multicast: one?.multicast ?? null,
     links,
     loopPrevention: loop,
     ingressFilter: {
@@ -148,6 +162,7 @@ function linkStatus(d: DesiredLink, s: StatusInput, bridge: string): LinkStatus 
     rxPackets: a?.stats.rxPackets ?? 0,
     txPackets: a?.stats.txPackets ?? 0,
     learnedMacs: s.macs.get(d.device) ?? 0,
+    fdbEntry: null,
     problem,
   };
 }

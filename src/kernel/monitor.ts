@@ -3,12 +3,15 @@ import type { Logger } from 'pino';
 
 /**
  * Long-running `ip monitor link address` (someone deleted vxlan3, the underlay address
- * appeared) and `nft monitor` (someone flushed the ebtables chain): each relevant event calls
+ * appeared), `nft monitor` (someone flushed the ebtables chain) and `bridge monitor fdb`
+ * (someone deleted a flood-list entry): each relevant event calls
  * `onEvent`. nft events are filtered to the tables vxmesh cares about, so a busy firewall
  * (Docker, kube-proxy) does not keep the daemon reconciling. Restarted with backoff if it dies.
  */
 const RELEVANT: Record<string, RegExp | undefined> = {
   nft: /\bbridge filter\b|\binet vxmesh\b/,
+  // Only all-zero entries (flood lists) matter: learned MACs come and go with every container.
+  bridge: /(^|\s)00:00:00:00:00:00 dev /,
 };
 export class KernelMonitor {
   private procs: ResultPromise[] = [];
@@ -22,6 +25,8 @@ export class KernelMonitor {
   start(): void {
     this.spawn('ip', ['monitor', 'link', 'address']);
     this.spawn('nft', ['monitor', 'ruleset']);
+    // `ip monitor` reports no fdb events: someone deleting a flood-list entry shows only here.
+    this.spawn('bridge', ['monitor', 'fdb']);
   }
 
   private spawn(file: string, args: string[], restarts = 0): void {

@@ -2,6 +2,7 @@ import { BRIDGE_ALIAS, CHAIN, GATE_RULE, JUMP_RULE, OWNER_PREFIX, ZERO_MAC, drop
 import type { ActualState, IngressDesired, IngressState, LinkInfo } from '../model/state.js';
 import { VXLAN_OVERHEAD } from '../model/types.js';
 import type { DesiredDevice, DesiredState } from './desired.js';
+import { planSingleDevice, singleDeviceLeft, tunnelPortsLeft } from './single-device.js';
 import { ingressMatches, renderIngress, renderIngressRemoval } from './ingress.js';
 
 /** The programs a plan runs. Each reads its input from stdin when the step has one. */
@@ -135,7 +136,7 @@ export function computePlan(desired: DesiredState, actual: ActualState): Plan {
   const isolated = desired.loopPrevention === 'isolated';
 
   // Owned devices no longer wanted go first: they may hold a VNI a new link needs.
-  const wanted = new Set(desired.links.map((l) => l.device));
+  const wanted = new Set(desired.single ? [desired.single.device] : desired.links.map((l) => l.device));
   for (const a of actual.links.values()) {
     if (isOwnedDevice(a) && !wanted.has(a.name)) {
       plan.pre.push(`link del dev ${a.name}`);
@@ -162,7 +163,15 @@ export function computePlan(desired: DesiredState, actual: ActualState): Plan {
     }
   }
 
-  const replaced = replaceScriptDevices(plan, desired, actual);
+  if (desired.single) {
+    // Loop prevention goes only once no per-peer port is left (a mode switch takes two passes).
+    const left = tunnelPortsLeft(actual, desired.single.device);
+    planSingleDevice(plan, desired.single, actual, bridgeUsable ? br.name : undefined, left);
+    if (!left) planChainRemoval(plan, actual.ebtables);
+  }
+  const replaced = desired.single ? new Set<string>() : replaceScriptDevices(plan, desired, actual);
+  // Back from a one-device mode: its device goes in this pass, the per-peer ports join next pass.
+  const singleLeft = !desired.single && singleDeviceLeft(actual);
   const loopDevices: string[] = [];
   for (const d of desired.devices) {
     const a = replaced.has(d.device) ? undefined : actual.links.get(d.device);
@@ -184,10 +193,10 @@ export function computePlan(desired: DesiredState, actual: ActualState): Plan {
     } else {
       updateInPlace(plan, a, d, mtu);
     }
-    if (bridgeUsable) attach(plan, fresh ? undefined : a, d.device, br.name, isolated);
+    if (bridgeUsable && !singleLeft) attach(plan, fresh ? undefined : a, d.device, br.name, isolated);
   }
 
-  planLoopPrevention(plan, desired, actual, loopDevices);
+  if (!desired.single) planLoopPrevention(plan, desired, actual, loopDevices);
   planIngress(plan, desired.ingress, actual.ingress);
 
   // A bridge vxmesh made under a name no longer configured (the bridge was renamed).
