@@ -139,7 +139,7 @@ function planFigures({ o, rows }: Ctx): void {
 async function floodListFigures({ o, reg, rows }: Ctx, ul: Underlay): Promise<void> {
   for (const n of o.floodSizes) {
     const p = floodListPlan(n, o.planReps);
-    const live = await floodListLive(reg, ul, n, o.smoke ? 1000 : 10_000);
+    const live = await floodListLive(reg, ul, n, o.smoke ? 1000 : 10_000, o.smoke ? 400 : 2000);
     const st = quantile(live.statusMs, 0.95);
     log(`flood-list ${n} peers: plan cold ${p.coldMs.toFixed(1)} / resync ${p.steadyMs.toFixed(1)} ms; cold start ${live.coldMs.toFixed(0)} ms, add ${live.addMs.toFixed(0)} ms, drift ${live.driftMs.toFixed(0)} ms, GET /status p95 ${st.toFixed(0)} ms, rss ${live.rssMb.toFixed(1)} MB; ${live.devices} vxlan device(s), ${live.fdbEntries} fdb entries, ${live.ebtablesRules} ebtables rules`);
     const big = n === 2000;

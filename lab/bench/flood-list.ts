@@ -84,7 +84,7 @@ async function until(what: string, done: () => Promise<boolean>, t0: number, tim
 }
 
 /** The real daemon with an n-peer flood-list config: cold start, a peer added, drift, GET /status, RSS. */
-export async function floodListLive(reg: NetnsRegistry, ul: Underlay, n: number, idleMs: number): Promise<FloodListLive> {
+export async function floodListLive(reg: NetnsRegistry, ul: Underlay, n: number, idleMs: number, settleMs = 2000): Promise<FloodListLive> {
   const host = await ul.addHost('f', ['198.18.0.1']);
   const d = new DaemonHost(reg, host);
   try {
@@ -96,15 +96,15 @@ export async function floodListLive(reg: NetnsRegistry, ul: Underlay, n: number,
     const devices = (JSON.parse(await nsRun(host, ['ip', '-j', '-d', 'link', 'show', 'type', 'vxlan'])) as unknown[]).length;
     const fdbEntries = (await floodEntries(host)).size;
     const ebtables = (await ebtablesRules(host)).vxmesh.length;
-    await sleep(2000); // the reconcile its own changes trigger
+    await sleep(settleMs); // the reconcile its own changes trigger
     const extra = fleet(n + 1).at(-1)!.address;
     const t1 = d.writeConfig(peersYaml(fleet(n + 1), MESH));
     const addMs = await until('the new peer\'s entry', async () => (await floodEntries(host)).has(extra), t1);
-    await sleep(1000);
+    await sleep(settleMs / 2);
     const t2 = performance.now();
     await nsRun(host, ['bridge', 'fdb', 'del', '00:00:00:00:00:00', 'dev', 'vxlan0', 'dst', extra, 'via', 'eth0']);
     const driftMs = await until('the deleted entry back', async () => (await floodEntries(host)).has(extra), t2);
-    await sleep(1000);
+    await sleep(settleMs / 2);
     const pid = d.proc?.pid;
     let rss = 0;
     for (const stop = performance.now() + idleMs; performance.now() < stop; ) {

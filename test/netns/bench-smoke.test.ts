@@ -14,7 +14,7 @@ describe('bench --smoke', () => {
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
   it('measures every figure for vxmesh beside the baseline and cleans up its namespaces', async () => {
-    const child = execa(process.execPath, [BENCH_JS, '--smoke', '--out', out], { reject: false, timeout: 110_000 });
+    const child = execa(process.execPath, [BENCH_JS, '--smoke', '--out', out], { reject: false, timeout: 150_000 });
     const r = await child;
     expect(r.exitCode, `${r.stderr}\n${r.stdout}`).toBe(0);
 
@@ -26,7 +26,7 @@ describe('bench --smoke', () => {
     expect(report.meta.machine.kernel).not.toBe('');
 
     const ids = new Set(report.rows.map((row) => row.id));
-    for (const id of ['cold_start', 'cold_start_process', 'converge_p50', 'converge_p95', 'drift_p50', 'drift_p95', 'underlay', 'throughput_ref', 'throughput', 'overlay_underlay', 'idle_rss', 'idle_cpu', 'api_status_p95', 'plan_cold', 'plan_steady', 'plan_steady_isolated']) {
+    for (const id of ['cold_start', 'cold_start_process', 'converge_p50', 'converge_p95', 'drift_p50', 'drift_p95', 'underlay', 'throughput_ref', 'throughput', 'overlay_underlay', 'idle_rss', 'idle_cpu', 'api_status_p95', 'plan_cold', 'plan_steady', 'plan_steady_isolated', 'flood_cold_start', 'flood_converge', 'flood_drift', 'flood_plan_steady', 'flood_status_p95', 'flood_idle_rss']) {
       expect(ids, `figure ${id} missing`).toContain(id);
     }
     for (const row of report.rows) {
@@ -47,5 +47,5 @@ describe('bench --smoke', () => {
     // Nothing left behind under the benchmark's namespace prefix.
     const left = (await execa('ip', ['netns', 'list'])).stdout.split('\n').filter((l) => l.startsWith(`vxb${child.pid}`));
     expect(left).toEqual([]);
-  }, 120_000);
+  }, 160_000);
 });
