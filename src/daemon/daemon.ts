@@ -81,7 +81,7 @@ export class Daemon implements MeshControl {
     if (this.stopped) this.log.warn({ marker: join(this.opts.stateDir, STOPPED_MARKER) }, 'mesh was stopped with `vxmesh stop`; it stays down until `vxmesh start`');
     await this.loadConfig();
     this.watcher = watchConfig(this.opts.configDir, () => this.trigger({ kind: 'config', cause: 'saved' }));
-    this.monitor = new KernelMonitor(this.log.child({ component: 'monitor' }), (source) => this.trigger({ kind: 'kernel', source: source === 'nft' ? 'nft' : 'ip' }));
+    this.monitor = new KernelMonitor(this.log.child({ component: 'monitor' }), (source) => this.trigger({ kind: 'kernel', source: source === 'nft' || source === 'bridge' ? source : 'ip' }));
     this.monitor.start();
     this.scheduler.start();
     this.scheduler.request({ kind: 'config', cause: 'start' }, 0);
