@@ -5,13 +5,15 @@
  * bench.json, bench.svg and results.md under --out (default docs/bench).
  *
  *   node dist-lab/lab/bench/bench.js [--sizes 8,32,64] [--runs 3] [--edits 20] [--smoke] [--out DIR]
- *                           [--only cold,converge,drift,idle,api,data,plan]
+ *                           [--only cold,converge,drift,idle,api,data,plan,flood] [--flood-sizes 64,500,2000]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runBaseline, type BaselineSpec } from './baseline.js';
+import { floodListLive, floodListPlan } from './flood-list.js';
+import { PER_PEER_MAX_PEERS } from '../../src/config/validate-mode.js';
 import {
   baselineColdStart,
   cliStatus,
@@ -45,6 +47,7 @@ interface Options {
   idleSeconds: number;
   planSizes: number[];
   planReps: number;
+  floodSizes: number[];
   dataSizes: number[];
   out: string;
   only: Set<string>;
@@ -53,7 +56,7 @@ interface Options {
 
 /** The benchmark's namespaces: apart from the test suite's `vxt` and the demo's `vxdemo`. */
 const PREFIX = `vxb${process.pid}`;
-const ALL = ['cold', 'converge', 'drift', 'idle', 'api', 'cli', 'data', 'plan'];
+const ALL = ['cold', 'converge', 'drift', 'idle', 'api', 'cli', 'data', 'plan', 'flood'];
 
 function options(argv: string[]): Options {
   const { values } = parseArgs({
@@ -65,6 +68,7 @@ function options(argv: string[]): Options {
       'iperf-seconds': { type: 'string' },
       'idle-seconds': { type: 'string' },
       'plan-sizes': { type: 'string' },
+      'flood-sizes': { type: 'string' },
       out: { type: 'string', default: 'docs/bench' },
       only: { type: 'string' },
       smoke: { type: 'boolean', default: false },
@@ -75,7 +79,7 @@ function options(argv: string[]): Options {
   // The program to start (default: the built CLI under node); the env var works as well.
   if (values.program) process.env.VXMESH_BENCH_PROGRAM = resolve(values.program);
   if (values.help) {
-    process.stdout.write('usage: bench [--program PATH] [--sizes 8,32,64] [--runs 3] [--edits 20] [--iperf-seconds 3] [--idle-seconds 60] [--plan-sizes 500,2000] [--smoke] [--out docs/bench] [--only cold,converge,drift,idle,api,cli,data,plan]\n');
+    process.stdout.write('usage: bench [--program PATH] [--sizes 8,32,64] [--runs 3] [--edits 20] [--iperf-seconds 3] [--idle-seconds 60] [--plan-sizes 500,1000] [--flood-sizes 64,500,2000] [--smoke] [--out docs/bench] [--only cold,converge,drift,idle,api,cli,data,plan,flood]\n');
     process.exit(0);
   }
   const list = (s: string | undefined, d: number[]) => (s ? s.split(',').map((x) => Number(x.trim())).filter((x) => x > 0) : d);
@@ -92,7 +96,9 @@ function options(argv: string[]): Options {
     iperfSeconds,
     iperfOmit: smoke ? 0 : 1,
     idleSeconds: Number(values['idle-seconds'] ?? (smoke ? 3 : 60)),
-    planSizes: list(values['plan-sizes'], smoke ? [50, 200] : [500, 2000]),
+    // Per-peer mode stops at 1000 peers (a bridge takes 1024 ports); flood-list goes beyond.
+    planSizes: list(values['plan-sizes'], smoke ? [50, 200] : [500, PER_PEER_MAX_PEERS]).filter((n) => n <= PER_PEER_MAX_PEERS),
+    floodSizes: list(values['flood-sizes'], smoke ? [50] : [64, 500, 2000]),
     planReps: smoke ? 2 : 5,
     dataSizes: [...new Set([1, Math.max(...sizes)])],
     out: resolve(values.out),
@@ -123,13 +129,35 @@ function planFigures({ o, rows }: Ctx): void {
   for (const n of o.planSizes) {
     const p = planScale(n, o.planReps);
     log(`plan ${n} peers: parse ${p.parseMs.toFixed(1)} ms, desired+plan cold ${p.coldMs.toFixed(1)} ms, steady ${p.steadyMs.toFixed(1)} ms`);
-    const target = n === 2000 ? '< 100 ms' : '';
+    const target = n === PER_PEER_MAX_PEERS ? '< 100 ms' : '';
     const note = 'the script has no planner';
     rows.push(
       { key: `plan_cold@${n}`, id: 'plan_cold', figure: 'plan: desired + plan, empty host', size: n, unit: 'ms', kind: 'compare', vxmesh: r3(p.coldMs), baseline: null, baselineNote: note, ratio: null, ratioText: '', target, pass: target ? p.coldMs < 100 : null, detail: { changes: p.changesCold, peers: n } },
       { key: `plan_steady@${n}`, id: 'plan_steady', figure: 'plan: desired + plan, converged host (resync)', size: n, unit: 'ms', kind: 'compare', vxmesh: r3(p.steadyMs), baseline: null, baselineNote: note, ratio: null, ratioText: '', target, pass: target ? p.steadyMs < 100 : null, detail: { changes: p.changesSteady, peers: n, chainRules: (n - 1) * (n - 2) + 1 } },
       { key: `plan_steady_isolated@${n}`, id: 'plan_steady_isolated', figure: 'plan: converged host, loop_prevention isolated', size: n, unit: 'ms', kind: 'compare', vxmesh: r3(p.steadyIsolatedMs), baseline: null, baselineNote: note, ratio: null, ratioText: '', target: '', pass: null, detail: { changes: 0, peers: n } },
       { key: `plan_parse@${n}`, id: 'plan_parse', figure: 'plan: parse + validate peers.yaml', size: n, unit: 'ms', kind: 'compare', vxmesh: r3(p.parseMs), baseline: null, baselineNote: note, ratio: null, ratioText: '', target: '', pass: null, detail: { peers: n } },
+    );
+  }
+}
+
+/** 7. flood-list mode: one device and one fdb entry per remote, at sizes per-peer mode cannot reach. */
+async function floodListFigures({ o, reg, rows }: Ctx, ul: Underlay): Promise<void> {
+  for (const n of o.floodSizes) {
+    const p = floodListPlan(n, o.planReps);
+    const live = await floodListLive(reg, ul, n, o.smoke ? 1000 : 10_000, o.smoke ? 400 : 2000);
+    const st = quantile(live.statusMs, 0.95);
+    log(`flood-list ${n} peers: plan cold ${p.coldMs.toFixed(1)} / resync ${p.steadyMs.toFixed(1)} ms; cold start ${live.coldMs.toFixed(0)} ms, add ${live.addMs.toFixed(0)} ms, drift ${live.driftMs.toFixed(0)} ms, GET /status p95 ${st.toFixed(0)} ms, rss ${live.rssMb.toFixed(1)} MB; ${live.devices} vxlan device(s), ${live.fdbEntries} fdb entries, ${live.ebtablesRules} ebtables rules`);
+    const big = n === 2000;
+    const kernel = { vxlanDevices: live.devices, fdbEntries: live.fdbEntries, ebtablesRules: live.ebtablesRules, perPeerWouldNeed: { devices: n - 1, ebtablesRules: (n - 1) * (n - 2) + 1 } };
+    const row = (id: string, figure: string, unit: string, value: number, target: string, pass: boolean | null, detail: Record<string, unknown> = {}): Row =>
+      ({ key: `${id}@${n}`, id, figure: `flood-list: ${figure}`, size: n, unit, kind: 'compare', vxmesh: unit === 'ms' && value < 100 ? r3(value) : r1(value), baseline: null, baselineNote: 'the script has no flood-list mode', ratio: null, ratioText: '', target: big ? target : '', pass: big ? pass : null, detail });
+    rows.push(
+      row('flood_cold_start', 'cold start (config saved -> every fdb entry in place)', 'ms', live.coldMs, '<= 1 s', live.coldMs <= 1000, kernel),
+      row('flood_converge', 'a peer added (save -> its fdb entry in place)', 'ms', live.addMs, '', null),
+      row('flood_drift', 'drift repair (fdb entry deleted -> back)', 'ms', live.driftMs, '', null),
+      row('flood_plan_steady', 'resync plan (converged host)', 'ms', p.steadyMs, '<= 20 ms', p.steadyMs <= 20, { coldPlanMs: r3(p.coldMs), fdbLines: p.fdbLines }),
+      row('flood_status_p95', 'GET /status p95 (20 requests)', 'ms', st, '<= 50 ms', st <= 50, { p50: r1(quantile(live.statusMs, 0.5)) }),
+      row('flood_idle_rss', 'idle daemon: resident memory', 'MB', live.rssMb, '<= 70 MB', live.rssMb <= 70),
     );
   }
 }
@@ -277,7 +305,7 @@ async function dataPathFigures({ o, reg, rows }: Ctx): Promise<void> {
 
 /** Sort the figures and write bench.json, bench.svg and results.md; print the table. */
 function writeReport(o: Options, argv: string[], started: number, rows: Row[]): void {
-  const order = ['cold_start', 'cold_start_process', 'cli_status', 'converge_p50', 'converge_p95', 'drift_p50', 'drift_p95', 'underlay', 'throughput_ref', 'throughput', 'overlay_underlay', 'idle_rss', 'idle_cpu', 'api_status_p95', 'plan_cold', 'plan_steady', 'plan_steady_isolated', 'plan_parse'];
+  const order = ['cold_start', 'cold_start_process', 'cli_status', 'converge_p50', 'converge_p95', 'drift_p50', 'drift_p95', 'underlay', 'throughput_ref', 'throughput', 'overlay_underlay', 'idle_rss', 'idle_cpu', 'api_status_p95', 'plan_cold', 'plan_steady', 'plan_steady_isolated', 'plan_parse', 'flood_cold_start', 'flood_converge', 'flood_drift', 'flood_plan_steady', 'flood_status_p95', 'flood_idle_rss'];
   rows.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id) || (a.size ?? 0) - (b.size ?? 0));
   const report: Report = {
     meta: {
@@ -285,7 +313,7 @@ function writeReport(o: Options, argv: string[], started: number, rows: Row[]): 
       command: `node dist-lab/lab/bench/bench.js ${argv.join(' ')}`.trim(),
       machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memoryGb: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version },
       program: programLabel(),
-      options: { sizes: o.sizes, runs: o.runs, edits: o.edits, iperfSeconds: o.iperfSeconds, idleSeconds: o.idleSeconds, planSizes: o.planSizes, dataSizes: o.dataSizes, smoke: o.smoke },
+      options: { sizes: o.sizes, runs: o.runs, edits: o.edits, iperfSeconds: o.iperfSeconds, idleSeconds: o.idleSeconds, planSizes: o.planSizes, floodSizes: o.floodSizes, dataSizes: o.dataSizes, smoke: o.smoke },
       durationS: Math.round((Date.now() - started) / 1000),
     },
     rows,
@@ -324,6 +352,7 @@ async function main(): Promise<void> {
   const ctx: Ctx = { o, reg, rows, big, baselineStart: new Map(), baselineStop: new Map() };
   if (o.only.has('plan')) planFigures(ctx);
   const ul = await Underlay.create(reg);
+  if (o.only.has('flood')) await floodListFigures(ctx, ul);
   if (o.only.has('cold')) await coldStartFigures(ctx, ul);
   if (['converge', 'drift', 'idle', 'api', 'cli'].some((f) => o.only.has(f))) await liveFigures(ctx, ul);
   await reg.delNs(ul.ns);

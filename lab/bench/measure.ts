@@ -204,7 +204,7 @@ function cpuTicks(pid: number, which: 'all' | 'user' = 'all'): number {
   return Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
 }
 
-function rssKb(pid: number): number {
+export function rssKb(pid: number): number {
   const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : 0;
 }
@@ -398,7 +398,7 @@ function convergedActual(cfg: Config, desiredLinks: ReturnType<typeof computeDes
       mtu: l.mtu,
       master: desiredLinks.bridge.name,
       alias: `${OWNER_PREFIX}${l.peer}`,
-      vxlan: { vni: l.vni, remote: l.remote, local: l.local, link: l.underlay, port: l.port, learning: false },
+      vxlan: { vni: l.vni, remote: l.remote, local: l.local, link: l.underlay, port: l.port, learning: false, group: undefined, ttl: 0 },
       isolated: desiredLinks.loopPrevention === 'isolated',
       addresses: [],
       stats,

@@ -6,11 +6,25 @@
  * Ctrl-C. Nothing is created in the machine's own namespace.
  */
 import { execa } from 'execa';
-import { CLI, Lab, buildMesh, ns, peersYaml, ping, run, waitForConverged, type Container } from '../harness/netns-lab.js';
+import { CLI, Lab, buildMesh, ns, peersYaml, ping, run, statusJson, waitFor, waitForConverged, type Container, type Server } from '../harness/netns-lab.js';
 
 const SERVERS = Number(process.env.VXMESH_DEMO_SERVERS ?? 3);
 
+/** `npm run demo -- --mode flood-list` (or multicast): the mesh settings of each mode. */
+const MODES: Record<string, Record<string, unknown>> = {
+  'per-peer': {},
+  'flood-list': { mode: 'flood-list', vni: 4242 },
+  multicast: { mode: 'multicast', vni: 4243, group: '239.1.1.1' },
+};
+const modeArg = process.argv.indexOf('--mode');
+const MODE = modeArg >= 0 ? (process.argv[modeArg + 1] ?? '') : 'per-peer';
+const MESH = MODES[MODE];
+
 async function main(): Promise<number> {
+  if (!MESH) {
+    process.stderr.write(`demo: --mode must be one of ${Object.keys(MODES).join(', ')}\n`);
+    return 2;
+  }
   if (process.getuid?.() !== 0) {
     process.stderr.write('demo: must run as root (it creates network namespaces)\n');
     return 1;
@@ -22,9 +36,9 @@ async function main(): Promise<number> {
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   try {
-    say(`Building ${SERVERS} servers (namespaces ${lab.prefix}s1..s${SERVERS}) on one underlay, each running \`vxmesh daemon\`...`);
+    say(`Building ${SERVERS} servers (namespaces ${lab.prefix}s1..s${SERVERS}) on one underlay, each running \`vxmesh daemon\` in ${MODE} mode...`);
     // Each server gets the same peers, listed in its own order: the VNIs still agree.
-    await buildMesh(lab, SERVERS, { order: (i, list) => [...list.slice(i - 1), ...list.slice(0, i - 1)] });
+    await buildMesh(lab, SERVERS, { mesh: MESH, order: (i, list) => [...list.slice(i - 1), ...list.slice(0, i - 1)] });
     say('\n=== Traffic: every container pings every other across the overlay ===');
     let failures = 0;
     for (const a of lab.containers) {
@@ -68,10 +82,10 @@ async function addServerLive(lab: Lab, c1: Container, c2: Container): Promise<nu
   say(`\n=== Live edit: adding server ${index} to peers.yaml on every server while ${c1.address} pings ${c2.address} every 20 ms ===`);
   const pinger = execa('ip', ['netns', 'exec', c1.ns, 'ping', '-i', '0.02', '-c', '150', '-W', '1', c2.address], { reject: false, timeout: 30_000 });
   const added = await lab.addServer(index);
-  for (const s of lab.servers) lab.writeConfig(s, peersYaml(lab.servers));
+  for (const s of lab.servers) lab.writeConfig(s, peersYaml(lab.servers, MESH));
   lab.startDaemon(added);
   const started = Date.now();
-  for (const s of lab.servers) await waitForConverged(s, lab.servers.length - 1);
+  for (const s of lab.servers) await converged(s, lab.servers.length - 1);
   say(`  every server has ${lab.servers.length - 1} links ${Date.now() - started} ms after the save`);
   const c = await lab.addContainer(added, index);
   const r = await pinger;
@@ -80,6 +94,15 @@ async function addServerLive(lab: Lab, c1: Container, c2: Container): Promise<nu
   const reach = await ping(c1, c.address);
   say(`  pings during the edit: ${m ? `${m[2]} of ${m[1]} answered, ${lost} lost` : 'no summary'}; ${c1.address} -> new ${c.address}: ${reach ? 'ok' : 'FAILED'}`);
   return (lost > 0 ? 1 : 0) + (reach ? 0 : 1);
+}
+
+/** per-peer: one attached port per remote; one-device modes: status running with every peer listed. */
+async function converged(s: Server, remotes: number): Promise<void> {
+  if (MODE === 'per-peer') return waitForConverged(s, remotes);
+  await waitFor(`${s.ns} running with ${remotes} peers`, async () => {
+    const st = await statusJson(s);
+    return (st.state === 'running' && st.links.length === remotes) || `${st.state}, ${st.links.length} peers`;
+  }, 15_000);
 }
 
 function say(line: string): void {

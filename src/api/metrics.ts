@@ -26,7 +26,7 @@ interface Family {
 const MESH_STATES: readonly MeshState[] = ['running', 'degraded', 'stopped'];
 
 export function renderMetrics(status: StatusReport): string {
-  const families = [...meshFamilies(status), ...linkFamilies(status.links), ...probeFamilies(status), ...reconcileFamilies(status)];
+  const families = [...meshFamilies(status), ...modeFamilies(status), ...linkFamilies(status.links), ...probeFamilies(status), ...reconcileFamilies(status)];
   return families.map(renderFamily).join('');
 }
 
@@ -69,6 +69,42 @@ function meshFamilies(s: StatusReport): Family[] {
       samples: [{ value: s.ingressFilter.droppedPackets }],
     },
   ];
+}
+
+const MODES: readonly StatusReport['mode'][] = ['per-peer', 'flood-list', 'multicast'];
+
+/** The mesh mode, and the single device's flood list or multicast group when there is one. */
+function modeFamilies(s: StatusReport): Family[] {
+  const out: Family[] = [
+    {
+      name: 'vxmesh_mode',
+      type: 'gauge',
+      help: 'Configured mesh mode, one-hot over per-peer, flood-list and multicast.',
+      samples: MODES.map((mode) => ({ labels: { mode }, value: s.mode === mode ? 1 : 0 })),
+    },
+  ];
+  const flood = s.device?.floodEntries;
+  if (flood) {
+    out.push(
+      gauge('vxmesh_flood_entries_expected', 'All-zero fdb entries (one per remote peer) the flood-list device needs.', flood.expected),
+      gauge('vxmesh_flood_entries_present', 'All-zero fdb entries to peers found on the flood-list device.', flood.present),
+      {
+        name: 'vxmesh_link_fdb_entry_present',
+        type: 'gauge',
+        help: 'Whether the peer has its all-zero fdb entry on the flood-list device.',
+        samples: s.links.map((l) => ({ labels: { peer: l.peer }, value: l.fdbEntry ? 1 : 0 })),
+      },
+    );
+  }
+  if (s.multicast) {
+    out.push({
+      name: 'vxmesh_multicast_joined',
+      type: 'gauge',
+      help: 'Whether the multicast group is joined on the underlay device (ip maddr).',
+      samples: [{ labels: { group: s.multicast.group, underlay: s.multicast.underlay }, value: s.multicast.joined ? 1 : 0 }],
+    });
+  }
+  return out;
 }
 
 function linkFamilies(links: LinkStatus[]): Family[] {

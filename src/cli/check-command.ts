@@ -11,7 +11,7 @@ export interface CheckReport {
   files: string[];
   errors: (ConfigIssue & { text: string })[];
   warnings: string[];
-  config: { peers: number; bridge: string; mtu: number; port: number; loopPrevention: string; ingressFilter: boolean } | null;
+  config: { peers: number; bridge: string; mtu: number; port: number; mode: string; loopPrevention: string; ingressFilter: boolean; device: string | null; vni: number | null; group: string | null } | null;
   /** Only probed as root: whether this host can make the config's loop prevention. */
   host: { ebtables: { backend: EbtablesChoice['backend'] | null; problem: string | null } | null };
 }
@@ -34,7 +34,7 @@ async function buildCheckReport(dir: string): Promise<CheckReport> {
   let ebtables: CheckReport['host']['ebtables'] = null;
   // The config is valid; whether this host can run it is doctor's job, except for the one thing
   // that keeps every port off the bridge. Only root can probe ebtables.
-  if (c.mesh.loopPrevention === 'ebtables' && process.geteuid?.() === 0) {
+  if (c.mesh.mode === 'per-peer' && c.mesh.loopPrevention === 'ebtables' && process.geteuid?.() === 0) {
     const eb = await probeEbtablesBackend(new CommandRunner(pino({ level: 'silent' })));
     ebtables = { backend: eb.backend ?? null, problem: eb.problem ?? null };
     if (eb.problem) warnings.push(`this host: ${eb.problem}`);
@@ -45,7 +45,18 @@ async function buildCheckReport(dir: string): Promise<CheckReport> {
     files: c.files,
     errors: [],
     warnings,
-    config: { peers: c.peers.length, bridge: c.mesh.bridge, mtu: c.mesh.mtu, port: c.mesh.port, loopPrevention: c.mesh.loopPrevention, ingressFilter: c.mesh.ingressFilter },
+    config: {
+      peers: c.peers.length,
+      bridge: c.mesh.bridge,
+      mtu: c.mesh.mtu,
+      port: c.mesh.port,
+      mode: c.mesh.mode,
+      loopPrevention: c.mesh.mode === 'per-peer' ? c.mesh.loopPrevention : 'none',
+      ingressFilter: c.mesh.ingressFilter,
+      device: c.mesh.mode === 'per-peer' ? null : c.mesh.device,
+      vni: c.mesh.vni ?? null,
+      group: c.mesh.group ?? null,
+    },
     host: { ebtables },
   };
 }
@@ -57,6 +68,7 @@ function printCheck(r: CheckReport): void {
     return;
   }
   const c = r.config!;
-  process.stdout.write(`ok: ${r.files.length} file(s), ${c.peers} peers, bridge ${c.bridge}, mtu ${c.mtu}, port ${c.port}, loop prevention ${c.loopPrevention}\n`);
+  const mode = c.mode === 'per-peer' ? `mode per-peer, loop prevention ${c.loopPrevention}` : `mode ${c.mode}, device ${c.device}, vni ${c.vni}${c.group ? `, group ${c.group}` : ''}, no loop prevention needed`;
+  process.stdout.write(`ok: ${r.files.length} file(s), ${c.peers} peers, bridge ${c.bridge}, mtu ${c.mtu}, port ${c.port}, ${mode}\n`);
   for (const w of r.warnings) process.stdout.write(`warning: ${w}\n`);
 }

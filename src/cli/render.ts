@@ -17,13 +17,14 @@ export function renderStatusTable(s: StatusReport, now: Date = new Date()): stri
     ...configLines(s.config),
     ...field('Underlay', underlayText(s.underlay)),
     ...field('Bridge', bridgeText(s.bridge)),
+    ...modeLines(s),
     ...field('Loop prevention', loopPreventionText(s.loopPrevention)),
     ...field('Ingress filter', ingressText(s.ingressFilter)),
     ...field('Link probe', probeText(s.probe)),
     ...(s.warnings.length ? field('Warnings', s.warnings[0]!, s.warnings.slice(1)) : []),
     ...lastReconcileLines(s.lastReconcile, now),
     '',
-    ...linkTable(s.links),
+    ...linkTable(s.links, s.mode),
   ];
   return lines.join('\n') + '\n';
 }
@@ -71,7 +72,24 @@ function bridgeText(b: StatusReport['bridge']): string {
   return `${b.name} ${b.up ? 'up' : 'down'}, MTU ${b.mtu ?? '?'} (${owner})`;
 }
 
+/** flood-list and multicast: the one device, its flood list or group. Nothing in per-peer mode. */
+function modeLines(s: StatusReport): string[] {
+  const d = s.device;
+  if (!d) return [];
+  const state = !d.present ? 'missing' : `${d.up ? 'up' : 'down'}${d.attached ? '' : ', not attached'}, MTU ${d.mtu ?? '?'}, learning ${d.learning ? 'on' : 'off'}`;
+  const more: string[] = [];
+  if (d.floodEntries) more.push(`flood list: ${d.floodEntries.present}/${d.floodEntries.expected} peers have their all-zero fdb entry`);
+  if (d.foreignFloodEntries.length) more.push(`flood entries not written by vxmesh (left alone): ${d.foreignFloodEntries.join(', ')}`);
+  const m = s.multicast;
+  if (m) {
+    const joined = m.joined === null ? 'joined: unknown' : m.joined ? 'joined' : 'NOT joined';
+    more.push(`group ${m.group} on ${m.underlay}${m.ttl ? `, ttl ${m.ttl}` : ''}: ${joined}`, `note: ${m.warning}`);
+  }
+  return field('Mode', withProblem(`${s.mode}: ${d.name} vni ${d.vni}, ${state}, rx ${formatBytes(d.rxBytes)}, tx ${formatBytes(d.txBytes)}`, d.problem), more);
+}
+
 function loopPreventionText(l: StatusReport['loopPrevention']): string {
+  if (l.mode === 'none') return withProblem('not needed (one device: a flood never re-enters another tunnel port)', l.problem);
   const what = l.mode === 'ebtables' ? 'rules' : 'isolated ports';
   // The backend matters only for ebtables mode; older daemons do not report it.
   const backend = l.mode !== 'ebtables' || l.backend === undefined ? '' : l.backend === null ? ' (no working ebtables)' : ` (backend ${l.backend.name}: ${l.backend.ebtables})`;
@@ -111,14 +129,22 @@ function withProblem(text: string, problem: string | null): string {
 const LINK_COLUMNS = ['PEER', 'REMOTE', 'VNI', 'DEVICE', 'STATE', 'MTU', 'RX', 'TX', 'MACS', 'TUNNEL', 'RTT', 'LOSS', 'FULL', 'AGREE'] as const;
 const RIGHT_ALIGNED = new Set<string>(['VNI', 'MTU', 'RX', 'TX', 'MACS', 'RTT', 'LOSS', 'FULL', 'AGREE']);
 
-function linkTable(links: LinkStatus[]): string[] {
+const SINGLE_COLUMNS = ['PEER', 'REMOTE', 'VNI', 'DEVICE', 'STATE', 'FDB', 'MACS'] as const;
+
+function linkTable(links: LinkStatus[], mode: StatusReport['mode'] = 'per-peer'): string[] {
   if (links.length === 0) return ['No links: this node has no remote peers (or is not in the config).'];
+  if (mode !== 'per-peer') return alignColumns([[...SINGLE_COLUMNS], ...links.map(singleRow)]);
   const rows = links.map(linkRow);
   const table = alignColumns([[...LINK_COLUMNS], ...rows]);
   if (links.some((l) => l.legacy)) table.push('', '* VNI taken from a vxlansetup.sh peer\'s list (legacy link)');
   const problems = links.filter((l) => l.health?.problem);
   if (problems.length) table.push('', ...problems.map((l) => `${l.peer}: ${l.health!.state === 'warning' ? 'warning' : 'PROBLEM'}: ${l.health!.problem}`));
   return table;
+}
+
+/** A peer of a one-device mesh: no counters of its own; its flood entry and the MACs learned behind it. */
+function singleRow(l: LinkStatus): string[] {
+  return [l.peer, l.remote, String(l.vni), l.device, linkState(l), l.fdbEntry === null ? '-' : l.fdbEntry ? 'present' : 'missing', String(l.learnedMacs)];
 }
 
 function linkRow(l: LinkStatus): string[] {

@@ -6,6 +6,9 @@ export interface ConfigIssue extends Location {
   message: string;
 }
 
+/** Where each `mesh.*` key was set (a key left at its default is absent). */
+export type MeshLocations = Record<string, Location>;
+
 export function formatIssue(i: ConfigIssue): string {
   return `${i.file}:${i.line}:${i.col}: ${i.field ? `${i.field}: ` : ''}${i.message}`;
 }

@@ -6,7 +6,7 @@ import { addressFamily, canonicalAddress } from './address.js';
 import { readConfigFile } from './read.js';
 import { fileSchema, type FileContent } from './schema.js';
 import { validateMesh } from './validate.js';
-import type { ConfigIssue } from './issue.js';
+import type { ConfigIssue, MeshLocations } from './issue.js';
 import { MESH_DEFAULTS, type Config, type Location, type MeshSettings, type Peer } from '../model/types.js';
 
 export { formatIssue, type ConfigIssue } from './issue.js';
@@ -91,9 +91,10 @@ function parseSources(sources: SourceFile[]): LoadResult {
   if (issues.length > 0) return { ok: false, issues, files };
   const merged = mergeFiles(parsed, issues);
   if (issues.length > 0 || !merged) return { ok: false, issues, files };
-  const warnings = validateMesh(merged.mesh, merged.peers, files[0] ?? MAIN_FILE, issues);
+  const { meshWhere, ...config } = merged;
+  const warnings = validateMesh(config.mesh, config.peers, files[0] ?? MAIN_FILE, issues, meshWhere);
   if (issues.length > 0) return { ok: false, issues, files };
-  return { ok: true, config: { ...merged, files, warnings } };
+  return { ok: true, config: { ...config, files, warnings } };
 }
 
 function parseFile(src: SourceFile): ParsedFile | { issues: ConfigIssue[] } {
@@ -207,6 +208,11 @@ const MESH_KEYS: Record<string, keyof MeshSettings> = {
   vni_base: 'vniBase',
   loop_prevention: 'loopPrevention',
   ingress_filter: 'ingressFilter',
+  mode: 'mode',
+  vni: 'vni',
+  device: 'device',
+  group: 'group',
+  ttl: 'ttl',
 };
 
 /** `mesh.probe.*` merge key by key, like the other mesh settings; `mesh.probe_key_file` is `mesh.probe.key_file`. */
@@ -225,7 +231,7 @@ function mergeProbe(mesh: MeshSettings, key: string, value: unknown, f: ParsedFi
 }
 
 /** Merge fragments: a setting may repeat only with the same value; peers add up. */
-function mergeFiles(files: ParsedFile[], issues: ConfigIssue[]): Omit<Config, 'files' | 'warnings'> | undefined {
+function mergeFiles(files: ParsedFile[], issues: ConfigIssue[]): (Omit<Config, 'files' | 'warnings'> & { meshWhere: MeshLocations }) | undefined {
   const mesh: MeshSettings = { ...MESH_DEFAULTS, probe: { ...MESH_DEFAULTS.probe } };
   const setAt = new Map<string, { value: unknown; where: Location }>();
   const setOnce = (key: string, value: unknown, where: Location): boolean => {
@@ -246,7 +252,7 @@ function mergeFiles(files: ParsedFile[], issues: ConfigIssue[]): Omit<Config, 'f
         continue;
       }
       const target = MESH_KEYS[key];
-      if (target && setOnce(`mesh.${key}`, value, f.at(['mesh', key]))) (mesh as unknown as Record<string, unknown>)[target] = value;
+      if (target && setOnce(`mesh.${key}`, value, f.at(['mesh', key]))) (mesh as unknown as Record<string, unknown>)[target] = key === 'group' ? canonicalAddress(String(value)) : value;
     }
     if (f.content.node !== undefined && setOnce('node', f.content.node, f.at(['node']))) node = f.content.node;
     (f.content.peers ?? []).forEach((p, n) => {
@@ -269,5 +275,7 @@ function mergeFiles(files: ParsedFile[], issues: ConfigIssue[]): Omit<Config, 'f
     });
   }
   if (issues.length > 0) return undefined;
-  return { mesh, peers, ...(node !== undefined ? { node } : {}) };
+  const meshWhere: MeshLocations = {};
+  for (const [key, at] of setAt) if (key.startsWith('mesh.')) meshWhere[key.slice(5)] = at.where;
+  return { mesh, peers, meshWhere, ...(node !== undefined ? { node } : {}) };
 }

@@ -40,6 +40,11 @@ export const meshSchema = z
     probe: probeSchema.optional(),
     /** The same setting as `probe.key_file`, under the name the issue gave it. */
     probe_key_file: z.string().regex(/^\//, 'must be an absolute path').optional(),
+    mode: z.enum(['per-peer', 'flood-list', 'multicast']).optional(),
+    vni: z.number().int().min(1).max(0xffffff, 'must fit 24 bits (at most 16777215)').optional(),
+    device: ifname.optional(),
+    group: address.optional(),
+    ttl: z.number().int().min(1).max(255).optional(),
   })
   .strict();
 

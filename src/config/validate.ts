@@ -1,4 +1,5 @@
-import type { ConfigIssue } from './issue.js';
+import type { ConfigIssue, MeshLocations } from './issue.js';
+import { validateMode } from './validate-mode.js';
 import { pairVni } from '../model/vni.js';
 import { deviceName } from '../model/names.js';
 import { IFNAMSIZ_MAX, MAX_VNI, type Location, type MeshSettings, type Peer } from '../model/types.js';
@@ -7,7 +8,7 @@ import { IFNAMSIZ_MAX, MAX_VNI, type Location, type MeshSettings, type Peer } fr
  * Checks that need the whole merged config. Pushes errors to `issues` and returns
  * warnings (facts that do not stop the mesh).
  */
-export function validateMesh(mesh: MeshSettings, peers: Peer[], mainFile: string, issues: ConfigIssue[]): string[] {
+export function validateMesh(mesh: MeshSettings, peers: Peer[], mainFile: string, issues: ConfigIssue[], meshWhere: MeshLocations = {}): string[] {
   const err = (where: Location, field: string, message: string) => issues.push({ ...where, field, message });
   const warnings: string[] = [];
   const first = peers[0];
@@ -29,7 +30,9 @@ export function validateMesh(mesh: MeshSettings, peers: Peer[], mainFile: string
   unique((p) => p.id, 'peer id', (p) => p.where.id, 'id');
   unique((p) => p.address, 'address', (p) => p.where.address, 'address');
 
-  for (const p of peers) {
+  validateMode(mesh, peers, mainFile, meshWhere, err, warnings);
+  const perPeer = mesh.mode === 'per-peer';
+  for (const p of perPeer ? peers : []) {
     const dev = deviceName(p.id);
     if (dev.length > IFNAMSIZ_MAX) err(p.where.id, `${p.where.field}.id`, `device name "${dev}" would be over ${IFNAMSIZ_MAX} characters`);
     if (dev === mesh.bridge) err(p.where.id, `${p.where.field}.id`, `device name "${dev}" is also the bridge name`);
@@ -47,7 +50,7 @@ export function validateMesh(mesh: MeshSettings, peers: Peer[], mainFile: string
 
   // Pair VNIs grow with the ids; the largest is between the two highest-id vxmesh peers.
   const modern = peers.filter((p) => !p.legacy).sort((a, b) => b.id - a.id);
-  if (modern.length >= 2) {
+  if (perPeer && modern.length >= 2) {
     const [a, b] = modern as [Peer, Peer];
     const top = pairVni(a.id, b.id, mesh.vniBase);
     if (top > MAX_VNI) err(a.where.id, `${a.where.field}.id`, `link ${b.name}-${a.name} would get VNI ${top}, over the 24-bit limit ${MAX_VNI} (lower mesh.vni_base or the ids)`);

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { formatIssue, loadConfig, type ConfigIssue } from '../config/load.js';
 import { KernelMonitor } from '../kernel/monitor.js';
-import { learnedMacs, observe } from '../kernel/observe.js';
+import { learnedMacs, multicastGroups, observe } from '../kernel/observe.js';
 import { CommandRunner, type Runner } from '../kernel/runner.js';
 import { describeBackend, probeEbtablesBackend } from '../kernel/ebtables-backend.js';
 import type { EbtablesChoice } from '../model/ebtables.js';
@@ -104,7 +104,7 @@ export class Daemon implements MeshControl {
     );
     this.monitor = new KernelMonitor(this.log.child({ component: 'monitor' }), (source) => {
       if (source === 'nft') this.nftEvents++;
-      this.trigger({ kind: 'kernel', source: source === 'nft' ? 'nft' : 'ip' });
+      this.trigger({ kind: 'kernel', source: source === 'nft' || source === 'bridge' ? source : 'ip' });
     });
     this.monitor.start();
     this.scheduler.start();
@@ -303,13 +303,16 @@ export class Daemon implements MeshControl {
     const chain = this.observed && this.observed.nftEvents === nftEvents && this.observed.actual.ebtables.available && this.monitor?.isWatching('nft') ? this.observed.actual.ebtables : undefined;
     const [actual, macs] = await Promise.all([
       fresh(this.observed?.at) ? this.observed!.actual : observe(this.runner, this.ebtables, chain),
-      !cfg ? new Map<string, number>() : fresh(this.macs?.at) ? this.macs!.counts : learnedMacs(this.runner, cfg.mesh.bridge),
+      // With one device the MACs per remote come from its own fdb (read by observe): no bridge-wide dump.
+      !cfg || cfg.mesh.mode !== 'per-peer' ? new Map<string, number>() : fresh(this.macs?.at) ? this.macs!.counts : learnedMacs(this.runner, cfg.mesh.bridge),
     ]);
     if (!fresh(this.observed?.at)) this.observed = { actual, at: now, nftEvents };
     if (cfg && !fresh(this.macs?.at)) this.macs = { counts: macs, at: now };
     // Status shows the config's mesh even while stopped (what start would bring back).
     const planned = cfg ? planFor({ kind: 'mesh', config: cfg, node: this.opts.node }, actual) : undefined;
     const self = planned?.self;
+    const group = planned?.desired?.single?.group ? planned.desired.single : undefined;
+    const joinedGroups = group ? await multicastGroups(this.runner, group.underlay) : undefined;
     return buildStatus({
       configDir: this.opts.configDir,
       config: cfg,
@@ -324,6 +327,7 @@ export class Daemon implements MeshControl {
       repairPending: planned?.plan !== undefined && !isEmptyPlan(planned.plan),
       actual,
       macs,
+      joinedGroups,
       last: this.last,
       counters: this.counters,
       ebtables: this.ebtables,

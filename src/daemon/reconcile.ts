@@ -28,6 +28,9 @@ export interface ReconcileOutcome {
   durationMs: number;
 }
 
+/** Applies per reconcile before a plan that is still not empty counts as an error. */
+const MAX_PASSES = 2;
+
 /** Where a plan comes from: the config, or "remove everything vxmesh owns". */
 export type Goal = { kind: 'mesh'; config: Config; node: string | undefined } | { kind: 'teardown' };
 
@@ -70,22 +73,26 @@ export async function reconcile(runner: Runner, goal: Goal, ebtables: EbtablesCh
     out.desired = first.desired;
     out.waiting = first.waiting;
     out.observed = first.actual;
-    const plan = first.plan;
-    if (plan) {
-      out.blocked = plan.blocked;
-      if (!isEmptyPlan(plan)) {
-        const errors = await applyPlan(runner, plan, ebtables.backend);
-        for (const err of errors) out.errors.push({ message: err.message, err });
-        // What was planned counts as applied only when every step went through; after a
-        // failure the next run re-plans from a fresh read and reports what is still missing.
-        if (errors.length === 0) out.changes = plan.changes;
-        else out.planned = plan.changes;
-        const again = await planNow(runner, goal, ebtables);
-        out.observed = again.actual;
-        if (again.plan && !isEmptyPlan(again.plan) && out.errors.length === 0) {
-          const message = `not converged after apply: ${again.plan.changes.join('; ')}`;
-          out.errors.push({ message, err: new Error(message) });
-        }
+    let plan = first.plan;
+    if (plan) out.blocked = plan.blocked;
+    // Usually one pass. A mode switch takes two: the ports of one mode leave before the ports
+    // of the other join the bridge (and before the per-peer loop prevention goes), each step
+    // planned from a fresh read of the kernel.
+    for (let pass = 1; plan && !isEmptyPlan(plan); pass++) {
+      const errors = await applyPlan(runner, plan, ebtables.backend);
+      for (const err of errors) out.errors.push({ message: err.message, err });
+      // What was planned counts as applied only when every step went through; after a
+      // failure the next run re-plans from a fresh read and reports what is still missing.
+      if (errors.length === 0) out.changes.push(...plan.changes);
+      else out.planned.push(...plan.changes);
+      const again = await planNow(runner, goal, ebtables);
+      out.observed = again.actual;
+      plan = again.plan;
+      if (errors.length > 0) break;
+      if (plan && !isEmptyPlan(plan) && pass >= MAX_PASSES) {
+        const message = `not converged after apply: ${plan.changes.join('; ')}`;
+        out.errors.push({ message, err: new Error(message) });
+        break;
       }
     }
   } catch (err) {

@@ -10,6 +10,7 @@ import { VERSION } from '../version.js';
 import type { LinkHealth } from '../health/link-health.js';
 import type { ProbeReport } from '../health/service.js';
 import type { ReconcileOutcome } from './reconcile.js';
+import { singleDeviceStatus, singleLinkStatus } from './single-device-status.js';
 import type { Counters, LinkStatus, ReconcileReport, StatusReport } from './status.js';
 
 export interface StatusInput {
@@ -27,6 +28,8 @@ export interface StatusInput {
   repairPending: boolean;
   actual: ActualState;
   macs: Map<string, number>;
+  /** multicast mode: the groups joined on the underlay (`ip maddr`), undefined when not read. */
+  joinedGroups?: string[] | undefined;
   last: { report: ReconcileReport; outcome: ReconcileOutcome } | undefined;
   counters: Counters;
   /** The ebtables backend probed at start (or why none works). */
@@ -58,6 +61,10 @@ function loopPrevention(s: StatusInput, links: LinkStatus[]): StatusReport['loop
   const mode = s.config?.mesh.loopPrevention ?? 'ebtables';
   const eb = s.actual.ebtables;
   const backend = s.ebtables.backend ? { ...s.ebtables.backend } : null;
+  if (s.desired?.single) {
+    // One device: nothing to prevent. The per-peer chain goes once no per-peer port is left.
+    return { mode: 'none', backend, expected: 0, present: 0, problem: eb.chainExists ? 'the per-peer VXMESH chain is still there (it goes once no per-peer port is left)' : null };
+  }
   if (mode === 'ebtables') {
     const devices = [...new Set(links.filter((l) => l.present).map((l) => l.device))];
     const want = new Set(expectedChain(devices));
@@ -88,7 +95,10 @@ export function buildStatus(s: StatusInput): StatusReport {
   const warnings: string[] = [];
   const bridgeName = s.config?.mesh.bridge ?? DEFAULT_BRIDGE;
   const br = s.actual.links.get(bridgeName);
-  const links = (s.desired?.links ?? []).map((d) => linkStatus(d, s, bridgeName));
+  const single = s.desired?.single;
+  const floodDsts = new Set(single ? (s.actual.links.get(single.device)?.defaultDsts ?? []) : []);
+  const links = (s.desired?.links ?? []).map((d) => (single ? { ...singleLinkStatus(d, single, s.actual, bridgeName, floodDsts), health: s.health?.get(d.peer) ?? null } : linkStatus(d, s, bridgeName)));
+  const one = single ? singleDeviceStatus(single, s.actual, bridgeName, s.joinedGroups) : undefined;
   const under = s.underlay ? s.actual.links.get(s.underlay) : undefined;
   const local = s.desired?.links[0]?.local ?? s.self?.address;
   const underlay = underlayProblem(s, local);
@@ -101,6 +111,7 @@ export function buildStatus(s: StatusInput): StatusReport {
     if (s.configIssues) reasons.push(`config invalid (last good config still applied): ${s.configIssues.map(formatIssue).join('; ')}`);
     if (underlay) reasons.push(underlay);
     if (s.desired && !br) reasons.push(`bridge ${bridgeName} is missing`);
+    if (one?.device.problem) reasons.push(`${one.device.name}: ${one.device.problem}`);
     for (const l of links) if (l.problem) reasons.push(`${l.device} (${l.peer}): ${l.problem}`);
     if (s.desired && loop.problem) reasons.push(`loop prevention: ${loop.problem}`);
     if (ingress) reasons.push(`ingress filter: ${ingress}`);
@@ -130,6 +141,9 @@ export function buildStatus(s: StatusInput): StatusReport {
     },
     underlay: { device: s.underlay ?? null, address: local ?? null, mtu: under?.mtu ?? null, problem: underlay },
     bridge: { name: bridgeName, present: Boolean(br), up: br?.up ?? false, mtu: br?.mtu ?? null, ownedByVxmesh: br?.alias === BRIDGE_ALIAS },
+    mode: s.config?.mesh.mode ?? 'per-peer',
+    device: one?.device ?? null,
+    multicast: one?.multicast ?? null,
     links,
     loopPrevention: loop,
     ingressFilter: {
@@ -170,6 +184,7 @@ function linkStatus(d: DesiredLink, s: StatusInput, bridge: string): LinkStatus 
     rxPackets: a?.stats.rxPackets ?? 0,
     txPackets: a?.stats.txPackets ?? 0,
     learnedMacs: s.macs.get(d.device) ?? 0,
+    fdbEntry: null,
     problem,
     health: s.health?.get(d.peer) ?? null,
   };

@@ -1,6 +1,7 @@
 /** The daemon's report, as served by GET /status and printed by `vxmesh status`. */
 import type { LinkHealth } from '../health/link-health.js';
 import type { ProbeReport } from '../health/service.js';
+import type { MeshMode } from '../model/types.js';
 
 export type MeshState = 'running' | 'degraded' | 'stopped';
 
@@ -22,6 +23,8 @@ export interface LinkStatus {
   rxPackets: number;
   txPackets: number;
   learnedMacs: number;
+  /** flood-list mode: whether the peer's all-zero fdb entry is on the device (null in other modes). */
+  fdbEntry: boolean | null;
   /** Why the link is not as desired, if it is not. */
   problem: string | null;
   /** End to end through the tunnel, from the link-health probe (null: not probed). */
@@ -34,6 +37,33 @@ export interface Counters {
   driftRepairs: number;
   configErrors: number;
   changesApplied: number;
+}
+
+export interface SingleDeviceStatus {
+  name: string;
+  vni: number;
+  present: boolean;
+  up: boolean;
+  attached: boolean;
+  mtu: number | null;
+  learning: boolean;
+  /** The whole mesh's traffic (per-peer counters do not exist with one device). */
+  rxBytes: number;
+  txBytes: number;
+  /** flood-list: all-zero fdb entries to peers wanted and found (hand-written ones count). */
+  floodEntries: { expected: number; present: number } | null;
+  /** All-zero entries on the device that vxmesh did not write (left alone). */
+  foreignFloodEntries: string[];
+  problem: string | null;
+}
+
+export interface MulticastStatus {
+  group: string;
+  underlay: string;
+  ttl: number | null;
+  /** From `ip maddr show dev <underlay>`; null when it could not be read. */
+  joined: boolean | null;
+  warning: string;
 }
 
 export interface ReconcileReport {
@@ -62,9 +92,15 @@ export interface StatusReport {
   };
   underlay: { device: string | null; address: string | null; mtu: number | null; problem: string | null };
   bridge: { name: string; present: boolean; up: boolean; mtu: number | null; ownedByVxmesh: boolean };
+  mode: MeshMode;
+  /** flood-list and multicast: the one device of the mesh. */
+  device: SingleDeviceStatus | null;
+  /** multicast: the group, where it is joined, and whether it is. */
+  multicast: MulticastStatus | null;
   links: LinkStatus[];
   loopPrevention: {
-    mode: 'ebtables' | 'isolated';
+    /** `none` in flood-list and multicast modes: one device needs no loop-prevention rules. */
+    mode: 'ebtables' | 'isolated' | 'none';
     /** The ebtables commands in use (probed at start), or null when none works here. */
     backend: { name: 'nft' | 'legacy'; ebtables: string; save: string; restore: string } | null;
     expected: number;

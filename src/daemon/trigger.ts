@@ -2,11 +2,14 @@
 
 export type Operation = 'start' | 'stop' | 'restart' | 'reload';
 
+/** Which monitor saw it: `ip monitor`, `nft monitor` or `bridge monitor fdb`. */
+export type KernelSource = 'ip' | 'nft' | 'bridge';
+
 export type Trigger =
   /** The daemon started, a config file was saved, or the re-read shortly after a save. */
   | { kind: 'config'; cause: 'start' | 'saved' | 'recheck' }
-  /** A kernel monitor saw a change to links, addresses or the tables vxmesh owns. */
-  | { kind: 'kernel'; source: 'ip' | 'nft' }
+  /** A kernel monitor saw a change to links, addresses, the tables vxmesh owns or a flood list. */
+  | { kind: 'kernel'; source: KernelSource }
   /** The periodic full resync. */
   | { kind: 'resync' }
   /** The run after a failed one, after a backoff. */

@@ -4,7 +4,8 @@ import { spawnChild, spawnFailure } from './runner.js';
 
 /**
  * Long-running `ip monitor link address` (someone deleted vxlan3, the underlay address
- * appeared) and `nft monitor` (someone flushed the ebtables chain): each relevant event calls
+ * appeared), `nft monitor` (someone flushed the ebtables chain) and `bridge monitor fdb`
+ * (someone deleted a flood-list entry): each relevant event calls
  * `onEvent`. nft events are filtered to the tables vxmesh cares about, so a busy firewall
  * (Docker, kube-proxy) does not keep the daemon reconciling. Restarted with backoff if it dies.
  * Every (re)start also calls `onEvent`: what changed while no monitor was listening is seen
@@ -12,6 +13,8 @@ import { spawnChild, spawnFailure } from './runner.js';
  */
 const RELEVANT: Record<string, RegExp | undefined> = {
   nft: /\bbridge filter\b|\binet vxmesh\b/,
+  // Only all-zero entries (flood lists) matter: learned MACs come and go with every container.
+  bridge: /(^|\s)00:00:00:00:00:00 dev /,
 };
 /** Time for a fresh monitor to subscribe to netlink before the sync that covers its gap reads the kernel. */
 const SUBSCRIBE_MS = 100;
@@ -29,6 +32,8 @@ export class KernelMonitor {
   start(): void {
     this.spawn('ip', ['monitor', 'link', 'address']);
     this.spawn('nft', ['monitor', 'ruleset']);
+    // `ip monitor` reports no fdb events: someone deleting a flood-list entry shows only here.
+    this.spawn('bridge', ['monitor', 'fdb']);
   }
 
   private spawn(file: string, args: string[], restarts = 0): void {

@@ -1,5 +1,5 @@
 import { CommandError, type Runner } from './runner.js';
-import { parseEbtablesSave, parseFloodList, parseIngress, parseIpLinks, parseLearnedMacs } from './parse.js';
+import { parseDeviceFdb, parseEbtablesSave, parseIngress, parseIpLinks, parseLearnedMacs, parseMaddr } from './parse.js';
 import { readIpv6State } from './ipv6.js';
 import { INGRESS_TABLE, isOwnedAlias } from '../model/names.js';
 import type { ActualState, EbtablesState, IngressState, LinkInfo } from '../model/state.js';
@@ -22,13 +22,14 @@ export async function observe(runner: Runner, ebtables: EbtablesChoice, cachedEb
   return { links, ebtables: eb, ingress, ipv6 };
 }
 
-/** Owned VXLAN devices with no fixed remote are shared legacy devices: read their flood lists. */
+/**
+ * Owned VXLAN devices with no fixed remote (a shared legacy device, the flood-list or multicast
+ * device): read their flood lists and how many MACs each remote has taught them.
+ */
 async function readFloodLists(runner: Runner, links: Map<string, LinkInfo>): Promise<void> {
   const shared = [...links.values()].filter((l) => l.vxlan && l.vxlan.remote === undefined && isOwnedAlias(l.alias));
   await Promise.all(
-    shared.map(async (l) => {
-      l.defaultDsts = parseFloodList(await runner.run('bridge', ['-j', 'fdb', 'show', 'dev', l.name]));
-    }),
+    shared.map(async (l) => Object.assign(l, parseDeviceFdb(await runner.run('bridge', ['-j', 'fdb', 'show', 'dev', l.name])))),
   );
 }
 
@@ -60,5 +61,14 @@ export async function learnedMacs(runner: Runner, bridge: string): Promise<Map<s
     return parseLearnedMacs(await runner.run('bridge', ['-j', 'fdb', 'show', 'br', bridge]));
   } catch {
     return new Map();
+  }
+}
+
+/** The multicast groups joined on `dev` (undefined when `ip maddr` cannot be read). */
+export async function multicastGroups(runner: Runner, dev: string): Promise<string[] | undefined> {
+  try {
+    return parseMaddr(await runner.run('ip', ['-j', 'maddr', 'show', 'dev', dev]));
+  } catch {
+    return undefined;
   }
 }

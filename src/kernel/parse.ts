@@ -43,6 +43,8 @@ export function parseIpLinks(json: string): Map<string, LinkInfo> {
               link: str(data.link),
               port: Number(data.port),
               learning: data.learning === true,
+              group: str(data.group ?? data.group6),
+              ttl: typeof data.ttl === 'number' ? data.ttl : 0,
             }
           : undefined,
       isolated: slave ? slave.isolated === true : undefined,
@@ -92,8 +94,7 @@ export function parseEbtablesSave(text: string): Pick<EbtablesState, 'chainExist
 
 /** Parse `bridge -j fdb show dev DEV`: the default (all-zero MAC) destinations, the flood list. */
 export function parseFloodList(json: string): string[] {
-  const entries = JSON.parse(json) as { mac?: string; dst?: string }[];
-  return entries.filter((e) => e.mac === ZERO_MAC && e.dst).map((e) => e.dst!);
+  return parseDeviceFdb(json).defaultDsts;
 }
 
 /** Parse `bridge -j fdb show br BRIDGE`: learned (non-permanent) MACs per bridge port. */
@@ -141,4 +142,39 @@ function ruleSignature(expr: Record<string, any>[]): string {
     else if ('drop' in e) parts.push('drop');
   }
   return parts.join(' ');
+}
+
+interface FdbJsonEntry {
+  mac?: string;
+  dst?: string;
+  viaIf?: string;
+  state?: string;
+}
+
+/**
+ * Parse `bridge -j fdb show dev <vxlan>`: its flood list (all-zero entries) and learned MACs per
+ * remote. The all-zero entries vxmesh writes carry `via <underlay>`: that is how they are told
+ * from hand-written ones (`bridge fdb append ... dst X` without `via`), which it never touches.
+ */
+export function parseDeviceFdb(json: string): Required<Pick<LinkInfo, 'defaultDsts' | 'ownDefaultDsts' | 'learnedByDst'>> {
+  const out = { defaultDsts: [] as string[], ownDefaultDsts: [] as string[], learnedByDst: new Map<string, number>() };
+  for (const e of JSON.parse(json) as FdbJsonEntry[]) {
+    if (!e.dst) continue;
+    if (e.mac === ZERO_MAC) {
+      out.defaultDsts.push(e.dst);
+      if (e.viaIf !== undefined) out.ownDefaultDsts.push(e.dst);
+    } else if (e.state !== 'permanent' && e.state !== 'static') {
+      out.learnedByDst.set(e.dst, (out.learnedByDst.get(e.dst) ?? 0) + 1);
+    }
+  }
+  return out;
+}
+
+/** Parse `ip -j maddr show dev <dev>`: the multicast groups the device has joined. */
+export function parseMaddr(json: string): string[] {
+  const out: string[] = [];
+  for (const dev of JSON.parse(json) as { maddr?: { family?: string; address?: string }[] }[]) {
+    for (const m of dev.maddr ?? []) if (m.address && (m.family === 'inet' || m.family === 'inet6')) out.push(m.address);
+  }
+  return out;
 }

@@ -11,6 +11,9 @@ export interface VxlanInfo {
   link: string | undefined;
   port: number;
   learning: boolean;
+  /** Multicast group floods go to (multicast mode), and the TTL of its packets (0: inherit). */
+  group: string | undefined;
+  ttl: number;
 }
 
 export interface LinkInfo {
@@ -24,6 +27,10 @@ export interface LinkInfo {
   vxlan: VxlanInfo | undefined;
   /** Default FDB destinations (flood list) of a VXLAN device without a fixed remote. */
   defaultDsts?: string[];
+  /** The part of `defaultDsts` vxmesh wrote (marked `via <underlay>`). */
+  ownDefaultDsts?: string[];
+  /** Learned (non-permanent) MACs per remote, on a device without a fixed remote. */
+  learnedByDst?: Map<string, number>;
   /** Bridge-port isolation, when the link is a bridge port. */
   isolated: boolean | undefined;
   addresses: string[];

@@ -3,6 +3,13 @@ import { DEFAULT_BRIDGE } from './names.js';
 
 export type LoopPrevention = 'ebtables' | 'isolated';
 
+/**
+ * per-peer: one device per remote (pair VNIs, loop prevention). flood-list and multicast:
+ * one device for the whole mesh (one VNI), so a flood never re-enters another tunnel port.
+ */
+export type MeshMode = 'per-peer' | 'flood-list' | 'multicast';
+export const MESH_MODES: readonly MeshMode[] = ['per-peer', 'flood-list', 'multicast'];
+
 export interface Location {
   file: string;
   line: number;
@@ -16,6 +23,14 @@ export interface MeshSettings {
   vniBase: number;
   loopPrevention: LoopPrevention;
   ingressFilter: boolean;
+  mode: MeshMode;
+  /** The one VNI of the flood-list and multicast modes (required there). */
+  vni: number | undefined;
+  /** The one device of the flood-list and multicast modes. */
+  device: string;
+  /** Multicast mode: the group floods go to, and the TTL of those packets. */
+  group: string | undefined;
+  ttl: number | undefined;
   probe: ProbeSettings;
 }
 
@@ -68,6 +83,11 @@ export const MESH_DEFAULTS: MeshSettings = {
   loopPrevention: 'ebtables',
   ingressFilter: true,
   probe: { enabled: true, intervalMs: 10_000, port: 7790, keyFile: undefined },
+  mode: 'per-peer',
+  vni: undefined,
+  device: 'vxlan0',
+  group: undefined,
+  ttl: undefined,
 };
 
 /** Bytes VXLAN adds on the underlay: outer IP + UDP + VXLAN + inner Ethernet. */

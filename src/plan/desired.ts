@@ -1,8 +1,9 @@
 import { linkVni } from '../model/vni.js';
 import { deviceName, ownerAlias, sharedAlias, sharedDeviceName } from '../model/names.js';
 import { compareAddr, type IngressDesired } from '../model/state.js';
-import type { Config, LoopPrevention, Peer } from '../model/types.js';
+import type { Config, LoopPrevention, MeshMode, Peer } from '../model/types.js';
 import type { ProbeAddressDesired } from './probe-address.js';
+import { computeSingleDevice, type SingleDevice } from './single-device.js';
 
 export interface DesiredLink {
   peer: string;
@@ -40,6 +41,9 @@ export interface DesiredDevice {
 
 export interface DesiredState {
   node: string;
+  mode: MeshMode;
+  /** flood-list and multicast: the one device of the mesh (then `devices` is empty). */
+  single: SingleDevice | undefined;
   bridge: { name: string; mtu: number };
   /** Per peer, for status. */
   links: DesiredLink[];
@@ -96,8 +100,9 @@ export function findSelf(config: Config, node: string | undefined, local: LocalA
 /** Pure: the kernel objects this host should have. */
 export function computeDesired(config: Config, self: Peer, underlay: string, localAddress = self.address): DesiredState {
   const { mesh } = config;
+  const single = mesh.mode === 'per-peer' ? undefined : computeSingleDevice(config, self, underlay, localAddress);
   const links: DesiredLink[] = [];
-  for (const peer of config.peers) {
+  for (const peer of single ? [] : config.peers) {
     if (peer === self || peer.family !== self.family) continue;
     const vni = linkVni(self, peer, mesh.vniBase);
     if (vni === undefined) continue; // a legacy end that has no link to us
@@ -115,9 +120,10 @@ export function computeDesired(config: Config, self: Peer, underlay: string, loc
       legacy: Boolean(self.legacy || peer.legacy),
     });
   }
+  if (single) links.push(...single.peers.map((p) => ({ peer: p.name, peerId: p.id, device: single.device, shared: true, vni: single.vni, remote: p.address, local: localAddress, underlay, port: mesh.port, mtu: mesh.mtu, legacy: false })));
   links.sort((a, b) => a.peerId - b.peerId);
   // Validation lets a VNI repeat only between legacy links; those share a device.
-  const devices = groupDevices(links);
+  const devices = single ? [] : groupDevices(links);
   const others = config.peers.filter((p) => p !== self);
   const ingress = mesh.ingressFilter
     ? {
@@ -126,7 +132,7 @@ export function computeDesired(config: Config, self: Peer, underlay: string, loc
         peers6: others.filter((p) => p.family === 6).map((p) => p.address).sort(compareAddr),
       }
     : undefined;
-  return { node: self.name, bridge: { name: mesh.bridge, mtu: mesh.mtu }, links, devices, loopPrevention: mesh.loopPrevention, ingress, probe: mesh.probe.enabled ? { bridge: mesh.bridge, id: self.id } : undefined };
+  return { node: self.name, mode: mesh.mode, single, bridge: { name: mesh.bridge, mtu: mesh.mtu }, links, devices, loopPrevention: mesh.loopPrevention, ingress, probe: mesh.probe.enabled ? { bridge: mesh.bridge, id: self.id } : undefined };
 }
 
 /** One device per link, except legacy links that share a VNI: those share one device (and the links say so). */

@@ -2,6 +2,7 @@ import { BRIDGE_ALIAS, CHAIN, GATE_RULE, JUMP_RULE, OWNER_PREFIX, ZERO_MAC, drop
 import type { ActualState, IngressDesired, IngressState, LinkInfo } from '../model/state.js';
 import { VXLAN_OVERHEAD } from '../model/types.js';
 import type { DesiredDevice, DesiredState } from './desired.js';
+import { planSingleDevice, singleDeviceLeft, tunnelPortsLeft } from './single-device.js';
 import { ingressMatches, renderIngress, renderIngressRemoval } from './ingress.js';
 import type { EbtablesBackend } from '../model/ebtables.js';
 import { planProbeAddress, planProbeAddressRemoval } from './probe-address.js';
@@ -140,7 +141,7 @@ export function computePlan(desired: DesiredState, actual: ActualState): Plan {
   const isolated = desired.loopPrevention === 'isolated';
 
   // Owned devices no longer wanted go first: they may hold a VNI a new link needs.
-  const wanted = new Set(desired.links.map((l) => l.device));
+  const wanted = new Set(desired.single ? [desired.single.device] : desired.links.map((l) => l.device));
   for (const a of actual.links.values()) {
     if (isOwnedDevice(a) && !wanted.has(a.name)) {
       plan.pre.push(`link del dev ${a.name}`);
@@ -167,13 +168,21 @@ export function computePlan(desired: DesiredState, actual: ActualState): Plan {
     }
   }
 
-  // Without a working ebtables no port may join the bridge: its loop prevention cannot be made.
-  if (!isolated && !actual.ebtables.available) {
+  // Without a working ebtables no per-peer port may join the bridge: its loop prevention cannot be made.
+  if (!desired.single && !isolated && !actual.ebtables.available) {
     bridgeUsable = false;
     plan.blocked.push(`no port joins ${br.name}: loop prevention cannot be put in place without a working ebtables`);
   }
 
-  const replaced = replaceScriptDevices(plan, desired, actual);
+  if (desired.single) {
+    // Loop prevention goes only once no per-peer port is left (a mode switch takes two passes).
+    const left = tunnelPortsLeft(actual, desired.single.device);
+    planSingleDevice(plan, desired.single, actual, bridgeUsable ? br.name : undefined, left);
+    if (!left) planChainRemoval(plan, actual.ebtables);
+  }
+  const replaced = desired.single ? new Set<string>() : replaceScriptDevices(plan, desired, actual);
+  // Back from a one-device mode: its device goes in this pass, the per-peer ports join next pass.
+  const singleLeft = !desired.single && singleDeviceLeft(actual);
   const loopDevices: string[] = [];
   for (const d of desired.devices) {
     const a = replaced.has(d.device) ? undefined : actual.links.get(d.device);
@@ -195,11 +204,11 @@ export function computePlan(desired: DesiredState, actual: ActualState): Plan {
     } else {
       updateInPlace(plan, a, d, mtu);
     }
-    if (bridgeUsable) attach(plan, fresh ? undefined : a, d.device, br.name, isolated);
+    if (bridgeUsable && !singleLeft) attach(plan, fresh ? undefined : a, d.device, br.name, isolated);
   }
 
   if (bridgeUsable) addProbeAddress(plan, desired, actual);
-  planLoopPrevention(plan, desired, actual, loopDevices);
+  if (!desired.single) planLoopPrevention(plan, desired, actual, loopDevices);
   planIngress(plan, desired.ingress, actual.ingress);
 
   // A bridge vxmesh made under a name no longer configured (the bridge was renamed).

@@ -1,5 +1,6 @@
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addForeignObjects } from '../helpers/checks.js';
 import { EVENT_DRIVEN_MS, LAB_EBTABLES, buildMesh, chainRules, CLI, forwardRules, Lab, links, ns, peersYaml, ping, run, statusJson, vxlanLinks, waitFor, waitForConverged } from '../helpers/lab.js';
 
 async function ifindexes(nsName: string): Promise<Map<string, number>> {
@@ -127,21 +128,8 @@ describe('daemon lifecycle', () => {
   it('stop removes what vxmesh owns, keeps foreign objects, and start brings it back', async () => {
     const s1 = lab.servers[0]!;
     // Foreign objects: a bridge, a vxlan device, an ebtables rule in FORWARD.
-    await ns(s1.ns, 'ip', 'link', 'add', 'br-other', 'type', 'bridge');
-    await ns(s1.ns, 'ip', 'link', 'add', 'vxlan900', 'type', 'vxlan', 'id', '900', 'dstport', '4790', 'local', '198.18.0.1', 'dev', 'eth0');
-    await ns(s1.ns, 'ip', 'link', 'set', 'vxlan900', 'master', 'br-other');
-    await ns(s1.ns, LAB_EBTABLES.ebtables, '-t', 'filter', '-A', 'FORWARD', '-i', 'eth9', '-j', 'DROP');
-    const foreign = async () => {
-      const l = await links(s1.ns);
-      return {
-        bridge: l.find((x) => x.ifname === 'br-other')?.ifindex,
-        vxlan: l.find((x) => x.ifname === 'vxlan900')?.ifindex,
-        vxlanMaster: l.find((x) => x.ifname === 'vxlan900')?.master,
-        rule: (await forwardRules(s1.ns)).includes('-A FORWARD -i eth9 -j DROP'),
-      };
-    };
+    const foreign = await addForeignObjects(s1);
     const f0 = await foreign();
-    expect(f0.bridge && f0.vxlan && f0.rule).toBeTruthy();
     await run('ip', ['netns', 'exec', s1.ns, process.execPath, CLI, 'reload', '--state-dir', s1.stateDir]);
     expect(await foreign()).toEqual(f0);
 

@@ -34,6 +34,7 @@ function link(over: Partial<LinkStatus>): LinkStatus {
     rxPackets: 900,
     txPackets: 4,
     learnedMacs: 3,
+    fdbEntry: null,
     problem: null,
     health: null,
     ...over,
@@ -56,6 +57,9 @@ function sampleReport(over: Partial<StatusReport> = {}): StatusReport {
     },
     underlay: { device: 'eth0', address: '198.51.100.10', mtu: 1500, problem: null },
     bridge: { name: 'vxbr0', present: true, up: true, mtu: 1450, ownedByVxmesh: true },
+    mode: 'per-peer',
+    device: null,
+    multicast: null,
     links: [
       link({}),
       link({ peer: 'old3', peerId: 3, remote: '198.51.100.30', vni: 2, device: 'vxlan3', legacy: true, rxBytes: 0, txBytes: 3 * 1024 ** 3, learnedMacs: 12 }),
@@ -543,6 +547,18 @@ describe('renderMetrics', () => {
     expect(new Set(names).size).toBe(names.length);
   });
 
+  it('reports the mode, the flood list per peer and the multicast group', () => {
+    const text = renderMetrics(floodListReport());
+    expect(text).toContain('vxmesh_mode{mode="flood-list"} 1\nvxmesh_mode{mode="multicast"} 0');
+    expect(text).toContain('vxmesh_flood_entries_expected 2\n');
+    expect(text).toContain('vxmesh_flood_entries_present 1\n');
+    expect(text).toContain('vxmesh_link_fdb_entry_present{peer="lxd3"} 0\n');
+    const r = floodListReport();
+    const mc = renderMetrics({ ...r, mode: 'multicast', device: { ...r.device!, floodEntries: null }, multicast: { group: '239.1.1.1', underlay: 'eth0', ttl: null, joined: true, warning: '' } });
+    expect(mc).toContain('vxmesh_multicast_joined{group="239.1.1.1",underlay="eth0"} 1\n');
+    expect(mc).not.toContain('vxmesh_flood_entries');
+  });
+
   it('reports the last reconcile in seconds', () => {
     const text = renderMetrics(sampleReport());
     expect(text).toContain('vxmesh_last_reconcile_duration_seconds 0.042\n');
@@ -550,6 +566,18 @@ describe('renderMetrics', () => {
     expect(text).toContain('vxmesh_links_up 2\n');
   });
 });
+
+function floodListReport(): StatusReport {
+  return sampleReport({
+    mode: 'flood-list',
+    device: { name: 'vxlan0', vni: 4242, present: true, up: true, attached: true, mtu: 1450, learning: true, rxBytes: 1024, txBytes: 2048, floodEntries: { expected: 2, present: 1 }, foreignFloodEntries: ['198.51.100.99'], problem: '1 of 2 flood-list entries missing' },
+    loopPrevention: { mode: 'none', expected: 0, present: 0, problem: null },
+    links: [
+      link({ vni: 4242, device: 'vxlan0', fdbEntry: true, rxBytes: 0, txBytes: 0 }),
+      link({ peer: 'lxd3', peerId: 3, remote: '198.51.100.30', vni: 4242, device: 'vxlan0', fdbEntry: false, learnedMacs: 0, problem: 'fdb entry missing' }),
+    ],
+  });
+}
 
 describe('renderStatusTable', () => {
   const now = new Date('2025-01-02T03:04:40.000Z');
@@ -581,6 +609,24 @@ describe('renderStatusTable', () => {
     expect(out).toMatch(/^State: +degraded\n +- link to old3: device vxlan3 is missing$/m);
     expect(out).toContain('error: peers.yaml:4:7: peers[1].id: duplicate id 2');
     expect(out).toMatch(/^old3 .* missing: device missing, retrying +- /m);
+  });
+
+  it('shows the one device, its flood list and the FDB column in flood-list mode', () => {
+    const out = renderStatusTable(floodListReport(), now);
+    expect(out).toMatch(/^Mode: +flood-list: vxlan0 vni 4242, up, MTU 1450, learning on, rx 1\.0 KiB, tx 2\.0 KiB: PROBLEM: 1 of 2 flood-list entries missing$/m);
+    expect(out).toMatch(/^ +flood list: 1\/2 peers have their all-zero fdb entry$/m);
+    expect(out).toMatch(/^ +flood entries not written by vxmesh \(left alone\): 198\.51\.100\.99$/m);
+    expect(out).toMatch(/^Loop prevention: +not needed/m);
+    expect(out).toMatch(/^PEER +REMOTE +VNI +DEVICE +STATE +FDB +MACS$/m);
+    expect(out).toMatch(/^lxd2 +198\.51\.100\.20 +4242 +vxlan0 +up +present +3$/m);
+    expect(out).toMatch(/^lxd3 +198\.51\.100\.30 +4242 +vxlan0 +fdb entry missing +missing +0$/m);
+  });
+
+  it('shows the group, whether it is joined and the routing warning in multicast mode', () => {
+    const r = floodListReport();
+    const out = renderStatusTable({ ...r, mode: 'multicast', device: { ...r.device!, floodEntries: null, foreignFloodEntries: [], problem: null }, multicast: { group: '239.1.1.1', underlay: 'eth0', ttl: 4, joined: false, warning: 'the underlay must route the group' } }, now);
+    expect(out).toMatch(/^ +group 239\.1\.1\.1 on eth0, ttl 4: NOT joined$/m);
+    expect(out).toMatch(/^ +note: the underlay must route the group$/m);
   });
 
   it('does not repeat the state in the problem text', () => {

@@ -1,0 +1,162 @@
+/**
+ * The flood-list and multicast modes: one VXLAN device for the whole mesh, on the bridge, with
+ * one VNI. flood-list replicates floods to every remote through one all-zero fdb entry each
+ * (head-end replication, as ifupdown2 and Proxmox SDN do); multicast sends them to a group the
+ * underlay routes. Unicast is learned in both. One device means a flood never re-enters another
+ * tunnel port, so neither mode needs loop-prevention rules.
+ */
+import { OWNER_PREFIX, ZERO_MAC } from '../model/names.js';
+import type { ActualState, LinkInfo } from '../model/state.js';
+import { VXLAN_OVERHEAD, type Config, type Peer } from '../model/types.js';
+
+export interface SingleDevice {
+  mode: 'flood-list' | 'multicast';
+  device: string;
+  vni: number;
+  local: string;
+  underlay: string;
+  port: number;
+  mtu: number;
+  alias: string;
+  /** flood-list: one all-zero fdb entry per remote; multicast: none (floods go to the group). */
+  floodList: string[];
+  group: string | undefined;
+  ttl: number | undefined;
+  /** The remote peers it reaches (same address family as this host). */
+  peers: Peer[];
+}
+
+/** Pure: the one device of a flood-list or multicast mesh, as this host should have it. */
+export function computeSingleDevice(config: Config, self: Peer, underlay: string, local: string): SingleDevice {
+  const { mesh } = config;
+  const mode = mesh.mode === 'multicast' ? 'multicast' : 'flood-list';
+  const peers = config.peers.filter((p) => p !== self && p.family === self.family).sort((a, b) => a.id - b.id);
+  return {
+    mode,
+    device: mesh.device,
+    vni: mesh.vni!,
+    local,
+    underlay,
+    port: mesh.port,
+    mtu: mesh.mtu,
+    alias: `${OWNER_PREFIX}${mode}`,
+    floodList: mode === 'flood-list' ? peers.map((p) => p.address) : [],
+    group: mode === 'multicast' ? mesh.group : undefined,
+    ttl: mode === 'multicast' ? mesh.ttl : undefined,
+    peers,
+  };
+}
+
+/** What the single-device planner writes into: the ip and bridge batches of a plan. */
+export interface SingleDevicePlan {
+  pre: string[];
+  fdb: string[];
+  post: string[];
+  changes: string[];
+  blocked: string[];
+}
+
+/**
+ * Pure: create, recreate or update the one device, keep its flood list (only the difference is
+ * written: a peer added is one `fdb append`), and attach it, unless per-peer tunnel ports are
+ * still there (`tunnelPortsLeft`): then it waits unattached until they are gone, so no flood can
+ * go from it into a per-peer port that has no loop-prevention rule for it.
+ */
+export function planSingleDevice(plan: SingleDevicePlan, d: SingleDevice, actual: ActualState, bridge: string | undefined, tunnelPortsLeft: boolean): void {
+  const a = actual.links.get(d.device);
+  if (a && !(a.kind === 'vxlan' && a.alias?.startsWith(OWNER_PREFIX))) {
+    plan.blocked.push(`${d.device} exists and is not managed by vxmesh (alias ${JSON.stringify(a.alias ?? '')}); the ${d.mode} device is not made`);
+    return;
+  }
+  const reason = a ? recreateReason(a, d) : undefined;
+  const mtu = singleDeviceMtu(d, actual);
+  if (!a || reason) {
+    if (a) plan.pre.push(`link del dev ${d.device}`);
+    plan.pre.push(`link add name ${d.device} mtu ${mtu} type vxlan ${deviceArgs(d)}`, `link set dev ${d.device} alias ${d.alias}`);
+    for (const r of d.floodList) plan.fdb.push(floodLine('append', d, r));
+    plan.changes.push(`${a ? 'recreate' : 'create'} ${describe(d)}${reason ? `: ${reason}` : ''}`);
+  } else {
+    updateInPlace(plan, a, d, mtu);
+  }
+  if (!bridge || tunnelPortsLeft) return;
+  const fresh = !a || reason !== undefined;
+  if (fresh || a.master !== bridge) {
+    plan.post.push(`link set dev ${d.device} master ${bridge}`, `link set dev ${d.device} up`);
+    plan.changes.push(`attach ${d.device} to ${bridge}`);
+  } else if (!a.up) {
+    plan.post.push(`link set dev ${d.device} up`);
+    plan.changes.push(`bring ${d.device} up`);
+  }
+}
+
+function deviceArgs(d: SingleDevice): string {
+  const flood = d.group ? `group ${d.group}${d.ttl ? ` ttl ${d.ttl}` : ''}` : '';
+  return `id ${d.vni} ${flood ? `${flood} ` : ''}local ${d.local} dev ${d.underlay} dstport ${d.port} learning`;
+}
+
+function floodLine(op: 'append' | 'del', d: SingleDevice, remote: string): string {
+  return `fdb ${op} ${ZERO_MAC} dev ${d.device} dst ${remote} via ${d.underlay}`;
+}
+
+function describe(d: SingleDevice): string {
+  const flood = d.group ? `group ${d.group} on ${d.underlay}` : `flood list of ${d.floodList.length} remotes`;
+  return `${d.mode} device ${d.device} (vni ${d.vni}, ${flood})`;
+}
+
+/** The mesh MTU, or less when the underlay cannot carry it (as for per-peer devices). */
+function singleDeviceMtu(d: SingleDevice, actual: ActualState): number {
+  const under = actual.links.get(d.underlay);
+  return under ? Math.min(d.mtu, under.mtu - VXLAN_OVERHEAD[d.local.includes(':') ? 6 : 4]) : d.mtu;
+}
+
+/** Why the existing device must be made again: the kernel changes none of these in place. */
+function recreateReason(a: LinkInfo, d: SingleDevice): string | undefined {
+  const v = a.vxlan;
+  if (!v) return 'not a vxlan device';
+  if (v.remote !== undefined) return `was the per-peer device to ${v.remote}`;
+  if (v.vni !== d.vni) return `vni ${v.vni} -> ${d.vni}`;
+  if (v.port !== d.port) return `port ${v.port} -> ${d.port}`;
+  if (v.link !== d.underlay) return `underlay ${v.link ?? 'none'} -> ${d.underlay}`;
+  if (v.group !== d.group) return `group ${v.group ?? 'none'} -> ${d.group ?? 'none'}`;
+  if (d.group && v.ttl !== (d.ttl ?? 0)) return `ttl ${v.ttl} -> ${d.ttl ?? 'inherit'}`;
+  if (v.local !== d.local) return `local ${v.local ?? 'none'} -> ${d.local}`;
+  if (!v.learning) return 'learning off';
+  return undefined;
+}
+
+function updateInPlace(plan: SingleDevicePlan, a: LinkInfo, d: SingleDevice, mtu: number): void {
+  if (d.mode === 'flood-list') {
+    const all = new Set(a.defaultDsts ?? []);
+    const own = new Set(a.ownDefaultDsts ?? []);
+    // A peer already reached by a hand-written entry gets no second one (it would get every flood twice).
+    const add = d.floodList.filter((r) => !all.has(r));
+    const wanted = new Set(d.floodList);
+    const drop = [...own].filter((r) => !wanted.has(r));
+    for (const r of add) plan.fdb.push(floodLine('append', d, r));
+    for (const r of drop) plan.fdb.push(floodLine('del', d, r));
+    if (add.length) plan.changes.push(`add ${add.join(', ')} to ${d.device}'s flood list`);
+    if (drop.length) plan.changes.push(`remove ${drop.join(', ')} from ${d.device}'s flood list`);
+  }
+  if (a.mtu !== mtu) {
+    plan.pre.push(`link set dev ${d.device} mtu ${mtu}`);
+    plan.changes.push(`set ${d.device} mtu ${a.mtu} -> ${mtu}${mtu < d.mtu ? ` (the underlay cannot carry ${d.mtu})` : ''}`);
+  }
+  if (a.alias !== d.alias) {
+    plan.pre.push(`link set dev ${d.device} alias ${d.alias}`);
+    plan.changes.push(`mark ${d.device} as the ${d.mode} device`);
+  }
+}
+
+/** Owned VXLAN devices other than the single one: per-peer ports a mode switch has not removed yet. */
+export function tunnelPortsLeft(actual: ActualState, device: string): boolean {
+  for (const l of actual.links.values()) if (l.kind === 'vxlan' && l.name !== device && l.alias?.startsWith(OWNER_PREFIX)) return true;
+  return false;
+}
+
+/** A flood-list or multicast device is still there (per-peer ports must not join the bridge beside it). */
+export function singleDeviceLeft(actual: ActualState): boolean {
+  for (const l of actual.links.values()) {
+    if (l.kind === 'vxlan' && l.vxlan?.remote === undefined && (l.alias === `${OWNER_PREFIX}flood-list` || l.alias === `${OWNER_PREFIX}multicast`)) return true;
+  }
+  return false;
+}
