@@ -79,6 +79,7 @@ export async function reconcile(runner: Runner, goal: Goal, ebtables: EbtablesCh
     // of the other join the bridge (and before the per-peer loop prevention goes), each step
     // planned from a fresh read of the kernel.
     for (let pass = 1; plan && !isEmptyPlan(plan); pass++) {
+      const applied = plan;
       const errors = await applyPlan(runner, plan, ebtables.backend);
       for (const err of errors) out.errors.push({ message: err.message, err });
       // What was planned counts as applied only when every step went through; after a
@@ -89,7 +90,8 @@ export async function reconcile(runner: Runner, goal: Goal, ebtables: EbtablesCh
       out.observed = again.actual;
       plan = again.plan;
       if (errors.length > 0) break;
-      if (plan && !isEmptyPlan(plan) && pass >= MAX_PASSES) {
+      // Another pass only for new work (the second half of a mode switch), never the same plan again.
+      if (plan && !isEmptyPlan(plan) && (pass >= MAX_PASSES || sameSteps(plan, applied))) {
         const message = `not converged after apply: ${plan.changes.join('; ')}`;
         out.errors.push({ message, err: new Error(message) });
         break;
@@ -101,4 +103,8 @@ export async function reconcile(runner: Runner, goal: Goal, ebtables: EbtablesCh
   }
   out.durationMs = Math.round((performance.now() - started) * 10) / 10;
   return out;
+}
+
+function sameSteps(a: Plan, b: Plan): boolean {
+  return a.steps.length === b.steps.length && JSON.stringify(a.steps) === JSON.stringify(b.steps);
 }
