@@ -81,7 +81,7 @@ chmodSync(bundle, 0o755);
 step('building the single executable (node --experimental-sea-config, postject)');
 // The runtime to embed: this node, or VXMESH_SEA_NODE. It must be a self-contained build
 // carrying the SEA fuse (nodejs.org, NodeSource); Debian's nodejs links libnode and cannot be used.
-const runtime = process.env.VXMESH_SEA_NODE || process.execPath;
+const runtime = process.env.VXMESH_SEA_NODE || embeddableNode();
 const runtimeVersion = sh(runtime, ['--version']).trim();
 if (Number(runtimeVersion.slice(1).split('.')[0]) < 20) throw new Error(`the single executable needs Node.js >= 20 to embed; ${runtime} is ${runtimeVersion}`);
 if (!readFileSync(runtime).includes(SEA_FUSE)) throw new Error(`${runtime} has no single-executable support (no ${SEA_FUSE}): use an official Node.js build (nodejs.org or NodeSource), e.g. VXMESH_SEA_NODE=/path/to/node npm run package`);
@@ -213,4 +213,26 @@ function renderCopyright(bundled) {
     });
   const embedded = `/usr/lib/vxmesh/vxmesh embeds the Node.js ${runtimeVersion} runtime: copyright Node.js contributors and the\nOpenJS Foundation, MIT license, with the licenses of the parts it bundles (V8, OpenSSL, libuv,\nICU and others) listed in https://github.com/nodejs/node/blob/${runtimeVersion}/LICENSE`;
   return `${head.trimEnd()}\n\n${embedded}\n\nIt also contains these npm packages (name, version, license, copyright holder). On Debian\nsystems the full text of the Apache License 2.0 is in /usr/share/common-licenses/Apache-2.0;\nthe MIT, ISC and BSD licenses are short permissive licenses like the one above.\n${blocks.join('\n')}\n`;
+}
+
+/**
+ * This node when it can be embedded; otherwise (Debian's nodejs links libnode) the official build
+ * of the same version from the npm registry (`node-linux-<arch>`: nodejs.org's binary, packaged).
+ */
+function embeddableNode() {
+  if (readFileSync(process.execPath).includes(SEA_FUSE)) return process.execPath;
+  const name = `node-linux-${process.arch}@${process.versions.node}`;
+  const dir = join(out, 'runtime');
+  const bin = join(dir, 'package', 'bin', 'node');
+  try {
+    if (readFileSync(bin).includes(SEA_FUSE)) return bin;
+  } catch {
+    // not fetched yet
+  }
+  process.stdout.write(`${process.execPath} cannot be embedded (no ${SEA_FUSE}): using ${name} from the npm registry\n`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const tgz = sh('npm', ['pack', '--silent', '--pack-destination', dir, name]).trim().split('\n').pop();
+  sh('tar', ['-xzf', join(dir, tgz), '-C', dir]);
+  return bin;
 }
