@@ -85,8 +85,10 @@ export async function waitReady(argv: string[]): Promise<number> {
     } else {
       lastError = r.error;
     }
-    if (Date.now() + POLL_MS > deadline) break;
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    // The last look is at the deadline itself, not one poll interval short of it.
+    const left = deadline - Date.now();
+    if (left <= 0) break;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(POLL_MS, left)));
   }
   const took = ((Date.now() - started) / 1000).toFixed(1);
   if (said === undefined) {
