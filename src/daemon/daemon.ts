@@ -1,4 +1,4 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { formatIssue, loadConfig, type ConfigIssue } from '../config/load.js';
@@ -6,6 +6,7 @@ import { KernelMonitor } from '../kernel/monitor.js';
 import { learnedMacs, observe } from '../kernel/observe.js';
 import { CommandRunner, type Runner } from '../kernel/runner.js';
 import type { ActualState } from '../model/state.js';
+import { attachedOwnedPorts } from '../plan/plan.js';
 import type { Config } from '../model/types.js';
 import { isEmptyPlan } from '../plan/plan.js';
 import { systemClock, type Clock } from './clock.js';
@@ -30,9 +31,19 @@ export interface DaemonOptions {
 }
 
 const STOPPED_MARKER = 'stopped';
+/** The last config that loaded and validated, used at start when the files are invalid. */
+const LAST_GOOD = 'last-good-config.json';
 const RECHECK_MS = 300;
-/** Status reads the last observation of the kernel while it is younger than this. */
+/**
+ * A config that removes peers is applied only once the files read the same this long apart:
+ * a slow in-place writer caught after a prefix of the peers list must not delete links.
+ * Additions are not held back by a half-written file that is otherwise the same: only removals wait.
+ */
+const STABLE_MS = 1500;
+/** Status is refreshed from the kernel at most this often (in the background once one exists)... */
 const STATUS_MAX_AGE_MS = 1000;
+/** ...and a GET waits for a fresh read only when the last one is older than this. */
+const STATUS_STALE_MS = 5000;
 
 /**
  * The long-running part: keeps the kernel reconciled to the config. Every change to the
@@ -46,16 +57,25 @@ export class Daemon implements MeshControl {
   private config: Config | undefined;
   private configIssues: ConfigIssue[] | null = null;
   private configLoadedAt: Date | undefined;
+  /** Set when the config in force came from the state directory (the files were invalid at start). */
+  private configFromState: string | undefined;
+  /** A read that removes peers, waiting for the files to read the same again. */
+  private pendingRemoval: { fingerprint: string; since: number; peers: string[] } | undefined;
+  private lastGoodSaved: string | undefined;
   private stopped = false;
   private last: { report: ReconcileReport; outcome: ReconcileOutcome } | undefined;
   private readonly counters: Counters = { reconciles: 0, reconcileErrors: 0, driftRepairs: 0, configErrors: 0, changesApplied: 0 };
   private readonly scheduler: SyncScheduler<OperationResult | undefined>;
   private monitor: KernelMonitor | undefined;
   private watcher: ReturnType<typeof watchConfig> | undefined;
-  private statusInFlight: Promise<StatusReport> | undefined;
+  private refreshing: Promise<void> | undefined;
   /** The last read of the kernel (by a reconcile or by status), and when. */
   private observed: { actual: ActualState; at: number } | undefined;
   private macs: { counts: Map<string, number>; at: number } | undefined;
+  /** When the nft monitor last saw a change: a chain read older than that is not reused. */
+  private nftEventAt = -Infinity;
+  /** The last report and what it was built from: rebuilt only when one of them changed. */
+  private statusCache: { inputs: unknown[]; report: StatusReport } | undefined;
 
   constructor(private readonly opts: DaemonOptions) {
     this.log = opts.log;
@@ -80,6 +100,7 @@ export class Daemon implements MeshControl {
     this.stopped = await pathExists(join(this.opts.stateDir, STOPPED_MARKER));
     if (this.stopped) this.log.warn({ marker: join(this.opts.stateDir, STOPPED_MARKER) }, 'mesh was stopped with `vxmesh stop`; it stays down until `vxmesh start`');
     await this.loadConfig();
+    if (!this.config && this.configIssues) await this.loadLastGood();
     this.watcher = watchConfig(this.opts.configDir, () => this.trigger({ kind: 'config', cause: 'saved' }));
     this.monitor = new KernelMonitor(this.log.child({ component: 'monitor' }), (source) => this.trigger({ kind: 'kernel', source: source === 'nft' ? 'nft' : 'ip' }));
     this.monitor.start();
@@ -89,6 +110,7 @@ export class Daemon implements MeshControl {
 
   /** A trigger from the config watcher or a kernel monitor. */
   trigger(t: Trigger): void {
+    if (t.kind === 'kernel' && t.source === 'nft') this.nftEventAt = this.clock.now();
     this.scheduler.request(t);
   }
 
@@ -98,17 +120,38 @@ export class Daemon implements MeshControl {
     await this.scheduler.close();
   }
 
-  /** Read the config dir. A bad config is recorded and the last good one stays in force. */
-  private async loadConfig(): Promise<void> {
+  /**
+   * Read the config dir. A bad config is recorded and the last good one stays in force. With
+   * `removalWaits`, a config that removes peers is held until the files read the same
+   * STABLE_MS apart (the re-read is scheduled here); operators' start and reload apply at once.
+   */
+  private async loadConfig(removalWaits = false): Promise<void> {
     const r = await loadConfig(this.opts.configDir);
     if (r.ok) {
-      const changed = JSON.stringify(r.config) !== JSON.stringify(this.config);
+      const fingerprint = JSON.stringify(r.config);
+      const changed = fingerprint !== JSON.stringify(this.config);
+      const removed = changed && this.config ? removedPeers(this.config, r.config) : [];
+      if (removalWaits && removed.length > 0) {
+        const now = this.clock.now();
+        if (this.pendingRemoval?.fingerprint !== fingerprint) {
+          this.pendingRemoval = { fingerprint, since: now, peers: removed };
+          this.log.info({ removed, waitMs: STABLE_MS }, 'config removes peers; applied once the files read the same again');
+        }
+        if (now - this.pendingRemoval.since < STABLE_MS) {
+          this.scheduler.request({ kind: 'config', cause: 'recheck' }, STABLE_MS - (now - this.pendingRemoval.since));
+          return;
+        }
+      }
+      this.pendingRemoval = undefined;
       if (changed || this.configIssues) this.log.info({ files: r.config.files, peers: r.config.peers.length, warnings: r.config.warnings }, 'config loaded');
       this.config = r.config;
       this.configIssues = null;
+      this.configFromState = undefined;
       if (changed || !this.configLoadedAt) this.configLoadedAt = new Date();
+      await this.saveLastGood(fingerprint);
       return;
     }
+    this.pendingRemoval = undefined;
     const text = r.issues.map(formatIssue);
     if (JSON.stringify(r.issues) !== JSON.stringify(this.configIssues)) {
       this.counters.configErrors++;
@@ -117,8 +160,44 @@ export class Daemon implements MeshControl {
     this.configIssues = r.issues;
   }
 
+  /** Keep the config in force in the state directory (atomically), for a start with invalid files. */
+  private async saveLastGood(fingerprint: string): Promise<void> {
+    if (this.lastGoodSaved === fingerprint) return;
+    const path = join(this.opts.stateDir, LAST_GOOD);
+    try {
+      await writeFile(`${path}.tmp`, JSON.stringify({ savedAt: new Date().toISOString(), config: this.config }) + '\n', { mode: 0o600 });
+      await rename(`${path}.tmp`, path);
+      this.lastGoodSaved = fingerprint;
+    } catch (err) {
+      this.log.warn({ err, path }, 'cannot save the last good config');
+    }
+  }
+
+  /** At start, with invalid files: the config saved by the last run that had a good one. */
+  private async loadLastGood(): Promise<void> {
+    const path = join(this.opts.stateDir, LAST_GOOD);
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch {
+      return; // none saved: nothing is applied, and status says so
+    }
+    try {
+      const saved = JSON.parse(text) as { savedAt?: unknown; config?: Config };
+      const c = saved.config;
+      if (!c || typeof c !== 'object' || !Array.isArray(c.peers) || typeof c.mesh !== 'object' || typeof saved.savedAt !== 'string') throw new Error('not a saved config');
+      this.config = c;
+      this.configFromState = saved.savedAt;
+      this.lastGoodSaved = JSON.stringify(c);
+      this.log.warn({ path, savedAt: saved.savedAt, errors: (this.configIssues ?? []).map(formatIssue) }, 'config invalid at start; using the last good config saved in the state directory');
+    } catch (err) {
+      this.log.error({ err, path }, 'the saved last good config cannot be read; nothing applied');
+    }
+  }
+
   private goal(): Goal | undefined {
-    if (this.stopped) return undefined;
+    // Stopped means kept down: a teardown that failed halfway is completed by the retry.
+    if (this.stopped) return { kind: 'teardown' };
     return this.config ? { kind: 'mesh', config: this.config, node: this.opts.node } : undefined;
   }
 
@@ -129,10 +208,11 @@ export class Daemon implements MeshControl {
       return { ok: result.ok, result };
     }
     // Kernel events alone do not re-read the files; everything else does.
-    if (triggers.some((t) => t.kind !== 'kernel')) await this.loadConfig();
+    if (triggers.some((t) => t.kind !== 'kernel')) await this.loadConfig(!triggers.some((t) => t.kind === 'config' && t.cause === 'start'));
     const goal = this.goal();
     if (!goal) return { ok: true };
     const outcome = await this.reconcileWith(goal, triggers.map(describeTrigger).sort().join(','));
+    if (this.stopped) return { ok: outcome.errors.length === 0 };
     if (isDriftOnly(triggers) && outcome.changes.length > 0) this.counters.driftRepairs++;
     return { ok: outcome.errors.length === 0 };
   }
@@ -224,25 +304,48 @@ export class Daemon implements MeshControl {
     return this.result('stop', outcome);
   }
 
-  /** Concurrent callers share one kernel read: /status, /healthz and /metrics need no token. */
-  status(): Promise<StatusReport> {
-    this.statusInFlight ??= this.readStatus().finally(() => {
-      this.statusInFlight = undefined;
-    });
-    return this.statusInFlight;
+  /**
+   * The status from the last observation of the kernel. A reconcile's read is used as it is;
+   * counters are refreshed at most once a second, in the background (a GET never waits for
+   * the kernel unless the last read is over STATUS_STALE_MS old), and the report is rebuilt
+   * only when what it is built from changed: a GET costs a lookup, not O(peers^2) work.
+   */
+  async status(): Promise<StatusReport> {
+    const age = this.observed ? this.clock.now() - this.observed.at : Infinity;
+    if (age > STATUS_STALE_MS) await this.refreshObservation();
+    else if (age > STATUS_MAX_AGE_MS) void this.refreshObservation().catch((err: unknown) => this.log.debug({ err }, 'status refresh failed'));
+    return this.buildStatusCached();
   }
 
-  /** The status from the last observation of the kernel, read again only when it is over a second old. */
-  private async readStatus(): Promise<StatusReport> {
+  /** One kernel read for status at a time; the chain is read again only after an nft event. */
+  private refreshObservation(): Promise<void> {
+    this.refreshing ??= (async () => {
+      const at = this.clock.now();
+      const prev = this.observed;
+      const reuse = prev && prev.actual.ebtables.available && prev.at > this.nftEventAt ? { ebtables: prev.actual.ebtables } : {};
+      const bridge = this.config?.mesh.bridge;
+      const [actual, macs] = await Promise.all([observe(this.runner, reuse), bridge ? learnedMacs(this.runner, bridge) : Promise.resolve(new Map<string, number>())]);
+      // A reconcile may have read the kernel meanwhile: the newer read wins.
+      if (!this.observed || this.observed.at <= at) this.observed = { actual, at };
+      this.macs = { counts: macs, at };
+    })().finally(() => {
+      this.refreshing = undefined;
+    });
+    return this.refreshing;
+  }
+
+  private buildStatusCached(): StatusReport {
+    const inputs = [this.observed?.actual, this.macs?.counts, this.config, this.configIssues, this.configFromState, this.pendingRemoval, this.stopped, this.last, this.counters.reconciles];
+    const hit = this.statusCache;
+    if (hit && hit.inputs.length === inputs.length && hit.inputs.every((v, i) => v === inputs[i])) return { ...hit.report, counters: { ...this.counters } };
+    const report = this.buildStatusNow();
+    this.statusCache = { inputs, report };
+    return report;
+  }
+
+  private buildStatusNow(): StatusReport {
     const cfg = this.config;
-    const now = this.clock.now();
-    const fresh = (at: number | undefined) => at !== undefined && now - at <= STATUS_MAX_AGE_MS;
-    const [actual, macs] = await Promise.all([
-      fresh(this.observed?.at) ? this.observed!.actual : observe(this.runner),
-      !cfg ? new Map<string, number>() : fresh(this.macs?.at) ? this.macs!.counts : learnedMacs(this.runner, cfg.mesh.bridge),
-    ]);
-    if (!fresh(this.observed?.at)) this.observed = { actual, at: now };
-    if (cfg && !fresh(this.macs?.at)) this.macs = { counts: macs, at: now };
+    const actual = this.observed!.actual;
     // Status shows the config's mesh even while stopped (what start would bring back).
     const planned = cfg ? planFor({ kind: 'mesh', config: cfg, node: this.opts.node }, actual) : undefined;
     const self = planned?.self;
@@ -251,7 +354,10 @@ export class Daemon implements MeshControl {
       config: cfg,
       configIssues: this.configIssues,
       configLoadedAt: this.configLoadedAt,
+      configFromState: this.configFromState,
+      pendingRemoval: this.pendingRemoval?.peers,
       stopped: this.stopped,
+      leftAfterStop: this.stopped ? attachedOwnedPorts(actual) : [],
       self: self?.ok ? self.self : undefined,
       selfProblem: self && !self.ok ? self.reason : undefined,
       underlay: self?.ok ? self.underlay : undefined,
@@ -259,9 +365,15 @@ export class Daemon implements MeshControl {
       desired: planned?.desired,
       repairPending: planned?.plan !== undefined && !isEmptyPlan(planned.plan),
       actual,
-      macs,
+      macs: this.macs?.counts ?? new Map(),
       last: this.last,
       counters: this.counters,
     });
   }
+}
+
+/** Names of the peers in `before` that `after` no longer has. */
+function removedPeers(before: Config, after: Config): string[] {
+  const kept = new Set(after.peers.map((p) => p.name));
+  return before.peers.filter((p) => !kept.has(p.name)).map((p) => p.name);
 }

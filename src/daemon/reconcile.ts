@@ -57,36 +57,45 @@ export async function planNow(runner: Runner, goal: Goal): Promise<PlanNow> {
 }
 
 /**
+ * Passes of observe -> plan -> apply in one reconcile. Some changes must wait for the kernel
+ * to read back an earlier one: a port comes up only once it reads back attached and isolated,
+ * and the chain is removed (isolated mode, stop) only once no exposed port remains.
+ */
+const MAX_PASSES = 4;
+
+/**
  * The one path to the kernel: observe, plan the difference, apply it, then observe again
- * to verify. Whatever triggered it, it is the same full sync. Errors are returned, not
- * logged: the caller logs them once.
+ * to verify, and apply what the new read still asks for (the next step of a change that
+ * waits for a read-back). Whatever triggered it, it is the same full sync. Errors are
+ * returned, not logged: the caller logs them once.
  */
 export async function reconcile(runner: Runner, goal: Goal): Promise<ReconcileOutcome> {
   const started = performance.now();
   const out: ReconcileOutcome = { changes: [], planned: [], errors: [], waiting: undefined, blocked: [], desired: undefined, observed: undefined, durationMs: 0 };
   try {
-    const first = await planNow(runner, goal);
-    out.desired = first.desired;
-    out.waiting = first.waiting;
-    out.observed = first.actual;
-    const plan = first.plan;
-    if (plan) {
-      out.blocked = plan.blocked;
-      if (!isEmptyPlan(plan)) {
-        const errors = await applyPlan(runner, plan);
-        for (const err of errors) out.errors.push({ message: err.message, err });
-        // What was planned counts as applied only when every step went through; after a
-        // failure the next run re-plans from a fresh read and reports what is still missing.
-        if (errors.length === 0) out.changes = plan.changes;
-        else out.planned = plan.changes;
-        const again = await planNow(runner, goal);
-        out.observed = again.actual;
-        if (again.plan && !isEmptyPlan(again.plan) && out.errors.length === 0) {
-          const message = `not converged after apply: ${again.plan.changes.join('; ')}`;
-          out.errors.push({ message, err: new Error(message) });
-        }
+    let now = await planNow(runner, goal);
+    out.observed = now.actual;
+    out.desired = now.desired;
+    out.waiting = now.waiting;
+    out.blocked = now.plan?.blocked ?? [];
+    for (let pass = 1; now.plan && !isEmptyPlan(now.plan); pass++) {
+      if (pass > MAX_PASSES) {
+        const message = `not converged after apply: ${now.plan.changes.join('; ')}`;
+        out.errors.push({ message, err: new Error(message) });
+        break;
       }
+      const plan = now.plan;
+      const errors = await applyPlan(runner, plan);
+      for (const err of errors) out.errors.push({ message: err.message, err });
+      // What was planned counts as applied only when every step went through; after a
+      // failure the next run re-plans from a fresh read and reports what is still missing.
+      if (errors.length === 0) out.changes.push(...plan.changes);
+      else out.planned.push(...plan.changes);
+      now = await planNow(runner, goal);
+      out.blocked = now.plan?.blocked ?? [];
+      if (errors.length > 0) break;
     }
+    out.observed = now.actual;
   } catch (err) {
     const e = err instanceof Error ? err : new Error(String(err));
     out.errors.push({ message: e.message, err: e });

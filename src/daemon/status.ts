@@ -50,12 +50,15 @@ export interface StatusReport {
     files: string[];
     loadedAt: string | null;
     lastError: string[] | null;
+    /** Set when the files were invalid at start and the config in force is the last good one saved in the state directory: when it was saved. */
+    fromStateDir: string | null;
     warnings: string[];
   };
   underlay: { device: string | null; address: string | null; mtu: number | null; problem: string | null };
   bridge: { name: string; present: boolean; up: boolean; mtu: number | null; ownedByVxmesh: boolean };
   links: LinkStatus[];
-  loopPrevention: { mode: 'ebtables' | 'isolated'; expected: number; present: number; problem: string | null };
+  /** `isolatedPorts`: attached ports with bridge-port isolation on (every port, in both modes). */
+  loopPrevention: { mode: 'ebtables' | 'isolated'; expected: number; present: number; isolatedPorts: number; problem: string | null };
   /** The nftables table that accepts the VXLAN port only from peer addresses. */
   ingressFilter: { enabled: boolean; present: boolean; peers: number; droppedPackets: number; problem: string | null };
   lastReconcile: ReconcileReport | null;

@@ -1,13 +1,17 @@
 import { CommandError, type Runner } from './runner.js';
 import { parseEbtablesSave, parseFloodList, parseIngress, parseIpLinks, parseLearnedMacs } from './parse.js';
-import { INGRESS_TABLE, isOwnedAlias } from '../model/names.js';
-import type { ActualState, EbtablesState, IngressState, LinkInfo } from '../model/state.js';
+import { INGRESS_TABLE } from '../model/names.js';
+import { isOwnedDevice, type ActualState, type EbtablesState, type IngressState, type LinkInfo } from '../model/state.js';
 
-/** Read links, addresses, counters, the vxmesh ebtables chain and nft table: three processes in all. */
-export async function observe(runner: Runner): Promise<ActualState> {
+/**
+ * Read links, addresses, counters, the vxmesh ebtables chain and nft table: three processes in
+ * all. `reuse.ebtables` skips the chain read (O(peers^2) rules) when the caller knows it has
+ * not changed since that read (no nft event came): status refreshes counters that way.
+ */
+export async function observe(runner: Runner, reuse: { ebtables?: EbtablesState } = {}): Promise<ActualState> {
   const [links, ebtables, ingress] = await Promise.all([
     runner.run('ip', ['-j', '-d', '-s', 'addr', 'show']).then(parseIpLinks),
-    observeEbtables(runner),
+    reuse.ebtables ?? observeEbtables(runner),
     observeIngress(runner),
   ]);
   await readFloodLists(runner, links);
@@ -16,7 +20,7 @@ export async function observe(runner: Runner): Promise<ActualState> {
 
 /** Owned VXLAN devices with no fixed remote are shared legacy devices: read their flood lists. */
 async function readFloodLists(runner: Runner, links: Map<string, LinkInfo>): Promise<void> {
-  const shared = [...links.values()].filter((l) => l.vxlan && l.vxlan.remote === undefined && isOwnedAlias(l.alias));
+  const shared = [...links.values()].filter((l) => l.vxlan && l.vxlan.remote === undefined && isOwnedDevice(l));
   await Promise.all(
     shared.map(async (l) => {
       l.defaultDsts = parseFloodList(await runner.run('bridge', ['-j', 'fdb', 'show', 'dev', l.name]));

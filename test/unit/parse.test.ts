@@ -16,7 +16,7 @@ describe('parsers on captured kernel output', () => {
     const links = parseIpLinks(fixture('ip-addr.json'));
     expect([...links.keys()]).toEqual(['lo', 'eth0p', 'eth0', 'vxbr0', 'vxlan2', 'vxlan3', 'vxlanv7', 'ct0p', 'ct0']);
     const v2 = links.get('vxlan2')!;
-    expect(v2).toMatchObject({ kind: 'vxlan', up: true, mtu: 1450, master: 'vxbr0', alias: 'vxmesh:b', isolated: false });
+    expect(v2).toMatchObject({ kind: 'vxlan', up: true, mtu: 1450, master: 'vxbr0', alias: 'vxmesh:b', isolated: true });
     expect(v2.vxlan).toEqual({ vni: 100002, remote: '198.18.0.2', local: '198.18.0.1', link: 'eth0', port: 4789, learning: false });
     expect(links.get('vxlanv7')!.vxlan).toEqual({ vni: 7, remote: undefined, local: '198.18.0.1', link: 'eth0', port: 4789, learning: true });
     expect(links.get('vxbr0')).toMatchObject({ kind: 'bridge', alias: 'vxmesh:bridge', mtu: 1450, master: undefined, isolated: undefined, vxlan: undefined });
