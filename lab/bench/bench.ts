@@ -5,7 +5,7 @@
  * bench.json, bench.svg and results.md under --out (default docs/bench).
  *
  *   node dist-lab/lab/bench/bench.js [--sizes 8,32,64] [--runs 3] [--edits 20] [--smoke] [--out DIR]
- *                           [--only cold,converge,drift,idle,api,data,plan]
+ *                           [--only cold,converge,drift,idle,api,data,plan,status] [--status-peers 500]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
@@ -25,6 +25,7 @@ import {
   peerAddress,
   planScale,
   quantile,
+  statusIdle,
   vxmeshColdStart,
   type DataConfig,
   type DataMode,
@@ -42,6 +43,7 @@ interface Options {
   iperfOmit: number;
   idleSeconds: number;
   planSizes: number[];
+  statusPeers: number;
   planReps: number;
   dataSizes: number[];
   out: string;
@@ -51,7 +53,7 @@ interface Options {
 
 /** The benchmark's namespaces: apart from the test suite's `vxt` and the demo's `vxdemo`. */
 const PREFIX = `vxb${process.pid}`;
-const ALL = ['cold', 'converge', 'drift', 'idle', 'api', 'data', 'plan'];
+const ALL = ['cold', 'converge', 'drift', 'idle', 'api', 'data', 'plan', 'status'];
 
 function options(argv: string[]): Options {
   const { values } = parseArgs({
@@ -63,6 +65,7 @@ function options(argv: string[]): Options {
       'iperf-seconds': { type: 'string' },
       'idle-seconds': { type: 'string' },
       'plan-sizes': { type: 'string' },
+      'status-peers': { type: 'string' },
       out: { type: 'string', default: 'docs/bench' },
       only: { type: 'string' },
       smoke: { type: 'boolean', default: false },
@@ -70,7 +73,7 @@ function options(argv: string[]): Options {
     },
   });
   if (values.help) {
-    process.stdout.write('usage: bench [--sizes 8,32,64] [--runs 3] [--edits 20] [--iperf-seconds 3] [--idle-seconds 60] [--plan-sizes 500,2000] [--smoke] [--out docs/bench] [--only cold,converge,drift,idle,api,data,plan]\n');
+    process.stdout.write('usage: bench [--sizes 8,32,64] [--runs 3] [--edits 20] [--iperf-seconds 3] [--idle-seconds 60] [--plan-sizes 500,2000] [--smoke] [--out docs/bench] [--only cold,converge,drift,idle,api,data,plan,status] [--status-peers 500]\n');
     process.exit(0);
   }
   const list = (s: string | undefined, d: number[]) => (s ? s.split(',').map((x) => Number(x.trim())).filter((x) => x > 0) : d);
@@ -88,6 +91,7 @@ function options(argv: string[]): Options {
     iperfOmit: smoke ? 0 : 1,
     idleSeconds: Number(values['idle-seconds'] ?? (smoke ? 3 : 60)),
     planSizes: list(values['plan-sizes'], smoke ? [50, 200] : [500, 2000]),
+    statusPeers: Number(values['status-peers'] ?? (smoke ? 20 : 500)),
     planReps: smoke ? 2 : 5,
     dataSizes: [...new Set([1, Math.max(...sizes)])],
     out: resolve(values.out),
@@ -205,6 +209,16 @@ async function liveFigures({ o, reg, rows, big, baselineStart, baselineStop }: C
   }
 }
 
+/** 7. GET /status on an idle daemon with many peers (ebtables mode). */
+async function statusFigures({ o, reg, rows }: Ctx, ul: Underlay): Promise<void> {
+  const n = o.statusPeers;
+  log(`status: ${n} peers, building the mesh...`);
+  const s = await statusIdle(reg, ul, n, o.smoke ? 20 : 100);
+  const p95 = quantile(s.ms, 0.95);
+  log(`status: ${n} peers (converged in ${s.convergeS.toFixed(0)} s): GET /status p50 ${quantile(s.ms, 0.5).toFixed(1)} p95 ${p95.toFixed(1)} max ${Math.max(...s.ms).toFixed(1)} ms, ${(s.bytes / 1024).toFixed(0)} KiB`);
+  rows.push({ key: `status_idle_p95@${n}`, id: 'status_idle_p95', figure: 'GET /status p95, idle daemon, ebtables mode', size: n, unit: 'ms', kind: 'compare', vxmesh: r1(p95), baseline: null, baselineNote: 'the script has no API', ratio: null, ratioText: '', target: n >= 500 ? '<= 50 ms' : '', pass: n >= 500 ? p95 <= 50 : null, detail: { requests: s.ms.length, p50: r1(quantile(s.ms, 0.5)), max: r1(Math.max(...s.ms)), convergeS: r1(s.convergeS), bytes: s.bytes } });
+}
+
 /** 4. data path: every configuration built side by side, measured interleaved run by run. */
 async function dataPathFigures({ o, reg, rows }: Ctx): Promise<void> {
   const modes: DataMode[] = ['none', 'flat', 'gated', 'isolated'];
@@ -265,7 +279,7 @@ async function dataPathFigures({ o, reg, rows }: Ctx): Promise<void> {
 
 /** Sort the figures and write bench.json, bench.svg and results.md; print the table. */
 function writeReport(o: Options, argv: string[], started: number, rows: Row[]): void {
-  const order = ['cold_start', 'cold_start_process', 'converge_p50', 'converge_p95', 'drift_p50', 'drift_p95', 'underlay', 'throughput_ref', 'throughput', 'overlay_underlay', 'idle_rss', 'idle_cpu', 'api_status_p95', 'plan_cold', 'plan_steady', 'plan_steady_isolated', 'plan_parse'];
+  const order = ['cold_start', 'cold_start_process', 'converge_p50', 'converge_p95', 'drift_p50', 'drift_p95', 'underlay', 'throughput_ref', 'throughput', 'overlay_underlay', 'idle_rss', 'idle_cpu', 'api_status_p95', 'status_idle_p95', 'plan_cold', 'plan_steady', 'plan_steady_isolated', 'plan_parse'];
   rows.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id) || (a.size ?? 0) - (b.size ?? 0));
   const report: Report = {
     meta: {
@@ -308,6 +322,7 @@ async function main(): Promise<void> {
   const ul = await Underlay.create(reg);
   if (o.only.has('cold')) await coldStartFigures(ctx, ul);
   if (o.only.has('converge') || o.only.has('drift') || o.only.has('idle') || o.only.has('api')) await liveFigures(ctx, ul);
+  if (o.only.has('status')) await statusFigures(ctx, ul);
   await reg.delNs(ul.ns);
   if (o.only.has('data')) await dataPathFigures(ctx);
   writeReport(o, argv, started, rows);

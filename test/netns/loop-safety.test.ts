@@ -73,6 +73,10 @@ describe('loop safety when the chain cannot be written (ebtables failing)', () =
       return (/rules missing: 0 of 2/.test(st.loopPrevention.problem ?? '') && /simulated failure/.test(JSON.stringify(st.lastReconcile?.errors ?? []))) || JSON.stringify(st.loopPrevention);
     }, 10_000);
     expect(await chainRules(s1!.ns)).toEqual([]);
+    const { forwarded, direct } = await broadcastFromServer2(lab);
+    console.info(`chain flushed on s1, ebtables failing: s1 forwarded ${forwarded} VXLAN packets of container 2's broadcasts to s3 (s2 sent ${direct} to s3 directly)`);
+    expect(direct).toBeGreaterThanOrEqual(1); // the broadcasts were sent
+    expect(forwarded).toBe(0);
     const ports = await vxlanLinks(s1!.ns);
     expect(ports.map((p) => [p.ifname, p.master, p.linkinfo?.info_slave_data?.isolated])).toEqual([
       ['vxlan2', 'vxbr0', true],
@@ -81,10 +85,6 @@ describe('loop safety when the chain cannot be written (ebtables failing)', () =
     const st = await statusJson(s1!);
     expect(st.state).toBe('degraded');
     expect(st.loopPrevention.problem).toMatch(/2 of 2 attached ports isolated/);
-    const { forwarded, direct } = await broadcastFromServer2(lab);
-    console.info(`chain flushed on s1, ebtables failing: s1 forwarded ${forwarded} VXLAN packets of container 2's broadcasts to s3 (s2 sent ${direct} to s3 directly)`);
-    expect(direct).toBeGreaterThanOrEqual(1); // the broadcasts were sent
-    expect(forwarded).toBe(0);
     faults.fail('ebtables', false);
     faults.fail('ebtables-restore', false);
     await waitFor('chain restored once ebtables works', async () => (await chainRules(s1!.ns)).length === 3, 20_000);
