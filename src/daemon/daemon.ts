@@ -62,6 +62,7 @@ export class Daemon implements MeshControl {
   /** A read that removes peers, waiting for the files to read the same again. */
   private pendingRemoval: { fingerprint: string; since: number; peers: string[] } | undefined;
   private lastGoodSaved: string | undefined;
+  private stableTimer: unknown;
   private stopped = false;
   private last: { report: ReconcileReport; outcome: ReconcileOutcome } | undefined;
   private readonly counters: Counters = { reconciles: 0, reconcileErrors: 0, driftRepairs: 0, configErrors: 0, changesApplied: 0 };
@@ -115,6 +116,7 @@ export class Daemon implements MeshControl {
   }
 
   async close(): Promise<void> {
+    if (this.stableTimer !== undefined) this.clock.clearTimeout(this.stableTimer);
     this.monitor?.close();
     await this.watcher?.close();
     await this.scheduler.close();
@@ -137,8 +139,9 @@ export class Daemon implements MeshControl {
           this.pendingRemoval = { fingerprint, since: now, peers: removed };
           this.log.info({ removed, waitMs: STABLE_MS }, 'config removes peers; applied once the files read the same again');
         }
-        if (now - this.pendingRemoval.since < STABLE_MS) {
-          this.scheduler.request({ kind: 'config', cause: 'recheck' }, STABLE_MS - (now - this.pendingRemoval.since));
+        const wait = STABLE_MS - (now - this.pendingRemoval.since);
+        if (wait > 0) {
+          this.recheckStable(wait);
           return;
         }
       }
@@ -158,6 +161,15 @@ export class Daemon implements MeshControl {
       this.log.error({ errors: text }, this.config ? 'config invalid; the last good config stays applied' : 'config invalid; nothing applied');
     }
     this.configIssues = r.issues;
+  }
+
+  /** One timer for the re-read that may apply a held removal: runs in between do not re-arm it sooner. */
+  private recheckStable(delayMs: number): void {
+    if (this.stableTimer !== undefined) this.clock.clearTimeout(this.stableTimer);
+    this.stableTimer = this.clock.setTimeout(() => {
+      this.stableTimer = undefined;
+      this.trigger({ kind: 'config', cause: 'recheck' });
+    }, delayMs);
   }
 
   /** Keep the config in force in the state directory (atomically), for a start with invalid files. */
