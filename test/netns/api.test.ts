@@ -241,18 +241,22 @@ describe('plan on an empty host', () => {
         'ebtables -t filter -I FORWARD 1 -i vxlan+ -j VXMESH',
         "ip -force -batch - <<'EOF'",
         'link set dev vxlan2 master vxbr0',
-        'link set dev vxlan2 up',
+        'link set dev vxlan2 type bridge_slave isolated on',
         'EOF',
       ].join('\n'),
     );
     expect(await vxlanLinks(s1.ns)).toEqual([]);
   });
 
-  it('the printed plan, run by sh, gives the same kernel state as a reconcile', async () => {
+  it('the printed plans, run by sh pass after pass, give the same kernel state as a reconcile', async () => {
     const s1 = lab.servers[0]!;
     const printed = await cli(s1, 'plan');
     expect(printed.exitCode, printed.stderr).toBe(0);
     await ns(s1.ns, 'sh', '-e', '-c', printed.stdout);
+    // The next pass: the port reads back attached and isolated, so it comes up.
+    const second = await cli(s1, 'plan');
+    expect(second.stdout).toBe("ip -force -batch - <<'EOF'\nlink set dev vxlan2 up\nEOF");
+    await ns(s1.ns, 'sh', '-e', '-c', second.stdout);
     const byPlan = await kernelState(s1.ns);
     expect(byPlan.links.map((l) => l.name)).toEqual(['vxbr0', 'vxlan2']);
     expect((await cli(s1, 'plan')).stdout).toBe('# nothing to do: the kernel matches the config');
