@@ -70,8 +70,8 @@ function bridgeText(b: StatusReport['bridge']): string {
 }
 
 function loopPreventionText(l: StatusReport['loopPrevention']): string {
-  const what = l.mode === 'ebtables' ? 'rules' : 'isolated ports';
-  return withProblem(`${l.mode}, ${l.present}/${l.expected} ${what} present`, l.problem);
+  if (l.mode === 'isolated') return withProblem(`isolated, ${l.present}/${l.expected} isolated ports present`, l.problem);
+  return withProblem(`ebtables, ${l.present}/${l.expected} rules present, ${l.isolatedPorts} ports isolated`, l.problem);
 }
 
 function ingressText(f: StatusReport['ingressFilter']): string {

@@ -55,7 +55,7 @@ function sampleReport(over: Partial<StatusReport> = {}): StatusReport {
       link({}),
       link({ peer: 'old3', peerId: 3, remote: '198.51.100.30', vni: 2, device: 'vxlan3', legacy: true, rxBytes: 0, txBytes: 3 * 1024 ** 3, learnedMacs: 12 }),
     ],
-    loopPrevention: { mode: 'ebtables', expected: 2, present: 2, problem: null },
+    loopPrevention: { mode: 'ebtables', expected: 2, present: 2, isolatedPorts: 2, problem: null },
     ingressFilter: { enabled: true, present: true, peers: 2, droppedPackets: 0, problem: null },
     lastReconcile: {
       at: '2025-01-02T03:04:10.000Z',
@@ -465,7 +465,7 @@ describe('renderStatusTable', () => {
     expect(out).toContain('peers.yaml, peers.d/10-node.yaml');
     expect(out).toMatch(/^Underlay: +eth0 198\.51\.100\.10, MTU 1500$/m);
     expect(out).toMatch(/^Bridge: +vxbr0 up, MTU 1450/m);
-    expect(out).toMatch(/^Loop prevention: +ebtables, 2\/2 rules present$/m);
+    expect(out).toMatch(/^Loop prevention: +ebtables, 2\/2 rules present, 2 ports isolated$/m);
     expect(out).toMatch(/^Last reconcile: +2025-01-02T03:04:10.000Z \(30s ago\), took 42 ms, trigger config, 1 change, 0 errors$/m);
 
     const lines = out.split('\n');
