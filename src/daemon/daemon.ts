@@ -40,10 +40,8 @@ const RECHECK_MS = 300;
  * Additions are not held back by a half-written file that is otherwise the same: only removals wait.
  */
 const STABLE_MS = 1500;
-/** Status is refreshed from the kernel at most this often (in the background once one exists)... */
+/** Status reads the kernel again (without the chain, unless an nft event came) at most this often. */
 const STATUS_MAX_AGE_MS = 1000;
-/** ...and a GET waits for a fresh read only when the last one is older than this. */
-const STATUS_STALE_MS = 5000;
 
 /**
  * The long-running part: keeps the kernel reconciled to the config. Every change to the
@@ -318,14 +316,13 @@ export class Daemon implements MeshControl {
 
   /**
    * The status from the last observation of the kernel. A reconcile's read is used as it is;
-   * counters are refreshed at most once a second, in the background (a GET never waits for
-   * the kernel unless the last read is over STATUS_STALE_MS old), and the report is rebuilt
-   * only when what it is built from changed: a GET costs a lookup, not O(peers^2) work.
+   * counters are read again when it is over a second old (links, addresses and the nft table:
+   * the chain, O(peers^2) rules, only after an nft event), and the report is rebuilt only when
+   * what it is built from changed: most GETs cost a lookup, none O(peers^2) work.
    */
   async status(): Promise<StatusReport> {
     const age = this.observed ? this.clock.now() - this.observed.at : Infinity;
-    if (age > STATUS_STALE_MS) await this.refreshObservation();
-    else if (age > STATUS_MAX_AGE_MS) void this.refreshObservation().catch((err: unknown) => this.log.debug({ err }, 'status refresh failed'));
+    if (age > STATUS_MAX_AGE_MS) await this.refreshObservation();
     return this.buildStatusCached();
   }
 
