@@ -71,8 +71,6 @@ export class Daemon implements MeshControl {
   /** The last read of the kernel (by a reconcile or by status), and when. */
   private observed: { actual: ActualState; at: number } | undefined;
   private macs: { counts: Map<string, number>; at: number } | undefined;
-  /** When the nft monitor last saw a change: a chain read older than that is not reused. */
-  private nftEventAt = -Infinity;
   /** The last report and what it was built from: rebuilt only when one of them changed. */
   private statusCache: { inputs: unknown[]; report: StatusReport } | undefined;
 
@@ -109,7 +107,6 @@ export class Daemon implements MeshControl {
 
   /** A trigger from the config watcher or a kernel monitor. */
   trigger(t: Trigger): void {
-    if (t.kind === 'kernel' && t.source === 'nft') this.nftEventAt = this.clock.now();
     this.scheduler.request(t);
   }
 
@@ -316,8 +313,8 @@ export class Daemon implements MeshControl {
 
   /**
    * The status from the last observation of the kernel. A reconcile's read is used as it is;
-   * counters are read again when it is over a second old (links, addresses and the nft table:
-   * the chain, O(peers^2) rules, only after an nft event), and the report is rebuilt only when
+   * counters are read again when it is over a second old (links, addresses and the nft table;
+   * the chain comes from the last reconcile), and the report is rebuilt only when
    * what it is built from changed: most GETs cost a lookup, none O(peers^2) work.
    */
   async status(): Promise<StatusReport> {
@@ -326,12 +323,16 @@ export class Daemon implements MeshControl {
     return this.buildStatusCached();
   }
 
-  /** One kernel read for status at a time; the chain is read again only after an nft event. */
+  /**
+   * One kernel read for status at a time. The chain is the reconcile's read: any change to it
+   * is an nft event, which runs a reconcile that reads it again, so status never reads the
+   * O(peers^2) rules itself once a reconcile has.
+   */
   private refreshObservation(): Promise<void> {
     this.refreshing ??= (async () => {
       const at = this.clock.now();
       const prev = this.observed;
-      const reuse = prev && prev.actual.ebtables.available && prev.at > this.nftEventAt ? { ebtables: prev.actual.ebtables } : {};
+      const reuse = prev ? { ebtables: prev.actual.ebtables } : {};
       const bridge = this.config?.mesh.bridge;
       const [actual, macs] = await Promise.all([observe(this.runner, reuse), bridge ? learnedMacs(this.runner, bridge) : Promise.resolve(new Map<string, number>())]);
       // A reconcile may have read the kernel meanwhile: the newer read wins.

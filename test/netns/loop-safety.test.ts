@@ -23,14 +23,19 @@ async function meshWithFaults(lab: Lab, faults: ToolFaults, n: number, mesh: Rec
   return lab.servers;
 }
 
-/** Count VXLAN packets from one underlay address to another on the underlay bridge (counter `pair`). */
+/**
+ * Count VXLAN packets carrying an ARP frame (outer IP length 20 + 8 + 8 + 42 = 78) from one
+ * underlay address to another on the underlay bridge (counter `pair`), and from server 2 to the
+ * same address (counter `direct`). The length keeps the servers' own IPv6 noise (MLD, router
+ * solicitations from the bridge) out of the count.
+ */
 async function countPair(underlay: string, from: string, to: string): Promise<void> {
   await run('ip', ['netns', 'exec', underlay, 'nft', '-f', '-'], `table bridge vxpair
 delete table bridge vxpair
 table bridge vxpair {
   counter pair {}
   counter direct {}
-  chain f { type filter hook forward priority 0; ip saddr ${from} ip daddr ${to} udp dport 4789 counter name pair; ip saddr 198.18.0.2 ip daddr ${to} udp dport 4789 counter name direct; }
+  chain f { type filter hook forward priority 0; ip saddr ${from} ip daddr ${to} ip length 78 udp dport 4789 counter name pair; ip saddr 198.18.0.2 ip daddr ${to} ip length 78 udp dport 4789 counter name direct; }
 }
 `);
 }
