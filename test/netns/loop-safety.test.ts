@@ -53,6 +53,18 @@ async function broadcastFromServer2(lab: Lab): Promise<{ forwarded: number; dire
   return { forwarded: await counter(lab.underlay, 'pair'), direct: await counter(lab.underlay, 'direct') };
 }
 
+/** Servers 1..n with the real tools, converged. */
+async function plainMesh(lab: Lab, n: number): Promise<Server[]> {
+  await lab.init();
+  for (let i = 1; i <= n; i++) await lab.addServer(i);
+  for (const s of lab.servers) {
+    lab.writeConfig(s, peersYaml(lab.servers));
+    lab.startDaemon(s);
+  }
+  for (const s of lab.servers) await waitForConverged(s, n - 1);
+  return lab.servers;
+}
+
 function ifindex(nsLinks: { ifname: string; ifindex: number }[], name: string): number | undefined {
   return nsLinks.find((l) => l.ifname === name)?.ifindex;
 }
@@ -173,13 +185,7 @@ describe('the FORWARD jump stands first', () => {
   });
 
   it('a rule inserted before the jump that accepts is detected and the jump moved back; the foreign rule stays', async () => {
-    await lab.init();
-    for (let i = 1; i <= 3; i++) await lab.addServer(i);
-    for (const s of lab.servers) {
-      lab.writeConfig(s, peersYaml(lab.servers));
-      lab.startDaemon(s);
-    }
-    for (const s of lab.servers) await waitForConverged(s, 2);
+    await plainMesh(lab, 3);
     for (const s of lab.servers) await lab.addContainer(s, s.index);
     const s1 = lab.servers[0]!;
     await ns(s1.ns, 'ebtables', '-t', 'filter', '-I', 'FORWARD', '1', '-j', 'ACCEPT');
@@ -201,15 +207,7 @@ describe('interface names from the kernel', () => {
   });
 
   it('a device with our alias but a name vxmesh never gives is foreign: no foreign bridge deleted, no batch aborted', async () => {
-    await lab.init();
-    const s1 = await lab.addServer(1);
-    const s2 = await lab.addServer(2);
-    for (const s of lab.servers) {
-      lab.writeConfig(s, peersYaml(lab.servers));
-      lab.startDaemon(s);
-    }
-    await waitForConverged(s1, 1);
-    await waitForConverged(s2, 1);
+    const s1 = (await plainMesh(lab, 2))[0]!;
     await run('ip', ['-n', s1.ns, 'link', 'add', 'victim', 'type', 'bridge']);
     for (const [name, id, alias] of [['victim#x', '999', 'vxmesh:ghost'], ['"q', '998', 'vxmesh:ghost2']] as const) {
       await run('ip', ['-n', s1.ns, 'link', 'add', 'name', name, 'type', 'vxlan', 'id', id, 'remote', '198.18.0.9', 'dstport', '4789', 'dev', 'eth0']);
@@ -271,14 +269,7 @@ describe('last good config', () => {
   });
 
   it('a daemon started with an invalid config brings the mesh up from the config saved by its last good run', async () => {
-    await lab.init();
-    const s1 = await lab.addServer(1);
-    const s2 = await lab.addServer(2);
-    for (const s of lab.servers) {
-      lab.writeConfig(s, peersYaml(lab.servers));
-      lab.startDaemon(s);
-    }
-    await waitForConverged(s1, 1);
+    const [s1, s2] = (await plainMesh(lab, 2)) as [Server, Server];
     await lab.stopDaemon(s1);
     await run('ip', ['-n', s1.ns, 'link', 'del', 'vxlan2']);
     await run('ip', ['-n', s1.ns, 'link', 'del', 'vxbr0']);
