@@ -61,7 +61,7 @@ async function plainMesh(lab: Lab, n: number): Promise<Server[]> {
     lab.writeConfig(s, peersYaml(lab.servers));
     lab.startDaemon(s);
   }
-  for (const s of lab.servers) await waitForConverged(s, n - 1);
+  for (const s of lab.servers) await waitForConverged(s, n - 1, 60_000);
   return lab.servers;
 }
 
@@ -80,7 +80,7 @@ describe('loop safety when the chain cannot be written (ebtables failing)', () =
   it('ports stay isolated: a broadcast from one remote reaches no other remote, and status says why', async () => {
     faults = await ToolFaults.create();
     const [s1] = await meshWithFaults(lab, faults, 3);
-    for (const s of lab.servers) await waitForConverged(s, 2);
+    for (const s of lab.servers) await waitForConverged(s, 2, 60_000);
     for (const s of lab.servers) await lab.addContainer(s, s.index);
     faults.fail('ebtables');
     faults.fail('ebtables-restore');
@@ -127,7 +127,7 @@ describe('isolated mode trusts only what it reads back', () => {
     expect(v2!.flags).not.toContain('UP');
     expect((await statusJson(s1!)).loopPrevention.problem).toMatch(/not isolated/);
     faults.drop('ip', []);
-    await waitForConverged(s1!, 1, 20_000);
+    await waitForConverged(s1!, 1, 60_000);
     expect((await vxlanLinks(s1!.ns))[0]!.linkinfo?.info_slave_data?.isolated).toBe(true);
   });
 
@@ -158,7 +158,7 @@ describe('stop removes loop prevention last', () => {
   it('a failed delete leaves the chain and jump, status says so, and a retry completes the teardown', async () => {
     faults = await ToolFaults.create();
     const [s1] = await meshWithFaults(lab, faults, 3);
-    for (const s of lab.servers) await waitForConverged(s, 2);
+    for (const s of lab.servers) await waitForConverged(s, 2, 60_000);
     faults.drop('ip', ['link del dev vxlan2', 'link del dev vxbr0']);
     const stop = await execa('ip', ['netns', 'exec', s1!.ns, process.execPath, CLI, 'stop', '--state-dir', s1!.stateDir, '--json'], { reject: false, timeout: 60_000 });
     const result = JSON.parse(stop.stdout) as { ok: boolean; errors: string[] };
@@ -215,7 +215,7 @@ describe('interface names from the kernel', () => {
     }
     // A repair that needs a batch: vxlan2 deleted.
     await run('ip', ['-n', s1.ns, 'link', 'del', 'vxlan2']);
-    await waitForConverged(s1, 1, 15_000);
+    await waitForConverged(s1, 1, 30_000);
     await sleep(1000);
     const names = (await links(s1.ns)).map((l) => l.ifname);
     expect(names).toContain('victim');
@@ -237,7 +237,7 @@ describe('config files written slowly', () => {
     const peers = [1, 2, 3, 4].map((i) => ({ index: i, address: `198.18.0.${i}` }));
     lab.writeConfig(s1, peersYaml(peers.slice(0, 3)));
     lab.startDaemon(s1);
-    await waitForConverged(s1, 2);
+    await waitForConverged(s1, 2, 60_000);
     const before = ifindex(await links(s1.ns), 'vxlan3');
     // In place, as `cat > peers.yaml` or a slow editor writes: truncate, a prefix (srv1, srv2), a pause, the rest (srv3, srv4).
     const full = peersYaml(peers);
@@ -253,7 +253,7 @@ describe('config files written slowly', () => {
     } finally {
       closeSync(fd);
     }
-    await waitForConverged(s1, 3, 15_000);
+    await waitForConverged(s1, 3, 30_000);
     expect(ifindex(await links(s1.ns), 'vxlan3')).toBe(before);
     await waitFor('the held removal logged', async () => lab.log(s1).includes('config removes peers; applied once the files read the same again'), 5000);
     // A removal that is really meant is applied once the files read the same.
@@ -275,7 +275,7 @@ describe('last good config', () => {
     await run('ip', ['-n', s1.ns, 'link', 'del', 'vxbr0']);
     lab.writeConfig(s1, 'peers:\n  - { name: srv1, id: 1 }\n');
     lab.startDaemon(s1);
-    await waitForConverged(s1, 1, 20_000);
+    await waitForConverged(s1, 1, 60_000);
     const st = await statusJson(s1);
     expect(st.config.lastError.join(' ')).toMatch(/peers\.yaml:2/);
     expect(st.config.fromStateDir).toMatch(/^\d{4}-/);
