@@ -91,7 +91,7 @@ function options(argv: string[]): Options {
     iperfOmit: smoke ? 0 : 1,
     idleSeconds: Number(values['idle-seconds'] ?? (smoke ? 3 : 60)),
     planSizes: list(values['plan-sizes'], smoke ? [50, 200] : [500, 2000]),
-    statusPeers: Number(values['status-peers'] ?? (smoke ? 20 : 500)),
+    statusPeers: Number(values['status-peers'] ?? (smoke ? 10 : 500)),
     planReps: smoke ? 2 : 5,
     dataSizes: [...new Set([1, Math.max(...sizes)])],
     out: resolve(values.out),
@@ -213,7 +213,7 @@ async function liveFigures({ o, reg, rows, big, baselineStart, baselineStop }: C
 async function statusFigures({ o, reg, rows }: Ctx, ul: Underlay): Promise<void> {
   const n = o.statusPeers;
   log(`status: ${n} peers, building the mesh...`);
-  const s = await statusIdle(reg, ul, n, o.smoke ? 20 : 100);
+  const s = await statusIdle(reg, ul, n, o.smoke ? 20 : 100, o.smoke ? 1000 : 5000);
   const p95 = quantile(s.ms, 0.95);
   log(`status: ${n} peers (converged in ${s.convergeS.toFixed(0)} s): GET /status p50 ${quantile(s.ms, 0.5).toFixed(1)} p95 ${p95.toFixed(1)} max ${Math.max(...s.ms).toFixed(1)} ms, ${(s.bytes / 1024).toFixed(0)} KiB`);
   rows.push({ key: `status_idle_p95@${n}`, id: 'status_idle_p95', figure: 'GET /status p95, idle daemon, ebtables mode', size: n, unit: 'ms', kind: 'compare', vxmesh: r1(p95), baseline: null, baselineNote: 'the script has no API', ratio: null, ratioText: '', target: n >= 500 ? '<= 50 ms' : '', pass: n >= 500 ? p95 <= 50 : null, detail: { requests: s.ms.length, p50: r1(quantile(s.ms, 0.5)), max: r1(Math.max(...s.ms)), convergeS: r1(s.convergeS), bytes: s.bytes } });

@@ -432,7 +432,7 @@ export async function apiUnderLoad(h: LiveHost, ops: number): Promise<{ probes: 
  * pairwise rules): `requests` GETs one after the other, after the mesh has settled. Status is
  * served from the last observation; the chain is not read again without an nft event.
  */
-export async function statusIdle(reg: NetnsRegistry, ul: Underlay, peers: number, requests: number): Promise<{ ms: number[]; convergeS: number; bytes: number }> {
+export async function statusIdle(reg: NetnsRegistry, ul: Underlay, peers: number, requests: number, settleMs = 5000): Promise<{ ms: number[]; convergeS: number; bytes: number }> {
   const host = await ul.addHost('st', ['198.18.0.1']);
   const daemon = new DaemonHost(reg, host);
   try {
@@ -445,7 +445,7 @@ export async function statusIdle(reg: NetnsRegistry, ul: Underlay, peers: number
       await sleep(1000);
     }
     const convergeS = (performance.now() - t0) / 1000;
-    await sleep(5000); // the reconcile its own changes trigger, then idle
+    await sleep(settleMs); // the reconcile its own changes trigger, then idle
     const spec = { base: 'http://127.0.0.1:7789', concurrent: false, requests: range(0, requests).map(() => ({ method: 'GET', path: '/status' })) };
     const out = JSON.parse(await nsRun(host, [process.execPath, HTTP_BATCH_JS, JSON.stringify(spec)], { timeoutMs: 300_000 })) as { results: { status: number; ms: number; body: string }[] };
     if (out.results.some((r) => r.status !== 200 && r.status !== 503)) throw new Error(`status bench: answers ${[...new Set(out.results.map((r) => r.status))].join(',')}`);
