@@ -40,7 +40,7 @@ const RECHECK_MS = 300;
  * Additions are not held back by a half-written file that is otherwise the same: only removals wait.
  */
 const STABLE_MS = 1500;
-/** Status reads the kernel again (without the chain, unless an nft event came) at most this often. */
+/** Status reads links and counters again at most this often (the chain comes from the last reconcile). */
 const STATUS_MAX_AGE_MS = 1000;
 
 /**
