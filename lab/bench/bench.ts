@@ -5,7 +5,7 @@
  * bench.json, bench.svg and results.md under --out (default docs/bench).
  *
  *   node dist-lab/lab/bench/bench.js [--sizes 8,32,64] [--runs 3] [--edits 20] [--smoke] [--out DIR]
- *                           [--only cold,converge,drift,idle,api,data,plan,flood] [--flood-sizes 64,500,2000]
+ *                           [--only cold,converge,drift,idle,api,cli,data,plan,flood,status] [--flood-sizes 64,500,2000] [--status-peers 500]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
@@ -29,6 +29,7 @@ import {
   planScale,
   quantile,
   timeCommands,
+  statusIdle,
   vxmeshColdStart,
   type DataConfig,
   type DataMode,
@@ -46,6 +47,7 @@ interface Options {
   iperfOmit: number;
   idleSeconds: number;
   planSizes: number[];
+  statusPeers: number;
   planReps: number;
   floodSizes: number[];
   dataSizes: number[];
@@ -56,7 +58,7 @@ interface Options {
 
 /** The benchmark's namespaces: apart from the test suite's `vxt` and the demo's `vxdemo`. */
 const PREFIX = `vxb${process.pid}`;
-const ALL = ['cold', 'converge', 'drift', 'idle', 'api', 'cli', 'data', 'plan', 'flood'];
+const ALL = ['cold', 'converge', 'drift', 'idle', 'api', 'cli', 'data', 'plan', 'flood', 'status'];
 
 function options(argv: string[]): Options {
   const { values } = parseArgs({
@@ -69,6 +71,7 @@ function options(argv: string[]): Options {
       'idle-seconds': { type: 'string' },
       'plan-sizes': { type: 'string' },
       'flood-sizes': { type: 'string' },
+      'status-peers': { type: 'string' },
       out: { type: 'string', default: 'docs/bench' },
       only: { type: 'string' },
       smoke: { type: 'boolean', default: false },
@@ -79,7 +82,7 @@ function options(argv: string[]): Options {
   // The program to start (default: the built CLI under node); the env var works as well.
   if (values.program) process.env.VXMESH_BENCH_PROGRAM = resolve(values.program);
   if (values.help) {
-    process.stdout.write('usage: bench [--program PATH] [--sizes 8,32,64] [--runs 3] [--edits 20] [--iperf-seconds 3] [--idle-seconds 60] [--plan-sizes 500,1000] [--flood-sizes 64,500,2000] [--smoke] [--out docs/bench] [--only cold,converge,drift,idle,api,cli,data,plan,flood]\n');
+    process.stdout.write('usage: bench [--program PATH] [--sizes 8,32,64] [--runs 3] [--edits 20] [--iperf-seconds 3] [--idle-seconds 60] [--plan-sizes 500,1000] [--flood-sizes 64,500,2000] [--status-peers 500] [--smoke] [--out docs/bench] [--only cold,converge,drift,idle,api,cli,data,plan,flood,status]\n');
     process.exit(0);
   }
   const list = (s: string | undefined, d: number[]) => (s ? s.split(',').map((x) => Number(x.trim())).filter((x) => x > 0) : d);
@@ -99,6 +102,7 @@ function options(argv: string[]): Options {
     // Per-peer mode stops at 1000 peers (a bridge takes 1024 ports); flood-list goes beyond.
     planSizes: list(values['plan-sizes'], smoke ? [50, 200] : [500, PER_PEER_MAX_PEERS]).filter((n) => n <= PER_PEER_MAX_PEERS),
     floodSizes: list(values['flood-sizes'], smoke ? [50] : [64, 500, 2000]),
+    statusPeers: Number(values['status-peers'] ?? (smoke ? 10 : 500)),
     planReps: smoke ? 2 : 5,
     dataSizes: [...new Set([1, Math.max(...sizes)])],
     out: resolve(values.out),
@@ -245,6 +249,16 @@ async function liveFigures({ o, reg, rows, big, baselineStart, baselineStop }: C
   }
 }
 
+/** 7. GET /status on an idle daemon with many peers (ebtables mode). */
+async function statusFigures({ o, reg, rows }: Ctx, ul: Underlay): Promise<void> {
+  const n = o.statusPeers;
+  log(`status: ${n} peers, building the mesh...`);
+  const s = await statusIdle(reg, ul, n, o.smoke ? 20 : 100, o.smoke ? 1000 : 5000);
+  const p95 = quantile(s.ms, 0.95);
+  log(`status: ${n} peers (converged in ${s.convergeS.toFixed(0)} s): GET /status p50 ${quantile(s.ms, 0.5).toFixed(1)} p95 ${p95.toFixed(1)} max ${Math.max(...s.ms).toFixed(1)} ms, ${(s.bytes / 1024).toFixed(0)} KiB`);
+  rows.push({ key: `status_idle_p95@${n}`, id: 'status_idle_p95', figure: 'GET /status p95, idle daemon, ebtables mode', size: n, unit: 'ms', kind: 'compare', vxmesh: r1(p95), baseline: null, baselineNote: 'the script has no API', ratio: null, ratioText: '', target: n >= 500 ? '<= 50 ms' : '', pass: n >= 500 ? p95 <= 50 : null, detail: { requests: s.ms.length, p50: r1(quantile(s.ms, 0.5)), max: r1(Math.max(...s.ms)), convergeS: r1(s.convergeS), bytes: s.bytes } });
+}
+
 /** 4. data path: every configuration built side by side, measured interleaved run by run. */
 async function dataPathFigures({ o, reg, rows }: Ctx): Promise<void> {
   const modes: DataMode[] = ['none', 'flat', 'gated', 'isolated'];
@@ -305,7 +319,7 @@ async function dataPathFigures({ o, reg, rows }: Ctx): Promise<void> {
 
 /** Sort the figures and write bench.json, bench.svg and results.md; print the table. */
 function writeReport(o: Options, argv: string[], started: number, rows: Row[]): void {
-  const order = ['cold_start', 'cold_start_process', 'cli_status', 'converge_p50', 'converge_p95', 'drift_p50', 'drift_p95', 'underlay', 'throughput_ref', 'throughput', 'overlay_underlay', 'idle_rss', 'idle_cpu', 'api_status_p95', 'plan_cold', 'plan_steady', 'plan_steady_isolated', 'plan_parse', 'flood_cold_start', 'flood_converge', 'flood_drift', 'flood_plan_steady', 'flood_status_p95', 'flood_idle_rss'];
+  const order = ['cold_start', 'cold_start_process', 'cli_status', 'converge_p50', 'converge_p95', 'drift_p50', 'drift_p95', 'underlay', 'throughput_ref', 'throughput', 'overlay_underlay', 'idle_rss', 'idle_cpu', 'api_status_p95', 'status_idle_p95', 'plan_cold', 'plan_steady', 'plan_steady_isolated', 'plan_parse', 'flood_cold_start', 'flood_converge', 'flood_drift', 'flood_plan_steady', 'flood_status_p95', 'flood_idle_rss'];
   rows.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id) || (a.size ?? 0) - (b.size ?? 0));
   const report: Report = {
     meta: {
@@ -355,6 +369,7 @@ async function main(): Promise<void> {
   if (o.only.has('flood')) await floodListFigures(ctx, ul);
   if (o.only.has('cold')) await coldStartFigures(ctx, ul);
   if (['converge', 'drift', 'idle', 'api', 'cli'].some((f) => o.only.has(f))) await liveFigures(ctx, ul);
+  if (o.only.has('status')) await statusFigures(ctx, ul);
   await reg.delNs(ul.ns);
   if (o.only.has('data')) await dataPathFigures(ctx);
   writeReport(o, argv, started, rows);

@@ -399,7 +399,8 @@ function convergedActual(cfg: Config, desiredLinks: ReturnType<typeof computeDes
       master: desiredLinks.bridge.name,
       alias: `${OWNER_PREFIX}${l.peer}`,
       vxlan: { vni: l.vni, remote: l.remote, local: l.local, link: l.underlay, port: l.port, learning: false, group: undefined, ttl: 0 },
-      isolated: desiredLinks.loopPrevention === 'isolated',
+      // Every per-peer port is isolated, in both loop-prevention modes.
+      isolated: true,
       addresses: [],
       stats,
     });
@@ -469,4 +470,35 @@ export async function apiUnderLoad(h: LiveHost, ops: number): Promise<{ probes: 
   await nsRun(h.host, [process.execPath, CLI, 'start', '--state-dir', h.daemon.stateDir]);
   await h.watcher.waitUntil('converged after the API load', meshDone(h.host, h.n), performance.now(), 60_000);
   return { probes: out.probeTimes, opsMs };
+}
+
+/**
+ * GET /status latency on an idle daemon with `peers` peers (ebtables mode: (peers-1)*(peers-2)
+ * pairwise rules): `requests` GETs one after the other, after the mesh has settled. Status is
+ * served from the last observation; the chain is not read again without an nft event.
+ */
+export async function statusIdle(reg: NetnsRegistry, ul: Underlay, peers: number, requests: number, settleMs = 5000): Promise<{ ms: number[]; convergeS: number; bytes: number }> {
+  const host = await ul.addHost('st', ['198.18.0.1']);
+  const daemon = new DaemonHost(reg, host);
+  try {
+    daemon.writeConfig(peersYaml(peersFor2(peers)));
+    const t0 = performance.now();
+    daemon.start();
+    for (;;) {
+      if ((await upVxlanPorts(host).catch(() => new Set<string>())).size === peers - 1) break; // no bridge yet: not converged
+      if (performance.now() - t0 > 600_000) throw new Error(`status bench: ${peers} peers not converged in 600 s`);
+      await sleep(1000);
+    }
+    const convergeS = (performance.now() - t0) / 1000;
+    await sleep(settleMs); // the reconcile its own changes trigger, then idle
+    const spec = { base: 'http://127.0.0.1:7789', concurrent: false, requests: range(0, requests).map(() => ({ method: 'GET', path: '/status' })) };
+    const out = JSON.parse(await nsRun(host, [process.execPath, HTTP_BATCH_JS, JSON.stringify(spec)], { timeoutMs: 300_000 })) as { results: { status: number; ms: number; body: string }[] };
+    if (out.results.some((r) => r.status !== 200 && r.status !== 503)) throw new Error(`status bench: answers ${[...new Set(out.results.map((r) => r.status))].join(',')}`);
+    const links = (JSON.parse(out.results.at(-1)!.body) as { links: unknown[] }).links.length;
+    if (links !== peers - 1) throw new Error(`status bench: status lists ${links} links, want ${peers - 1}`);
+    return { ms: out.results.map((r) => r.ms), convergeS, bytes: out.results.at(-1)!.body.length };
+  } finally {
+    await daemon.stop();
+    await reg.delNs(host);
+  }
 }

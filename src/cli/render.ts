@@ -93,7 +93,7 @@ function loopPreventionText(l: StatusReport['loopPrevention']): string {
   const what = l.mode === 'ebtables' ? 'rules' : 'isolated ports';
   // The backend matters only for ebtables mode; older daemons do not report it.
   const backend = l.mode !== 'ebtables' || l.backend === undefined ? '' : l.backend === null ? ' (no working ebtables)' : ` (backend ${l.backend.name}: ${l.backend.ebtables})`;
-  return withProblem(`${l.mode}${backend}, ${l.present}/${l.expected} ${what} present`, l.problem);
+  return withProblem(`${l.mode}${backend}, ${l.present}/${l.expected} ${what} present${l.mode === 'ebtables' ? `, ${l.isolatedPorts} ports isolated` : ''}`, l.problem);
 }
 
 function ingressText(f: StatusReport['ingressFilter']): string {

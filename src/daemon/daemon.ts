@@ -1,4 +1,4 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { formatIssue, loadConfig, type ConfigIssue } from '../config/load.js';
@@ -8,6 +8,7 @@ import { CommandRunner, type Runner } from '../kernel/runner.js';
 import { describeBackend, probeEbtablesBackend } from '../kernel/ebtables-backend.js';
 import type { EbtablesChoice } from '../model/ebtables.js';
 import type { ActualState } from '../model/state.js';
+import { attachedOwnedPorts } from '../plan/plan.js';
 import type { Config } from '../model/types.js';
 import { isEmptyPlan } from '../plan/plan.js';
 import { systemClock, type Clock } from './clock.js';
@@ -34,8 +35,16 @@ export interface DaemonOptions {
 }
 
 const STOPPED_MARKER = 'stopped';
+/** The last config that loaded and validated, used at start when the files are invalid. */
+const LAST_GOOD = 'last-good-config.json';
 const RECHECK_MS = 300;
-/** Status reads the last observation of the kernel while it is younger than this. */
+/**
+ * A config that removes peers is applied only once the files read the same this long apart:
+ * a slow in-place writer caught after a prefix of the peers list must not delete links.
+ * Additions are not held back by a half-written file that is otherwise the same: only removals wait.
+ */
+const STABLE_MS = 1500;
+/** Status reads links and counters again at most this often (the chain comes from the last reconcile). */
 const STATUS_MAX_AGE_MS = 1000;
 const NOT_PROBED = 'ebtables backend not probed yet';
 
@@ -51,13 +60,19 @@ export class Daemon implements MeshControl {
   private config: Config | undefined;
   private configIssues: ConfigIssue[] | null = null;
   private configLoadedAt: Date | undefined;
+  /** Set when the config in force came from the state directory (the files were invalid at start). */
+  private configFromState: string | undefined;
+  /** A read that removes peers, waiting for the files to read the same again. */
+  private pendingRemoval: { fingerprint: string; since: number; peers: string[] } | undefined;
+  private lastGoodSaved: string | undefined;
+  private stableTimer: unknown;
   private stopped = false;
   private last: { report: ReconcileReport; outcome: ReconcileOutcome } | undefined;
   private readonly counters: Counters = { reconciles: 0, reconcileErrors: 0, driftRepairs: 0, configErrors: 0, changesApplied: 0 };
   private readonly scheduler: SyncScheduler<OperationResult | undefined>;
   private monitor: KernelMonitor | undefined;
   private watcher: ReturnType<typeof watchConfig> | undefined;
-  private statusInFlight: Promise<StatusReport> | undefined;
+  private refreshing: Promise<void> | undefined;
   /**
    * The last read of the kernel (by a reconcile or by status), when, and how many nft events
    * had been seen before it began: while that count holds and nft monitor runs, the ebtables
@@ -71,6 +86,10 @@ export class Daemon implements MeshControl {
     this.markFirstSync = resolve;
   });
   private macs: { counts: Map<string, number>; at: number } | undefined;
+  /** multicast mode: the groups joined on the underlay, read with the counters. */
+  private joinedGroups: string[] | undefined;
+  /** The last report and what it was built from: rebuilt only when one of them changed. */
+  private statusCache: { inputs: unknown[]; report: StatusReport } | undefined;
   /** Link health through the overlay: reports only, never changes the data plane. */
   private readonly probe: ProbeService;
 
@@ -98,6 +117,7 @@ export class Daemon implements MeshControl {
     this.stopped = await pathExists(join(this.opts.stateDir, STOPPED_MARKER));
     if (this.stopped) this.log.warn({ marker: join(this.opts.stateDir, STOPPED_MARKER) }, 'mesh was stopped with `vxmesh stop`; it stays down until `vxmesh start`');
     await this.loadConfig();
+    if (!this.config && this.configIssues) await this.loadLastGood();
     await this.chooseEbtables();
     this.watcher = watchConfig(this.opts.configDir, () => this.trigger({ kind: 'config', cause: 'saved' }), (err) =>
       this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'config watcher error; saves may be seen only at the periodic resync'),
@@ -117,23 +137,46 @@ export class Daemon implements MeshControl {
   }
 
   async close(): Promise<void> {
+    if (this.stableTimer !== undefined) this.clock.clearTimeout(this.stableTimer);
     this.monitor?.close();
     await this.probe.close();
     await this.watcher?.close();
     await this.scheduler.close();
   }
 
-  /** Read the config dir. A bad config is recorded and the last good one stays in force. */
-  private async loadConfig(): Promise<void> {
+  /**
+   * Read the config dir. A bad config is recorded and the last good one stays in force. With
+   * `removalWaits`, a config that removes peers is held until the files read the same
+   * STABLE_MS apart (the re-read is scheduled here); operators' start and reload apply at once.
+   */
+  private async loadConfig(removalWaits = false): Promise<void> {
     const r = await loadConfig(this.opts.configDir);
     if (r.ok) {
-      const changed = JSON.stringify(r.config) !== JSON.stringify(this.config);
+      const fingerprint = JSON.stringify(r.config);
+      const changed = fingerprint !== JSON.stringify(this.config);
+      const removed = changed && this.config ? removedPeers(this.config, r.config) : [];
+      if (removalWaits && removed.length > 0) {
+        const now = this.clock.now();
+        if (this.pendingRemoval?.fingerprint !== fingerprint) {
+          this.pendingRemoval = { fingerprint, since: now, peers: removed };
+          this.log.info({ removed, waitMs: STABLE_MS }, 'config removes peers; applied once the files read the same again');
+        }
+        const wait = STABLE_MS - (now - this.pendingRemoval.since);
+        if (wait > 0) {
+          this.recheckStable(wait);
+          return;
+        }
+      }
+      this.pendingRemoval = undefined;
       if (changed || this.configIssues) this.log.info({ files: r.config.files, peers: r.config.peers.length, warnings: r.config.warnings }, 'config loaded');
       this.config = r.config;
       this.configIssues = null;
+      this.configFromState = undefined;
       if (changed || !this.configLoadedAt) this.configLoadedAt = new Date();
+      await this.saveLastGood(fingerprint);
       return;
     }
+    this.pendingRemoval = undefined;
     const text = r.issues.map(formatIssue);
     if (JSON.stringify(r.issues) !== JSON.stringify(this.configIssues)) {
       this.counters.configErrors++;
@@ -163,8 +206,53 @@ export class Daemon implements MeshControl {
     return this.firstSyncDone;
   }
 
+  /** One timer for the re-read that may apply a held removal: runs in between do not re-arm it sooner. */
+  private recheckStable(delayMs: number): void {
+    if (this.stableTimer !== undefined) this.clock.clearTimeout(this.stableTimer);
+    this.stableTimer = this.clock.setTimeout(() => {
+      this.stableTimer = undefined;
+      this.trigger({ kind: 'config', cause: 'recheck' });
+    }, delayMs);
+  }
+
+  /** Keep the config in force in the state directory (atomically), for a start with invalid files. */
+  private async saveLastGood(fingerprint: string): Promise<void> {
+    if (this.lastGoodSaved === fingerprint) return;
+    const path = join(this.opts.stateDir, LAST_GOOD);
+    try {
+      await writeFile(`${path}.tmp`, JSON.stringify({ savedAt: new Date().toISOString(), config: this.config }) + '\n', { mode: 0o600 });
+      await rename(`${path}.tmp`, path);
+      this.lastGoodSaved = fingerprint;
+    } catch (err) {
+      this.log.warn({ err, path }, 'cannot save the last good config');
+    }
+  }
+
+  /** At start, with invalid files: the config saved by the last run that had a good one. */
+  private async loadLastGood(): Promise<void> {
+    const path = join(this.opts.stateDir, LAST_GOOD);
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch {
+      return; // none saved: nothing is applied, and status says so
+    }
+    try {
+      const saved = JSON.parse(text) as { savedAt?: unknown; config?: Config };
+      const c = saved.config;
+      if (!c || typeof c !== 'object' || !Array.isArray(c.peers) || typeof c.mesh !== 'object' || typeof saved.savedAt !== 'string') throw new Error('not a saved config');
+      this.config = c;
+      this.configFromState = saved.savedAt;
+      this.lastGoodSaved = JSON.stringify(c);
+      this.log.warn({ path, savedAt: saved.savedAt, errors: (this.configIssues ?? []).map(formatIssue) }, 'config invalid at start; using the last good config saved in the state directory');
+    } catch (err) {
+      this.log.error({ err, path }, 'the saved last good config cannot be read; nothing applied');
+    }
+  }
+
   private goal(): Goal | undefined {
-    if (this.stopped) return undefined;
+    // Stopped means kept down: a teardown that failed halfway is completed by the retry.
+    if (this.stopped) return { kind: 'teardown' };
     return this.config ? { kind: 'mesh', config: this.config, node: this.opts.node } : undefined;
   }
 
@@ -184,10 +272,11 @@ export class Daemon implements MeshControl {
       return { ok: result.ok, result };
     }
     // Kernel events alone do not re-read the files; everything else does.
-    if (triggers.some((t) => t.kind !== 'kernel')) await this.loadConfig();
+    if (triggers.some((t) => t.kind !== 'kernel')) await this.loadConfig(!triggers.some((t) => t.kind === 'config' && t.cause === 'start'));
     const goal = this.goal();
     if (!goal) return { ok: true };
     const outcome = await this.reconcileWith(goal, triggers.map(describeTrigger).sort().join(','));
+    if (this.stopped) return { ok: outcome.errors.length === 0 };
     if (isDriftOnly(triggers) && outcome.changes.length > 0) this.counters.driftRepairs++;
     // Ports held back for want of ebtables: retry with backoff, probing again each time, so
     // installing the package heals the mesh within seconds rather than at the next resync.
@@ -285,40 +374,72 @@ export class Daemon implements MeshControl {
     return this.result('stop', outcome);
   }
 
-  /** Concurrent callers share one kernel read: /status, /healthz and /metrics need no token. */
-  status(): Promise<StatusReport> {
-    this.statusInFlight ??= this.readStatus().finally(() => {
-      this.statusInFlight = undefined;
-    });
-    return this.statusInFlight;
+  /**
+   * The status from the last observation of the kernel. A reconcile's read is used as it is;
+   * counters are read again when it is over a second old (links, addresses and the nft table;
+   * the chain comes from the last reconcile), and the report is rebuilt only when
+   * what it is built from changed: most GETs cost a lookup, none O(peers^2) work.
+   */
+  async status(): Promise<StatusReport> {
+    const age = this.observed ? this.clock.now() - this.observed.at : Infinity;
+    if (age > STATUS_MAX_AGE_MS) await this.refreshObservation();
+    return this.buildStatusCached();
   }
 
-  /** The status from the last observation of the kernel, read again only when it is over a second old. */
-  private async readStatus(): Promise<StatusReport> {
+  /**
+   * One kernel read for status at a time. The chain is the reconcile's read: any change to it
+   * is an nft event, which runs a reconcile that reads it again, so status never reads the
+   * O(peers^2) rules itself once a reconcile has.
+   */
+  private refreshObservation(): Promise<void> {
+    this.refreshing ??= (async () => {
+      const at = this.clock.now();
+      const nftEvents = this.nftEvents;
+      const prev = this.observed;
+      // The chain read is reused while nft monitor runs and has reported no change since it.
+      const chain = prev && prev.nftEvents === nftEvents && prev.actual.ebtables.available && this.monitor?.isWatching('nft') ? prev.actual.ebtables : undefined;
+      const cfg = this.config;
+      const [actual, macs] = await Promise.all([
+        observe(this.runner, this.ebtables, chain),
+        // With one device the MACs per remote come from its own fdb (read by observe): no bridge-wide dump.
+        cfg?.mesh.mode === 'per-peer' ? learnedMacs(this.runner, cfg.mesh.bridge) : Promise.resolve(new Map<string, number>()),
+      ]);
+      const single = cfg ? planFor({ kind: 'mesh', config: cfg, node: this.opts.node }, actual).desired?.single : undefined;
+      this.joinedGroups = single?.group ? await multicastGroups(this.runner, single.underlay) : undefined;
+      // A reconcile may have read the kernel meanwhile: the newer read wins.
+      if (!this.observed || this.observed.at <= at) this.observed = { actual, at, nftEvents };
+      this.macs = { counts: macs, at };
+    })().finally(() => {
+      this.refreshing = undefined;
+    });
+    return this.refreshing;
+  }
+
+  private buildStatusCached(): StatusReport {
+    // Link health changes with time: the report is rebuilt at least once a second.
+    const inputs = [Math.floor(this.clock.now() / STATUS_MAX_AGE_MS), this.observed?.actual, this.macs?.counts, this.joinedGroups, this.ebtables, this.config, this.configIssues, this.configFromState, this.pendingRemoval, this.stopped, this.last, this.counters.reconciles];
+    const hit = this.statusCache;
+    if (hit && hit.inputs.length === inputs.length && hit.inputs.every((v, i) => v === inputs[i])) return { ...hit.report, counters: { ...this.counters } };
+    const report = this.buildStatusNow();
+    this.statusCache = { inputs, report };
+    return report;
+  }
+
+  private buildStatusNow(): StatusReport {
     const cfg = this.config;
-    const now = this.clock.now();
-    const fresh = (at: number | undefined) => at !== undefined && now - at <= STATUS_MAX_AGE_MS;
-    const nftEvents = this.nftEvents;
-    // The chain read is reused only while nft monitor runs and has seen no change since.
-    const chain = this.observed && this.observed.nftEvents === nftEvents && this.observed.actual.ebtables.available && this.monitor?.isWatching('nft') ? this.observed.actual.ebtables : undefined;
-    const [actual, macs] = await Promise.all([
-      fresh(this.observed?.at) ? this.observed!.actual : observe(this.runner, this.ebtables, chain),
-      // With one device the MACs per remote come from its own fdb (read by observe): no bridge-wide dump.
-      !cfg || cfg.mesh.mode !== 'per-peer' ? new Map<string, number>() : fresh(this.macs?.at) ? this.macs!.counts : learnedMacs(this.runner, cfg.mesh.bridge),
-    ]);
-    if (!fresh(this.observed?.at)) this.observed = { actual, at: now, nftEvents };
-    if (cfg && !fresh(this.macs?.at)) this.macs = { counts: macs, at: now };
+    const actual = this.observed!.actual;
     // Status shows the config's mesh even while stopped (what start would bring back).
     const planned = cfg ? planFor({ kind: 'mesh', config: cfg, node: this.opts.node }, actual) : undefined;
     const self = planned?.self;
-    const group = planned?.desired?.single?.group ? planned.desired.single : undefined;
-    const joinedGroups = group ? await multicastGroups(this.runner, group.underlay) : undefined;
     return buildStatus({
       configDir: this.opts.configDir,
       config: cfg,
       configIssues: this.configIssues,
       configLoadedAt: this.configLoadedAt,
+      configFromState: this.configFromState,
+      pendingRemoval: this.pendingRemoval?.peers,
       stopped: this.stopped,
+      leftAfterStop: this.stopped ? attachedOwnedPorts(actual) : [],
       self: self?.ok ? self.self : undefined,
       selfProblem: self && !self.ok ? self.reason : undefined,
       underlay: self?.ok ? self.underlay : undefined,
@@ -326,8 +447,8 @@ export class Daemon implements MeshControl {
       desired: planned?.desired,
       repairPending: planned?.plan !== undefined && !isEmptyPlan(planned.plan),
       actual,
-      macs,
-      joinedGroups,
+      macs: this.macs?.counts ?? new Map(),
+      joinedGroups: this.joinedGroups,
       last: this.last,
       counters: this.counters,
       ebtables: this.ebtables,
@@ -335,4 +456,10 @@ export class Daemon implements MeshControl {
       probe: this.probe.report(),
     });
   }
+}
+
+/** Names of the peers in `before` that `after` no longer has. */
+function removedPeers(before: Config, after: Config): string[] {
+  const kept = new Set(after.peers.map((p) => p.name));
+  return before.peers.filter((p) => !kept.has(p.name)).map((p) => p.name);
 }

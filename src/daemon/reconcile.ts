@@ -28,9 +28,6 @@ export interface ReconcileOutcome {
   durationMs: number;
 }
 
-/** Applies per reconcile before a plan that is still not empty counts as an error. */
-const MAX_PASSES = 2;
-
 /** Where a plan comes from: the config, or "remove everything vxmesh owns". */
 export type Goal = { kind: 'mesh'; config: Config; node: string | undefined } | { kind: 'teardown' };
 
@@ -61,9 +58,17 @@ export async function planNow(runner: Runner, goal: Goal, ebtables: EbtablesChoi
 }
 
 /**
+ * Passes of observe -> plan -> apply in one reconcile. Some changes must wait for the kernel
+ * to read back an earlier one: a port comes up only once it reads back attached and isolated,
+ * and the chain is removed (isolated mode, stop) only once no exposed port remains.
+ */
+const MAX_PASSES = 4;
+
+/**
  * The one path to the kernel: observe, plan the difference, apply it, then observe again
- * to verify. Whatever triggered it, it is the same full sync. Errors are returned, not
- * logged: the caller logs them once.
+ * to verify, and apply what the new read still asks for (the next step of a change that
+ * waits for a read-back). Whatever triggered it, it is the same full sync. Errors are
+ * returned, not logged: the caller logs them once.
  */
 export async function reconcile(runner: Runner, goal: Goal, ebtables: EbtablesChoice): Promise<ReconcileOutcome> {
   const started = performance.now();
@@ -75,8 +80,8 @@ export async function reconcile(runner: Runner, goal: Goal, ebtables: EbtablesCh
     out.observed = first.actual;
     let plan = first.plan;
     if (plan) out.blocked = plan.blocked;
-    // Usually one pass. A mode switch takes two: the ports of one mode leave before the ports
-    // of the other join the bridge (and before the per-peer loop prevention goes), each step
+    // Usually one pass. A mode switch takes two (the ports of one mode leave before the ports of
+    // the other join), a new port up to three (made, attached and isolated, then up), each
     // planned from a fresh read of the kernel.
     for (let pass = 1; plan && !isEmptyPlan(plan); pass++) {
       const applied = plan;
@@ -89,8 +94,9 @@ export async function reconcile(runner: Runner, goal: Goal, ebtables: EbtablesCh
       const again = await planNow(runner, goal, ebtables);
       out.observed = again.actual;
       plan = again.plan;
+      out.blocked = plan?.blocked ?? [];
       if (errors.length > 0) break;
-      // Another pass only for new work (the second half of a mode switch), never the same plan again.
+      // Another pass only for new work (the next step of a change), never the same plan again.
       if (plan && !isEmptyPlan(plan) && (pass >= MAX_PASSES || sameSteps(plan, applied))) {
         const message = `not converged after apply: ${plan.changes.join('; ')}`;
         out.errors.push({ message, err: new Error(message) });

@@ -1,9 +1,9 @@
 import { formatIssue, type ConfigIssue } from '../config/load.js';
-import { BRIDGE_ALIAS, DEFAULT_BRIDGE, GATE_RULE } from '../model/names.js';
+import { BRIDGE_ALIAS, CHAIN, DEFAULT_BRIDGE, GATE_RULE } from '../model/names.js';
 import type { ActualState } from '../model/state.js';
 import { VXLAN_OVERHEAD, type Config, type Peer } from '../model/types.js';
 import type { DesiredLink, DesiredState } from '../plan/desired.js';
-import { expectedChain } from '../plan/plan.js';
+import { chainCoverage } from '../plan/plan.js';
 import { ingressMatches } from '../plan/ingress.js';
 import type { EbtablesChoice } from '../model/ebtables.js';
 import { VERSION } from '../version.js';
@@ -18,7 +18,13 @@ export interface StatusInput {
   config: Config | undefined;
   configIssues: ConfigIssue[] | null;
   configLoadedAt: Date | undefined;
+  /** When the config in force came from the state directory: when it was saved there. */
+  configFromState?: string | undefined;
+  /** Peers a newer read of the files removes, held until the files are stable. */
+  pendingRemoval?: string[] | undefined;
   stopped: boolean;
+  /** Owned ports still attached after `stop` (a teardown step failed; it is retried). */
+  leftAfterStop?: string[];
   self: Peer | undefined;
   selfProblem: string | undefined;
   underlay: string | undefined;
@@ -56,29 +62,39 @@ function underlayProblem(s: StatusInput, local: string | undefined): string | nu
   return s.selfProblem ?? null;
 }
 
-/** Loop prevention as found: pairwise rules (or isolated ports) expected and present. */
+/**
+ * Loop prevention as found: pairwise rules (or isolated ports) expected and present. Every
+ * per-peer port is isolated in both modes; in `ebtables` mode isolation is the second layer,
+ * and the problem says whether it still holds while the rules are missing.
+ */
 function loopPrevention(s: StatusInput, links: LinkStatus[]): StatusReport['loopPrevention'] {
   const mode = s.config?.mesh.loopPrevention ?? 'ebtables';
   const eb = s.actual.ebtables;
   const backend = s.ebtables.backend ? { ...s.ebtables.backend } : null;
   if (s.desired?.single) {
     // One device: nothing to prevent. The per-peer chain goes once no per-peer port is left.
-    return { mode: 'none', backend, expected: 0, present: 0, problem: eb.chainExists ? 'the per-peer VXMESH chain is still there (it goes once no per-peer port is left)' : null };
+    return { mode: 'none', backend, expected: 0, present: 0, isolatedPorts: 0, problem: eb.chainExists ? 'the per-peer VXMESH chain is still there (it goes once no per-peer port is left)' : null };
   }
+  const ports = [...new Set(links.filter((l) => l.attached).map((l) => l.device))];
+  const isolated = ports.filter((d) => s.actual.links.get(d)?.isolated === true).length;
+  const isolation = `${isolated} of ${ports.length} attached ports isolated${isolated < ports.length ? ': VXLAN ports can forward to each other' : ''}`;
   if (mode === 'ebtables') {
     const devices = [...new Set(links.filter((l) => l.present).map((l) => l.device))];
-    const want = new Set(expectedChain(devices));
-    const expected = want.size - 1;
-    const present = eb.chain.filter((r) => r !== GATE_RULE && want.has(r)).length;
-    let problem: string | null = null;
-    if (!s.ebtables.backend) problem = s.ebtables.problem ?? 'no working ebtables';
-    else if (!eb.available) problem = `ebtables unavailable: ${eb.error ?? 'unknown error'}`;
-    else if (present < expected || eb.jumps === 0 || eb.chain[0] !== GATE_RULE) problem = `rules missing: ${present} of ${expected} pairwise rules${eb.jumps === 0 ? ', no FORWARD jump' : ''}`;
-    return { mode, backend, expected, present, problem };
+    const { expected, present } = chainCoverage(eb.chainExists ? eb.chain : [GATE_RULE], devices);
+    const faults: string[] = [];
+    if (!s.ebtables.backend) faults.push(s.ebtables.problem ?? 'no working ebtables');
+    else if (!eb.available) faults.push(`ebtables unavailable: ${eb.error ?? 'unknown error'}`);
+    else {
+      if (present < expected || eb.chain[0] !== GATE_RULE) faults.push(`rules missing: ${present} of ${expected} pairwise rules`);
+      if (eb.jumps === 0) faults.push('no FORWARD jump');
+      else if (eb.jumpShadowedBy !== undefined) faults.push(`FORWARD rule "${eb.jumpShadowedBy.slice(0, 80)}" stands before the jump to ${CHAIN}`);
+    }
+    if (faults.length === 0 && isolated === ports.length) return { mode, backend, expected, present, isolatedPorts: isolated, problem: null };
+    return { mode, backend, expected, present, isolatedPorts: isolated, problem: [...faults, isolation].join('; ') };
   }
   const expected = links.length;
   const present = links.filter((l) => l.present && s.actual.links.get(l.device)?.isolated === true).length;
-  return { mode, backend, expected, present, problem: present < expected ? `${expected - present} of ${expected} ports not isolated` : null };
+  return { mode, backend, expected, present, isolatedPorts: isolated, problem: present < expected ? `${expected - present} of ${expected} ports not isolated` : null };
 }
 
 function ingressProblem(s: StatusInput): string | null {
@@ -105,10 +121,17 @@ export function buildStatus(s: StatusInput): StatusReport {
   const loop = loopPrevention(s, links);
   const ingress = ingressProblem(s);
 
-  if (s.stopped) reasons.push('stopped with `vxmesh stop`');
-  else {
+  if (s.stopped) {
+    reasons.push('stopped with `vxmesh stop`');
+    const left = s.leftAfterStop ?? [];
+    if (left.length) reasons.push(`teardown incomplete: ${left.join(', ')} still attached; loop prevention stays until they are gone (retrying)`);
+  } else {
     if (!s.config) reasons.push('no valid config has been loaded');
-    if (s.configIssues) reasons.push(`config invalid (last good config still applied): ${s.configIssues.map(formatIssue).join('; ')}`);
+    if (s.configIssues) {
+      const applied = !s.config ? 'nothing applied: no last good config' : s.configFromState ? `using the last good config saved in the state directory at ${s.configFromState}` : 'last good config still applied';
+      reasons.push(`config invalid (${applied}): ${s.configIssues.map(formatIssue).join('; ')}`);
+    }
+    if (s.pendingRemoval?.length) reasons.push(`config change removing ${s.pendingRemoval.join(', ')} waits until the files read the same again`);
     if (underlay) reasons.push(underlay);
     if (s.desired && !br) reasons.push(`bridge ${bridgeName} is missing`);
     if (one?.device.problem) reasons.push(`${one.device.name}: ${one.device.problem}`);
@@ -137,6 +160,7 @@ export function buildStatus(s: StatusInput): StatusReport {
       files: s.config?.files ?? [],
       loadedAt: s.configLoadedAt?.toISOString() ?? null,
       lastError: s.configIssues ? s.configIssues.map(formatIssue) : null,
+      fromStateDir: s.configFromState ?? null,
       warnings: s.config?.warnings ?? [],
     },
     underlay: { device: s.underlay ?? null, address: local ?? null, mtu: under?.mtu ?? null, problem: underlay },

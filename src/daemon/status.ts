@@ -88,6 +88,8 @@ export interface StatusReport {
     files: string[];
     loadedAt: string | null;
     lastError: string[] | null;
+    /** Set when the files were invalid at start and the config in force is the last good one saved in the state directory: when it was saved. */
+    fromStateDir: string | null;
     warnings: string[];
   };
   underlay: { device: string | null; address: string | null; mtu: number | null; problem: string | null };
@@ -105,6 +107,8 @@ export interface StatusReport {
     backend: { name: 'nft' | 'legacy'; ebtables: string; save: string; restore: string } | null;
     expected: number;
     present: number;
+    /** Attached per-peer ports with bridge-port isolation on (every port, in both modes). */
+    isolatedPorts: number;
     problem: string | null;
   };
   /** The nftables table that accepts the VXLAN port only from peer addresses. */

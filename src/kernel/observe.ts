@@ -1,8 +1,8 @@
 import { CommandError, type Runner } from './runner.js';
 import { parseDeviceFdb, parseEbtablesSave, parseIngress, parseIpLinks, parseLearnedMacs, parseMaddr } from './parse.js';
 import { readIpv6State } from './ipv6.js';
-import { INGRESS_TABLE, isOwnedAlias } from '../model/names.js';
-import type { ActualState, EbtablesState, IngressState, LinkInfo } from '../model/state.js';
+import { INGRESS_TABLE } from '../model/names.js';
+import { isOwnedDevice, type ActualState, type EbtablesState, type IngressState, type LinkInfo } from '../model/state.js';
 import type { EbtablesChoice } from './ebtables-backend.js';
 
 /**
@@ -27,7 +27,7 @@ export async function observe(runner: Runner, ebtables: EbtablesChoice, cachedEb
  * device): read their flood lists and how many MACs each remote has taught them.
  */
 async function readFloodLists(runner: Runner, links: Map<string, LinkInfo>): Promise<void> {
-  const shared = [...links.values()].filter((l) => l.vxlan && l.vxlan.remote === undefined && isOwnedAlias(l.alias));
+  const shared = [...links.values()].filter((l) => l.vxlan && l.vxlan.remote === undefined && isOwnedDevice(l));
   await Promise.all(
     shared.map(async (l) => Object.assign(l, parseDeviceFdb(await runner.run('bridge', ['-j', 'fdb', 'show', 'dev', l.name])))),
   );

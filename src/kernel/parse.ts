@@ -85,11 +85,23 @@ function normalizeNegation(rule: string): string {
   return rule.replace(/(^|\s)! (-[io]|--(?:in|out)-interface) (\S+)/g, '$1$2 ! $3');
 }
 
-/** Parse `ebtables-save -t filter` for our chain and our jump. */
-export function parseEbtablesSave(text: string): Pick<EbtablesState, 'chainExists' | 'chain' | 'jumps'> {
+/** Parse `ebtables-save -t filter` for our chain, our jump, and what stands before the jump. */
+export function parseEbtablesSave(text: string): Pick<EbtablesState, 'chainExists' | 'chain' | 'jumps' | 'jumpShadowedBy'> {
   const chains = parseEbtablesChains(text);
   const chain = chains.get(CHAIN);
-  return { chainExists: chain !== undefined, chain: chain ?? [], jumps: (chains.get('FORWARD') ?? []).filter((r) => r === JUMP_RULE).length };
+  const forward = chains.get('FORWARD') ?? [];
+  return { chainExists: chain !== undefined, chain: chain ?? [], jumps: forward.filter((r) => r === JUMP_RULE).length, jumpShadowedBy: ruleBeforeJump(forward) };
+}
+
+/**
+ * The first FORWARD rule before our jump that could let a frame through without it: any rule
+ * whose target is not DROP or CONTINUE (an ACCEPT, a jump to another chain, a mark with
+ * ACCEPT...). Rules that only drop more are harmless, so another tool's DROP rules may stand first.
+ */
+function ruleBeforeJump(forward: string[]): string | undefined {
+  const at = forward.indexOf(JUMP_RULE);
+  if (at < 0) return undefined;
+  return forward.slice(0, at).find((r) => !/ -j (DROP|CONTINUE)$/.test(` ${r}`));
 }
 
 /** Parse `bridge -j fdb show dev DEV`: the default (all-zero MAC) destinations, the flood list. */

@@ -49,3 +49,22 @@ export function sharedAlias(vni: number): string {
 export function isOwnedAlias(alias: string | undefined): boolean {
   return alias?.startsWith(OWNER_PREFIX) ?? false;
 }
+
+/** The names vxmesh gives its VXLAN devices: `vxlan<peer id>` and `vxlanv<vni>`. */
+const OWNED_DEVICE_NAME = /^vxlanv?[0-9]{1,10}$/;
+
+/**
+ * An interface name as vxmesh writes them (config-given bridge and underlay names follow the
+ * same alphabet). Names read from the kernel go into `ip -batch` lines, whose parser splits
+ * on white space, reads `#` as a comment and `"` as a quote: anything else is foreign.
+ */
+export const SAFE_IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
+
+/** A name vxmesh could have given one of its VXLAN devices. */
+export function isOwnedDeviceName(name: string): boolean {
+  return OWNED_DEVICE_NAME.test(name);
+}
+
+export function isSafeIfname(name: string): boolean {
+  return SAFE_IFNAME.test(name);
+}

@@ -2,7 +2,7 @@
  * What the kernel has, as the parsers read it (kernel/) and planning and status use it
  * (plan/, daemon/). Plain data and pure helpers only.
  */
-import { isOwnedAlias } from './names.js';
+import { BRIDGE_ALIAS, isOwnedAlias, isOwnedDeviceName, isSafeIfname } from './names.js';
 
 export interface VxlanInfo {
   vni: number;
@@ -46,6 +46,8 @@ export interface EbtablesState {
   chain: string[];
   /** How many times FORWARD jumps to the vxmesh chain with our gate rule. */
   jumps: number;
+  /** A FORWARD rule before the jump that could accept VXLAN-to-VXLAN frames unchecked. */
+  jumpShadowedBy?: string | undefined;
 }
 
 /** The ingress filter as wanted: the VXLAN port, open only to these peer addresses. */
@@ -95,9 +97,23 @@ export function ipv6UsableOn(s: Ipv6State, device: string): boolean {
   return !(s.disabled.get(device) ?? s.defaultDisabled);
 }
 
+/**
+ * A VXLAN device vxmesh made: its alias carries the mark and its name is one vxmesh gives.
+ * The alias alone proves nothing (anyone can set it), and a name outside vxmesh's alphabet
+ * would corrupt the batch line that deletes it: such a device is foreign and left alone.
+ */
+export function isOwnedDevice(l: LinkInfo): boolean {
+  return l.kind === 'vxlan' && isOwnedAlias(l.alias) && isOwnedDeviceName(l.name);
+}
+
+/** The bridge vxmesh made (the alias the bridge gets, and a name a config could give it). */
+export function isOwnedBridge(l: LinkInfo): boolean {
+  return l.kind === 'bridge' && l.alias === BRIDGE_ALIAS && isSafeIfname(l.name);
+}
+
 /** The underlay the owned VXLAN devices use now: where the mesh was before an address change. */
 export function currentUnderlay(links: Map<string, LinkInfo>): string | undefined {
-  for (const l of links.values()) if (l.vxlan?.link && isOwnedAlias(l.alias)) return l.vxlan.link;
+  for (const l of links.values()) if (l.vxlan?.link && isOwnedDevice(l) && isSafeIfname(l.vxlan.link)) return l.vxlan.link;
   return undefined;
 }
 

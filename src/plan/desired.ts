@@ -1,5 +1,5 @@
 import { linkVni } from '../model/vni.js';
-import { deviceName, ownerAlias, sharedAlias, sharedDeviceName } from '../model/names.js';
+import { deviceName, isSafeIfname, ownerAlias, sharedAlias, sharedDeviceName } from '../model/names.js';
 import { compareAddr, type IngressDesired } from '../model/state.js';
 import type { Config, LoopPrevention, MeshMode, Peer } from '../model/types.js';
 import type { ProbeAddressDesired } from './probe-address.js';
@@ -88,10 +88,12 @@ export function findSelf(config: Config, node: string | undefined, local: LocalA
     if (!self) return { ok: false, reason: 'waiting for the underlay address: no peer address is assigned to a local interface (or set node: / --node)' };
   }
   const holder = local.get(self.address);
+  // The underlay's name goes into batch lines: a kernel name outside the safe alphabet is refused.
+  if (holder && !self.dev && !isSafeIfname(holder)) return { ok: false, reason: `the interface holding ${self.address} has a name vxmesh does not use in commands (${JSON.stringify(holder.slice(0, 20))}); set dev: for ${self.name}` };
   if (holder) return { ok: true, self, underlay: self.dev ?? holder, local: self.address };
   // Named node whose address went away: if its underlay now has another address of the same
   // family (DHCP gave a new one), the links follow it so they keep working once peers are told.
-  const dev = self.dev ?? lastUnderlay;
+  const dev = self.dev ?? (lastUnderlay !== undefined && isSafeIfname(lastUnderlay) ? lastUnderlay : undefined);
   const moved = dev ? [...local].find(([addr, d]) => d === dev && addr.includes(':') === (self.family === 6) && !addr.startsWith('fe80:')) : undefined;
   if (name !== undefined && dev && moved) return { ok: true, self, underlay: dev, local: moved[0], movedFrom: self.address };
   return { ok: false, reason: `waiting for the underlay address ${self.address} of ${self.name} to appear on a local interface` };

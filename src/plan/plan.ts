@@ -1,5 +1,5 @@
-import { BRIDGE_ALIAS, CHAIN, GATE_RULE, JUMP_RULE, OWNER_PREFIX, ZERO_MAC, dropRule, isOwnedAlias } from '../model/names.js';
-import type { ActualState, IngressDesired, IngressState, LinkInfo } from '../model/state.js';
+import { BRIDGE_ALIAS, CHAIN, GATE_RULE, JUMP_RULE, OWNER_PREFIX, ZERO_MAC, dropRule, isSafeIfname } from '../model/names.js';
+import { isOwnedBridge, isOwnedDevice, type ActualState, type IngressDesired, type IngressState, type LinkInfo } from '../model/state.js';
 import { VXLAN_OVERHEAD } from '../model/types.js';
 import type { DesiredDevice, DesiredState } from './desired.js';
 import { planSingleDevice, singleDeviceLeft, tunnelPortsLeft } from './single-device.js';
@@ -93,14 +93,7 @@ export function isEmptyPlan(p: Plan): boolean {
   return p.steps.length === 0;
 }
 
-/** A VXLAN device vxmesh made (the bridge's alias shares the prefix, but it is no vxlan device). */
-export function isOwnedDevice(l: LinkInfo): boolean {
-  return l.kind === 'vxlan' && isOwnedAlias(l.alias);
-}
-
-function isOwnedBridge(l: LinkInfo): boolean {
-  return l.kind === 'bridge' && l.alias === BRIDGE_ALIAS;
-}
+export { isOwnedDevice };
 
 /**
  * The MTU a device can have: the mesh MTU, or less when the underlay cannot carry it (the
@@ -136,9 +129,8 @@ function recreateReason(a: LinkInfo, d: DesiredDevice): string | undefined {
 }
 
 export function computePlan(desired: DesiredState, actual: ActualState): Plan {
-  const plan: Draft = { nft: undefined, pre: [], fdb: [], chain: undefined, chainAppend: [], ebtables: [], post: [], changes: [], blocked: [] };
+  const plan = newDraft();
   const br = desired.bridge;
-  const isolated = desired.loopPrevention === 'isolated';
 
   // Owned devices no longer wanted go first: they may hold a VNI a new link needs.
   const wanted = new Set(desired.single ? [desired.single.device] : desired.links.map((l) => l.device));
@@ -169,7 +161,7 @@ export function computePlan(desired: DesiredState, actual: ActualState): Plan {
   }
 
   // Without a working ebtables no per-peer port may join the bridge: its loop prevention cannot be made.
-  if (!desired.single && !isolated && !actual.ebtables.available) {
+  if (!desired.single && desired.loopPrevention === 'ebtables' && !actual.ebtables.available) {
     bridgeUsable = false;
     plan.blocked.push(`no port joins ${br.name}: loop prevention cannot be put in place without a working ebtables`);
   }
@@ -204,7 +196,7 @@ export function computePlan(desired: DesiredState, actual: ActualState): Plan {
     } else {
       updateInPlace(plan, a, d, mtu);
     }
-    if (bridgeUsable && !singleLeft) attach(plan, fresh ? undefined : a, d.device, br.name, isolated);
+    if (bridgeUsable && !singleLeft) attach(plan, fresh ? undefined : a, d.device, br.name);
   }
 
   if (bridgeUsable) addProbeAddress(plan, desired, actual);
@@ -241,7 +233,7 @@ function replaceScriptDevices(plan: Draft, desired: DesiredState, actual: Actual
   for (const a of actual.links.values()) {
     const v = a.vxlan;
     const ours = v?.remote !== undefined ? byRemote.get(v.remote) : undefined;
-    if (!v || !ours || isOwnedDevice(a) || a.master !== desired.bridge.name || v.port !== ours.port) continue;
+    if (!v || !ours || isOwnedDevice(a) || !isSafeIfname(a.name) || a.master !== desired.bridge.name || v.port !== ours.port) continue;
     plan.pre.push(`link del dev ${a.name}`);
     plan.changes.push(`replace unmanaged ${a.name} (remote ${v.remote}, vni ${v.vni}, as vxlansetup.sh makes them) with ${ours.device} (vni ${ours.vni})`);
     replaced.add(a.name);
@@ -277,25 +269,30 @@ function updateInPlace(plan: Draft, a: LinkInfo, d: DesiredDevice, mtu: number):
   }
 }
 
-/** Attach and bring up a port; `a` is undefined for a device created by this plan (down, unattached). */
-function attach(plan: Draft, a: LinkInfo | undefined, dev: string, bridge: string, isolated: boolean): void {
+/**
+ * Attach a port isolated, and bring it up in a later pass. `a` is undefined for a device
+ * created by this plan (down, unattached). Every per-peer port is isolated, in `ebtables` mode
+ * too: isolation blocks exactly the VXLAN-to-VXLAN forwarding the pairwise rules drop, and
+ * it is the kernel's own flag on the port, so a flushed chain that cannot be written back
+ * (ebtables failing) still leaves no path from one tunnel to another. A port comes up only
+ * once the kernel reads back that it is attached and isolated: `ip -force -batch` goes on
+ * after a refused line, so an `isolated on` that failed must not be followed by `up` in the
+ * same batch (reconcile re-observes between passes).
+ */
+function attach(plan: Draft, a: LinkInfo | undefined, dev: string, bridge: string): void {
   const attached = a?.master === bridge;
   if (!attached) {
     // A port's isolation flag can only be set once it is a port, so it joins while down.
-    if (isolated && a?.up) plan.post.push(`link set dev ${dev} down`);
-    plan.post.push(`link set dev ${dev} master ${bridge}`);
-    if (isolated) plan.post.push(`link set dev ${dev} type bridge_slave isolated on`);
-    plan.post.push(`link set dev ${dev} up`);
-    plan.changes.push(`attach ${dev} to ${bridge}${isolated ? ' (isolated)' : ''}`);
+    if (a?.up) plan.post.push(`link set dev ${dev} down`);
+    plan.post.push(`link set dev ${dev} master ${bridge}`, `link set dev ${dev} type bridge_slave isolated on`);
+    plan.changes.push(`attach ${dev} to ${bridge} (isolated)`);
     return;
   }
-  // Isolation goes on before the ebtables chain may be removed, and off only after it is in place.
-  if (isolated && !a.isolated) {
+  if (!a.isolated) {
+    // Before the chain may be removed and before the port comes up.
     plan.pre.push(`link set dev ${dev} type bridge_slave isolated on`);
     plan.changes.push(`set ${dev} isolated on`);
-  } else if (!isolated && a.isolated) {
-    plan.post.push(`link set dev ${dev} type bridge_slave isolated off`);
-    plan.changes.push(`set ${dev} isolated off`);
+    return;
   }
   if (!a.up) {
     plan.post.push(`link set dev ${dev} up`);
@@ -336,7 +333,7 @@ function chainMatches(actual: string[], devices: string[]): boolean {
  * are missing: a peer was added), or a rewrite (the gate is wrong, or a rule is stale,
  * foreign or doubled). Order among the DROP rules does not matter, only the gate's place.
  */
-function chainDiff(actual: string[], devices: string[]): string[] | 'rewrite' {
+function computeChainDiff(actual: string[], devices: string[]): string[] | 'rewrite' {
   if (actual[0] !== GATE_RULE) return 'rewrite';
   if (chainMatches(actual, devices)) return [];
   const want = new Set(expectedChain(devices).slice(1));
@@ -347,6 +344,36 @@ function chainDiff(actual: string[], devices: string[]): string[] | 'rewrite' {
     seen.add(rule);
   }
   return [...want].filter((r) => !seen.has(r));
+}
+
+/**
+ * The chain check is O(peers^2) (250,000 rules at 500 peers). One read of the chain is checked
+ * once per device list: the reconcile's check is what status reuses for the same observation.
+ */
+const chainChecks = new WeakMap<string[], { key: string; diff: string[] | 'rewrite' }>();
+
+export function chainDiff(actual: string[], devices: string[]): string[] | 'rewrite' {
+  const key = devices.join(' ');
+  const hit = chainChecks.get(actual);
+  if (hit?.key === key) return hit.diff;
+  const diff = computeChainDiff(actual, devices);
+  chainChecks.set(actual, { key, diff });
+  return diff;
+}
+
+/** Pairwise rules wanted for `devices`, and how many of them the chain holds. */
+export function chainCoverage(actual: string[], devices: string[]): { expected: number; present: number } {
+  const expected = devices.length * (devices.length - 1);
+  const diff = chainDiff(actual, devices);
+  if (diff !== 'rewrite') return { expected, present: expected - diff.length };
+  // A chain that needs a rewrite: count the wanted rules it still has, one parse per rule.
+  const names = new Set(devices);
+  const seen = new Set<string>();
+  for (const r of actual) {
+    const m = /^-i (\S+) -o (\S+) -j DROP$/.exec(r);
+    if (m && m[1] !== m[2] && names.has(m[1]!) && names.has(m[2]!)) seen.add(r);
+  }
+  return { expected, present: seen.size };
 }
 
 function planLoopPrevention(plan: Draft, desired: DesiredState, actual: ActualState, devices: string[]): void {
@@ -361,30 +388,46 @@ function planLoopPrevention(plan: Draft, desired: DesiredState, actual: ActualSt
       plan.chainAppend = diff;
       plan.changes.push(`add ${diff.length} pairwise rules to ${CHAIN}`);
     }
-    if (eb.jumps === 0) {
-      plan.ebtables.push(['-t', 'filter', '-I', 'FORWARD', '1', ...JUMP_RULE.split(' ')]);
-      plan.changes.push(`insert FORWARD jump to ${CHAIN}`);
-    }
-    for (let n = 1; n < eb.jumps; n++) {
-      plan.ebtables.push(['-t', 'filter', '-D', 'FORWARD', ...JUMP_RULE.split(' ')]);
-      plan.changes.push(`delete duplicate FORWARD jump to ${CHAIN}`);
-    }
-  } else {
-    planChainRemoval(plan, eb);
+    planJump(plan, eb);
+    return;
   }
+  // Isolated mode: the chain goes only once every owned port on a bridge reads back isolated.
+  const exposed = [...actual.links.values()].filter((l) => isOwnedDevice(l) && l.master !== undefined && l.isolated !== true);
+  if (exposed.length === 0) planChainRemoval(plan, eb);
+}
+
+const JUMP_ARGS = JUMP_RULE.split(' ');
+
+/**
+ * One jump, and nothing before it in FORWARD that could accept a VXLAN frame: a rule such as
+ * `-j ACCEPT` inserted first would let every flood bypass the chain. A misplaced or doubled
+ * jump is deleted (ebtables -D removes the first match) and inserted again at the top; the
+ * ports' isolation covers the moment between the two.
+ */
+function planJump(plan: Draft, eb: ActualState['ebtables']): void {
+  if (eb.jumps === 1 && eb.jumpShadowedBy === undefined) return;
+  for (let n = 0; n < eb.jumps; n++) plan.ebtables.push(['-t', 'filter', '-D', 'FORWARD', ...JUMP_ARGS]);
+  plan.ebtables.push(['-t', 'filter', '-I', 'FORWARD', '1', ...JUMP_ARGS]);
+  if (eb.jumps === 0) plan.changes.push(`insert FORWARD jump to ${CHAIN}`);
+  else if (eb.jumpShadowedBy !== undefined) plan.changes.push(`move FORWARD jump to ${CHAIN} back to the top (the rule "${eb.jumpShadowedBy}" stood before it)`);
+  else plan.changes.push(`delete ${eb.jumps - 1} duplicate FORWARD jump(s) to ${CHAIN}`);
 }
 
 function planChainRemoval(plan: Draft, eb: ActualState['ebtables']): void {
   if (!eb.available) return;
-  for (let n = 0; n < eb.jumps; n++) plan.ebtables.push(['-t', 'filter', '-D', 'FORWARD', ...JUMP_RULE.split(' ')]);
+  for (let n = 0; n < eb.jumps; n++) plan.ebtables.push(['-t', 'filter', '-D', 'FORWARD', ...JUMP_ARGS]);
   // nf_tables refuses to delete a chain that still has rules: flush it first.
   if (eb.chainExists) plan.ebtables.push(['-t', 'filter', '-F', CHAIN], ['-t', 'filter', '-X', CHAIN]);
   if (eb.jumps > 0 || eb.chainExists) plan.changes.push(`remove ${CHAIN} chain and its FORWARD jump`);
 }
 
-/** Everything vxmesh owns, removed: what `stop` does. Foreign objects are not in it. */
+/**
+ * Everything vxmesh owns, removed: what `stop` does. Foreign objects are not in it. Loop
+ * prevention goes last, in a later pass: only once the kernel reads back that no owned port
+ * is attached (a device delete that failed leaves its port, and the chain with it).
+ */
 export function computeTeardown(actual: ActualState): Plan {
-  const plan: Draft = { nft: undefined, pre: [], fdb: [], chain: undefined, chainAppend: [], ebtables: [], post: [], changes: [], blocked: [] };
+  const plan = newDraft();
   for (const a of actual.links.values()) {
     if (isOwnedDevice(a)) {
       plan.pre.push(`link del dev ${a.name}`);
@@ -400,9 +443,14 @@ export function computeTeardown(actual: ActualState): Plan {
   const probe = planProbeAddressRemoval(actual.links.values(), isOwnedBridge);
   plan.pre.unshift(...probe.lines);
   plan.changes.unshift(...probe.changes);
-  planChainRemoval(plan, actual.ebtables);
+  if (attachedOwnedPorts(actual).length === 0) planChainRemoval(plan, actual.ebtables);
   planIngress(plan, undefined, actual.ingress);
   return finish(plan);
+}
+
+/** Owned VXLAN devices that are ports of some bridge. */
+export function attachedOwnedPorts(actual: ActualState): string[] {
+  return [...actual.links.values()].filter((l) => isOwnedDevice(l) && l.master !== undefined).map((l) => l.name);
 }
 
 function planIngress(plan: Draft, want: IngressDesired | undefined, have: IngressState): void {

@@ -26,7 +26,7 @@ describe('bench --smoke', () => {
     expect(report.meta.machine.kernel).not.toBe('');
 
     const ids = new Set(report.rows.map((row) => row.id));
-    for (const id of ['cold_start', 'cold_start_process', 'cli_status', 'converge_p50', 'converge_p95', 'drift_p50', 'drift_p95', 'underlay', 'throughput_ref', 'throughput', 'overlay_underlay', 'idle_rss', 'idle_cpu', 'api_status_p95', 'plan_cold', 'plan_steady', 'plan_steady_isolated', 'flood_cold_start', 'flood_converge', 'flood_drift', 'flood_plan_steady', 'flood_status_p95', 'flood_idle_rss']) {
+    for (const id of ['cold_start', 'cold_start_process', 'cli_status', 'converge_p50', 'converge_p95', 'drift_p50', 'drift_p95', 'underlay', 'throughput_ref', 'throughput', 'overlay_underlay', 'idle_rss', 'idle_cpu', 'api_status_p95', 'status_idle_p95', 'plan_cold', 'plan_steady', 'plan_steady_isolated', 'flood_cold_start', 'flood_converge', 'flood_drift', 'flood_plan_steady', 'flood_status_p95', 'flood_idle_rss']) {
       expect(ids, `figure ${id} missing`).toContain(id);
     }
     for (const row of report.rows) {

@@ -106,6 +106,9 @@ describe('loop prevention under tampering (3 servers)', () => {
     for (const s of lab.servers) await waitFor(`${s.ns} back to ebtables`, async () => (await chainRules(s.ns)).length === 3, 5000);
     await Promise.all(lab.servers.map((s) => lab.stopDaemon(s, 'SIGKILL')));
     await Promise.all(lab.servers.map((s) => ns(s.ns, 'ebtables', '-t', 'filter', '-F', 'VXMESH')));
+    // Both layers off: the ports' isolation too (the daemons are gone, nothing restores it).
+    const unisolate = lab.servers.flatMap((s) => lab.servers.filter((o) => o !== s).map((o) => `bridge -n ${s.ns} link set dev vxlan${o.index} isolated off`)).join('; ');
+    await run('sh', ['-c', unisolate]);
     await countVxlanOnUnderlay(lab.underlay);
     // One shell so the window is short: one ARP, 200 ms, then every VXLAN port goes down.
     const down = lab.servers.flatMap((s) => lab.servers.filter((o) => o !== s).map((o) => `ip -n ${s.ns} link set vxlan${o.index} down`)).join('; ');
@@ -113,7 +116,7 @@ describe('loop prevention under tampering (3 servers)', () => {
     const storm = await readCounter(lab.underlay, 'vxcount');
     console.info(`negative control: one ARP without loop prevention became ${storm} VXLAN packets in 200 ms`);
     expect(storm).toBeGreaterThan(1000);
-    // The daemons restore the rules before they bring the ports back up.
+    // The daemons restore the rules and isolation before they bring the ports back up.
     for (const s of lab.servers) lab.startDaemon(s);
     for (const s of lab.servers) await waitForConverged(s, 2);
     for (const s of lab.servers) expect((await chainRules(s.ns)).length).toBe(3);

@@ -64,7 +64,7 @@ function sampleReport(over: Partial<StatusReport> = {}): StatusReport {
       link({}),
       link({ peer: 'old3', peerId: 3, remote: '198.51.100.30', vni: 2, device: 'vxlan3', legacy: true, rxBytes: 0, txBytes: 3 * 1024 ** 3, learnedMacs: 12 }),
     ],
-    loopPrevention: { mode: 'ebtables', backend: { name: 'nft', ebtables: 'ebtables-nft', save: 'ebtables-nft-save', restore: 'ebtables-nft-restore' }, expected: 2, present: 2, problem: null },
+    loopPrevention: { mode: 'ebtables', backend: { name: 'nft', ebtables: 'ebtables-nft', save: 'ebtables-nft-save', restore: 'ebtables-nft-restore' }, expected: 2, present: 2, isolatedPorts: 2, problem: null },
     ingressFilter: { enabled: true, present: true, peers: 2, droppedPackets: 0, problem: null },
     probe: { enabled: false, family: null, address: null, port: null, intervalSeconds: null, keyed: false, problem: null, sent: 0, answered: 0, ignored: { malformed: 0, bad_key: 0, not_a_peer: 0, unexpected: 0, rate_limited: 0 } },
     lastReconcile: {
@@ -589,7 +589,7 @@ describe('renderStatusTable', () => {
     expect(out).toContain('peers.yaml, peers.d/10-node.yaml');
     expect(out).toMatch(/^Underlay: +eth0 198\.51\.100\.10, MTU 1500$/m);
     expect(out).toMatch(/^Bridge: +vxbr0 up, MTU 1450/m);
-    expect(out).toMatch(/^Loop prevention: +ebtables \(backend nft: ebtables-nft\), 2\/2 rules present$/m);
+    expect(out).toMatch(/^Loop prevention: +ebtables \(backend nft: ebtables-nft\), 2\/2 rules present, 2 ports isolated$/m);
     expect(out).toMatch(/^Last reconcile: +2025-01-02T03:04:10.000Z \(30s ago\), took 42 ms, trigger config, 1 change, 0 errors$/m);
 
     const lines = out.split('\n');

@@ -16,7 +16,7 @@ describe('parsers on captured kernel output', () => {
     const links = parseIpLinks(fixture('ip-addr.json'));
     expect([...links.keys()]).toEqual(['lo', 'eth0p', 'eth0', 'vxbr0', 'vxlan2', 'vxlan3', 'vxlanv7', 'ct0p', 'ct0']);
     const v2 = links.get('vxlan2')!;
-    expect(v2).toMatchObject({ kind: 'vxlan', up: true, mtu: 1450, master: 'vxbr0', alias: 'vxmesh:b', isolated: false });
+    expect(v2).toMatchObject({ kind: 'vxlan', up: true, mtu: 1450, master: 'vxbr0', alias: 'vxmesh:b', isolated: true });
     expect(v2.vxlan).toEqual({ vni: 100002, remote: '198.18.0.2', local: '198.18.0.1', link: 'eth0', port: 4789, learning: false, group: undefined, ttl: 0 });
     expect(links.get('vxlanv7')!.vxlan).toEqual({ vni: 7, remote: undefined, local: '198.18.0.1', link: 'eth0', port: 4789, learning: true, group: undefined, ttl: 0 });
     expect(links.get('vxbr0')).toMatchObject({ kind: 'bridge', alias: 'vxmesh:bridge', mtu: 1450, master: undefined, isolated: undefined, vxlan: undefined });
@@ -32,8 +32,16 @@ describe('parsers on captured kernel output', () => {
       chainExists: true,
       chain: ['-o ! vxlan+ -j RETURN', '-i vxlan2 -o vxlan3 -j DROP', '-i vxlan3 -o vxlan2 -j DROP'],
       jumps: 1,
+      jumpShadowedBy: undefined,
     });
-    expect(parseEbtablesSave('*filter\n:INPUT ACCEPT\n:FORWARD ACCEPT\n')).toEqual({ chainExists: false, chain: [], jumps: 0 });
+    expect(parseEbtablesSave('*filter\n:INPUT ACCEPT\n:FORWARD ACCEPT\n')).toEqual({ chainExists: false, chain: [], jumps: 0, jumpShadowedBy: undefined });
+  });
+
+  it('ebtables-save: a FORWARD rule before the jump that could accept is reported; DROP rules before it are harmless', () => {
+    const save = (...forward: string[]) => `*filter\n:INPUT ACCEPT\n:FORWARD ACCEPT\n:OUTPUT ACCEPT\n:VXMESH RETURN\n${forward.map((r) => `-A FORWARD ${r}\n`).join('')}-A VXMESH -o ! vxlan+ -j RETURN\n`;
+    expect(parseEbtablesSave(save('-j ACCEPT', '-i vxlan+ -j VXMESH')).jumpShadowedBy).toBe('-j ACCEPT');
+    expect(parseEbtablesSave(save('-i eth9 -j DROP', '-i vxlan+ -j VXMESH', '-j ACCEPT')).jumpShadowedBy).toBeUndefined();
+    expect(parseEbtablesSave(save('-p ARP -j other', '-i vxlan+ -j VXMESH')).jumpShadowedBy).toBe('-p ARP -j other');
   });
 
   it('bridge -j fdb show dev: the flood list of a shared device (all-zero MAC entries only)', () => {

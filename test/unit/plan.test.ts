@@ -33,7 +33,7 @@ function converged(cfg: Config): ActualState {
   const d = desiredFor(cfg, a);
   a.links.set('vxbr0', link('vxbr0', { kind: 'bridge', mtu: 1450, alias: 'vxmesh:bridge', addresses: [probeAddressV6(1)] }));
   for (const l of d.links) {
-    a.links.set(l.device, link(l.device, { kind: 'vxlan', mtu: 1450, master: 'vxbr0', alias: `vxmesh:${l.peer}`, isolated: false, vxlan: { vni: l.vni, remote: l.remote, local: l.local, link: 'eth0', port: 4789, learning: false, group: undefined, ttl: 0 } }));
+    a.links.set(l.device, link(l.device, { kind: 'vxlan', mtu: 1450, master: 'vxbr0', alias: `vxmesh:${l.peer}`, isolated: true, vxlan: { vni: l.vni, remote: l.remote, local: l.local, link: 'eth0', port: 4789, learning: false, group: undefined, ttl: 0 } }));
   }
   const devs = d.links.map((l) => l.device);
   a.ebtables.chainExists = true;
@@ -109,11 +109,21 @@ describe('planner', () => {
       'ebtables -t filter -I FORWARD 1 -i vxlan+ -j VXMESH',
       "ip -force -batch - <<'EOF'",
       'link set dev vxlan2 master vxbr0',
-      'link set dev vxlan2 up',
+      'link set dev vxlan2 type bridge_slave isolated on',
       'link set dev vxlan3 master vxbr0',
-      'link set dev vxlan3 up',
+      'link set dev vxlan3 type bridge_slave isolated on',
       'EOF',
     ]);
+  });
+
+  it('brings a port up only once the kernel reads it back attached and isolated', () => {
+    const a = converged(MESH);
+    a.links.get('vxlan2')!.up = false;
+    a.links.get('vxlan3')!.up = false;
+    a.links.get('vxlan3')!.isolated = false; // `isolated on` was refused
+    const plan = phases(computePlan(desiredFor(MESH, a), a));
+    expect(plan.pre).toEqual(['link set dev vxlan3 type bridge_slave isolated on']);
+    expect(plan.post).toEqual(['link set dev vxlan2 up']);
   });
 
   it('plans nothing when the kernel already matches (hitless start)', () => {
@@ -171,10 +181,10 @@ describe('planner', () => {
     const plan = phases(computePlan(desiredFor(shared, a), a));
     expect(plan.pre).toContain('link add name vxlanv0 mtu 1450 type vxlan id 0 local 198.18.0.1 dev eth0 dstport 4789 learning');
     expect(plan.fdb).toEqual(['fdb append 00:00:00:00:00:00 dev vxlanv0 dst 198.18.0.2', 'fdb append 00:00:00:00:00:00 dev vxlanv0 dst 198.18.0.3']);
-    expect(plan.post).toEqual(['link set dev vxlanv0 master vxbr0', 'link set dev vxlanv0 up']);
+    expect(plan.post).toEqual(['link set dev vxlanv0 master vxbr0', 'link set dev vxlanv0 type bridge_slave isolated on']);
     // Converged: one flood entry lost is put back, nothing else.
     a.links.set('vxbr0', link('vxbr0', { kind: 'bridge', mtu: 1450, alias: 'vxmesh:bridge', addresses: [probeAddressV6(1)] }));
-    a.links.set('vxlanv0', link('vxlanv0', { kind: 'vxlan', mtu: 1450, master: 'vxbr0', alias: 'vxmesh:vni0', defaultDsts: ['198.18.0.3'], vxlan: { vni: 0, remote: undefined, local: '198.18.0.1', link: 'eth0', port: 4789, learning: true, group: undefined, ttl: 0 } }));
+    a.links.set('vxlanv0', link('vxlanv0', { kind: 'vxlan', mtu: 1450, master: 'vxbr0', alias: 'vxmesh:vni0', isolated: true, defaultDsts: ['198.18.0.3'], vxlan: { vni: 0, remote: undefined, local: '198.18.0.1', link: 'eth0', port: 4789, learning: true, group: undefined, ttl: 0 } }));
     a.ebtables = { ...a.ebtables, chainExists: true, jumps: 1, chain: [GATE_RULE] };
     a.ingress = { ...a.ingress, present: true, peers4: ['198.18.0.2', '198.18.0.3'], rules: expectedRules(4789) };
     const again = phases(computePlan(desiredFor(shared, a), a));
@@ -210,8 +220,28 @@ describe('planner', () => {
     const plan = phases(computePlan(desiredFor(MESH, a), a));
     expect(plan.chain).toBeUndefined();
     expect(plan.chainAppend).toEqual(['-i vxlan3 -o vxlan2 -j DROP']);
-    expect(plan.ebtables).toEqual([['-t', 'filter', '-D', 'FORWARD', '-i', 'vxlan+', '-j', 'VXMESH']]);
-    expect(plan.post).toEqual(['link set dev vxlan3 master vxbr0', 'link set dev vxlan3 up']);
+    const jump = ['-i', 'vxlan+', '-j', 'VXMESH'];
+    expect(plan.ebtables).toEqual([['-t', 'filter', '-D', 'FORWARD', ...jump], ['-t', 'filter', '-D', 'FORWARD', ...jump], ['-t', 'filter', '-I', 'FORWARD', '1', ...jump]]);
+    // A detached port that is up goes down to rejoin isolated; it comes up in the next pass.
+    expect(plan.post).toEqual(['link set dev vxlan3 down', 'link set dev vxlan3 master vxbr0', 'link set dev vxlan3 type bridge_slave isolated on']);
+  });
+
+  it('moves the jump back to the top when a rule that can accept stands before it; DROP rules may', () => {
+    const a = converged(MESH);
+    a.ebtables.jumpShadowedBy = '-j ACCEPT';
+    const plan = phases(computePlan(desiredFor(MESH, a), a));
+    const jump = ['-i', 'vxlan+', '-j', 'VXMESH'];
+    expect(plan.ebtables).toEqual([['-t', 'filter', '-D', 'FORWARD', ...jump], ['-t', 'filter', '-I', 'FORWARD', '1', ...jump]]);
+    expect(plan.changes).toEqual(['move FORWARD jump to VXMESH back to the top (the rule "-j ACCEPT" stood before it)']);
+  });
+
+  it('names read from the kernel outside vxmesh\'s alphabet are foreign, whatever their alias', () => {
+    const a = converged(MESH);
+    a.links.set('victim#x', link('victim#x', { kind: 'vxlan', alias: 'vxmesh:ghost', vxlan: { vni: 7, remote: '198.18.0.9', local: undefined, link: 'eth0', port: 4789, learning: false } }));
+    a.links.set('"q', link('"q', { kind: 'vxlan', alias: 'vxmesh:ghost2', vxlan: { vni: 8, remote: '198.18.0.9', local: undefined, link: 'eth0', port: 4789, learning: false } }));
+    a.links.set('ghost3', link('ghost3', { kind: 'vxlan', alias: 'vxmesh:ghost3', vxlan: { vni: 9, remote: '198.18.0.9', local: undefined, link: 'eth0', port: 4789, learning: false } }));
+    expect(isEmptyPlan(computePlan(desiredFor(MESH, a), a))).toBe(true);
+    expect(renderPlan(computeTeardown(a))).not.toMatch(/victim|"q|ghost3/);
   });
 
   it('isolated mode: ports join down, get isolated, then come up; the chain goes', () => {
@@ -220,12 +250,17 @@ describe('planner', () => {
     a.ebtables.chainExists = true;
     a.ebtables.jumps = 1;
     const plan = phases(computePlan(desiredFor(iso, a), a));
-    expect(plan.post).toEqual(['link set dev vxlan2 master vxbr0', 'link set dev vxlan2 type bridge_slave isolated on', 'link set dev vxlan2 up']);
+    expect(plan.post).toEqual(['link set dev vxlan2 master vxbr0', 'link set dev vxlan2 type bridge_slave isolated on']);
     expect(plan.ebtables).toEqual([['-t', 'filter', '-D', 'FORWARD', '-i', 'vxlan+', '-j', 'VXMESH'], ['-t', 'filter', '-F', 'VXMESH'], ['-t', 'filter', '-X', 'VXMESH']]);
-    // Switching an attached port: isolation goes on before the chain is removed.
+    // Switching with an attached port that is not isolated: isolation goes on, the chain stays
+    // until a later read shows the port isolated.
     const b = converged(MESH);
+    b.links.get('vxlan2')!.isolated = false;
     const p2 = phases(computePlan(desiredFor(iso, b), b));
     expect(p2.pre).toContain('link set dev vxlan2 type bridge_slave isolated on');
+    expect(p2.ebtables).toEqual([]);
+    b.links.get('vxlan2')!.isolated = true;
+    expect(phases(computePlan(desiredFor(iso, b), b)).ebtables.length).toBe(3);
   });
 
   it('uses a bridge someone else made (netplan), sets its MTU, and never deletes it', () => {
@@ -267,8 +302,11 @@ describe('planner', () => {
     a.links.set('vxlan77', link('vxlan77', { kind: 'vxlan', alias: 'someone' }));
     const plan = phases(computeTeardown(a));
     expect(plan.pre.sort()).toEqual(['link del dev vxbr0', 'link del dev vxlan2', 'link del dev vxlan3']);
-    expect(plan.ebtables.length).toBe(3);
+    // Loop prevention stays while owned ports are attached; it goes once they read back gone.
+    expect(plan.ebtables).toEqual([]);
     expect(plan.nft).toBe('table inet vxmesh\ndelete table inet vxmesh\n');
+    for (const d of ['vxlan2', 'vxlan3', 'vxbr0']) a.links.delete(d);
+    expect(phases(computeTeardown(a)).ebtables.length).toBe(3);
   });
 
   it('plans 1000 peers (isolated mode, the per-peer ceiling) from config to plan', () => {
@@ -278,6 +316,7 @@ describe('planner', () => {
     const self = findSelf(cfg, undefined, new Map([[cfg.peers[0]!.address, 'eth0']]));
     if (!self.ok) throw new Error(self.reason);
     const plan = phases(computePlan(computeDesired(cfg, self.self, self.underlay), a));
-    expect(plan.post.filter((l) => l.endsWith(' up')).length).toBe(999);
+    expect(plan.post.filter((l) => l.endsWith(' isolated on')).length).toBe(999);
+    expect(plan.post.filter((l) => l.endsWith(' up')).length).toBe(0);
   });
 });

@@ -17,6 +17,10 @@ const capturedLinks = JSON.parse(fixture('ip-addr.json')) as { ifname: string }[
 const CONVERGED_IP = JSON.stringify(capturedLinks.filter((l) => !['vxlanv7', 'ct0', 'ct0p'].includes(l.ifname)));
 /** The same host before vxmesh: loopback and the underlay only. */
 const EMPTY_IP = JSON.stringify(capturedLinks.filter((l) => ['lo', 'eth0', 'eth0p'].includes(l.ifname)));
+/** The host after the first pass: ports attached and isolated, still down. */
+const ATTACHED_DOWN_IP = JSON.stringify(
+  (JSON.parse(CONVERGED_IP) as { ifname: string; flags: string[] }[]).map((l) => (l.ifname.startsWith('vxlan') ? { ...l, flags: l.flags.filter((f) => f !== 'UP') } : l)),
+);
 const EMPTY_EBTABLES = '*filter\n:INPUT ACCEPT\n:FORWARD ACCEPT\n:OUTPUT ACCEPT\n';
 const NO_TABLE = 'Error: No such file or directory\nlist table inet vxmesh\n';
 
@@ -49,19 +53,22 @@ describe('reconcile with a strict fake runner', () => {
     expect(out.observed?.links.has('vxlan2')).toBe(true);
   });
 
-  it('on an empty host it runs the plan steps in order, then reads the kernel again to verify', async () => {
+  it('on an empty host it runs the plan steps in order, reads back the isolated ports, brings them up, and verifies', async () => {
     const runner = observeEmpty(new StrictRunner())
       .expect('nft -f -', { input: has('table inet vxmesh {', 'elements = { 198.18.0.2, 198.18.0.3 }') })
       .expect('ip -force -batch -', { input: has('link add name vxbr0 type bridge', 'link add name vxlan2 mtu 1450 type vxlan id 100002 remote 198.18.0.2') })
       .expect('ebtables-restore --noflush', { input: has(':VXMESH RETURN', '-A VXMESH -i vxlan2 -o vxlan3 -j DROP') })
       .expect('ebtables -t filter -I FORWARD 1 -i vxlan+ -j VXMESH')
-      .expect('ip -force -batch -', { input: has('link set dev vxlan2 master vxbr0', 'link set dev vxlan3 up') });
+      .expect('ip -force -batch -', { input: (i) => has('link set dev vxlan2 master vxbr0', 'link set dev vxlan3 type bridge_slave isolated on')(i) && !/ up$/m.test(i ?? '') });
+    runner.expect('ip -j -d -s addr show', { stdout: ATTACHED_DOWN_IP }).expect('ebtables-save -t filter', { stdout: fixture('ebtables-save.txt') }).expect('nft -j list table inet vxmesh', { stdout: fixture('nft-table.json') });
+    runner.expect('ip -force -batch -', { input: (i) => i === 'link set dev vxlan2 up\nlink set dev vxlan3 up\n' });
     observeConverged(runner);
     const out = await reconcile(runner, GOAL, PLAIN);
     expect(runner.verify()).toEqual([]);
     expect(out.errors).toEqual([]);
     expect(out.changes).toContain('create bridge vxbr0 (mtu 1450)');
-    expect(out.changes).toContain('attach vxlan3 to vxbr0');
+    expect(out.changes).toContain('attach vxlan3 to vxbr0 (isolated)');
+    expect(out.changes).toContain('bring vxlan3 up');
   });
 
   it('when loop prevention cannot be written no port is attached, the error is returned and nothing counts as applied', async () => {
@@ -76,7 +83,7 @@ describe('reconcile with a strict fake runner', () => {
     expect(runner.verify()).toEqual([]);
     expect(out.errors.map((e) => e.message)).toEqual(["ebtables-restore --noflush failed (exit 1): ebtables-restore: line 2: Chain 'VXMESH' could not be created"]);
     expect(out.changes).toEqual([]);
-    expect(out.planned).toContain('attach vxlan2 to vxbr0');
+    expect(out.planned).toContain('attach vxlan2 to vxbr0 (isolated)');
   });
 
   it('runs and reads ebtables through the backend chosen at start', async () => {
