@@ -135,6 +135,13 @@ export class ProbeService {
     await this.loadKey(setup.keyFile);
     // Read here (after every reconcile, so at least every resync), not every round.
     this.ipv6 = await readIpv6State([setup.bridge]);
+    // An answer from before our own config changed says nothing about agreement with the new
+    // one: forget it (agreement unknown) until the next answer, which `changed` brings soon.
+    const oursChanged = before !== undefined && (before.facts.peersDigest !== setup.facts.peersDigest || before.facts.meshDigest !== setup.facts.meshDigest);
+    if (oursChanged) {
+      for (const s of this.states.values()) s.lastInfo = undefined;
+      changed = true;
+    }
     const wanted = new Set(setup.links.map((l) => l.peerId));
     for (const id of this.states.keys()) if (!wanted.has(id)) this.states.delete(id);
     for (const l of setup.links) {
