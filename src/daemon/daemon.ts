@@ -87,7 +87,7 @@ export class Daemon implements MeshControl {
   });
   private macs: { counts: Map<string, number>; at: number } | undefined;
   /** multicast mode: the groups joined on the underlay, read with the counters. */
-  private joinedGroups: string[] | undefined;
+  private joined: { groups: string[] | undefined; at: number } | undefined;
   /** The last report and what it was built from: rebuilt only when one of them changed. */
   private statusCache: { inputs: unknown[]; report: StatusReport } | undefined;
   /** Link health through the overlay: reports only, never changes the data plane. */
@@ -381,8 +381,11 @@ export class Daemon implements MeshControl {
    * what it is built from changed: most GETs cost a lookup, none O(peers^2) work.
    */
   async status(): Promise<StatusReport> {
-    const age = this.observed ? this.clock.now() - this.observed.at : Infinity;
-    if (age > STATUS_MAX_AGE_MS) await this.refreshObservation();
+    const now = this.clock.now();
+    const stale = (at: number | undefined) => at === undefined || now - at > STATUS_MAX_AGE_MS;
+    // A reconcile's read refreshes links and counters, not the learned MACs or joined groups.
+    const mode = this.config?.mesh.mode;
+    if (stale(this.observed?.at) || (mode === 'per-peer' && stale(this.macs?.at)) || (mode === 'multicast' && stale(this.joined?.at))) await this.refreshObservation();
     return this.buildStatusCached();
   }
 
@@ -405,7 +408,7 @@ export class Daemon implements MeshControl {
         cfg?.mesh.mode === 'per-peer' ? learnedMacs(this.runner, cfg.mesh.bridge) : Promise.resolve(new Map<string, number>()),
       ]);
       const single = cfg ? planFor({ kind: 'mesh', config: cfg, node: this.opts.node }, actual).desired?.single : undefined;
-      this.joinedGroups = single?.group ? await multicastGroups(this.runner, single.underlay) : undefined;
+      this.joined = { groups: single?.group ? await multicastGroups(this.runner, single.underlay) : undefined, at };
       // A reconcile may have read the kernel meanwhile: the newer read wins.
       if (!this.observed || this.observed.at <= at) this.observed = { actual, at, nftEvents };
       this.macs = { counts: macs, at };
@@ -417,7 +420,7 @@ export class Daemon implements MeshControl {
 
   private buildStatusCached(): StatusReport {
     // Link health changes with time: the report is rebuilt at least once a second.
-    const inputs = [Math.floor(this.clock.now() / STATUS_MAX_AGE_MS), this.observed?.actual, this.macs?.counts, this.joinedGroups, this.ebtables, this.config, this.configIssues, this.configFromState, this.pendingRemoval, this.stopped, this.last, this.counters.reconciles];
+    const inputs = [Math.floor(this.clock.now() / STATUS_MAX_AGE_MS), this.observed?.actual, this.macs?.counts, this.joined, this.ebtables, this.config, this.configIssues, this.configFromState, this.pendingRemoval, this.stopped, this.last, this.counters.reconciles];
     const hit = this.statusCache;
     if (hit && hit.inputs.length === inputs.length && hit.inputs.every((v, i) => v === inputs[i])) return { ...hit.report, counters: { ...this.counters } };
     const report = this.buildStatusNow();
@@ -448,7 +451,7 @@ export class Daemon implements MeshControl {
       repairPending: planned?.plan !== undefined && !isEmptyPlan(planned.plan),
       actual,
       macs: this.macs?.counts ?? new Map(),
-      joinedGroups: this.joinedGroups,
+      joinedGroups: this.joined?.groups,
       last: this.last,
       counters: this.counters,
       ebtables: this.ebtables,

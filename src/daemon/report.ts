@@ -90,7 +90,7 @@ function loopPrevention(s: StatusInput, links: LinkStatus[]): StatusReport['loop
       else if (eb.jumpShadowedBy !== undefined) faults.push(`FORWARD rule "${eb.jumpShadowedBy.slice(0, 80)}" stands before the jump to ${CHAIN}`);
     }
     if (faults.length === 0 && isolated === ports.length) return { mode, backend, expected, present, isolatedPorts: isolated, problem: null };
-    return { mode, backend, expected, present, isolatedPorts: isolated, problem: [...faults, isolation].join('; ') };
+    return { mode, backend, expected, present, isolatedPorts: isolated, problem: [...faults, ...(isolated < ports.length ? [isolation] : [])].join('; ') };
   }
   const expected = links.length;
   const present = links.filter((l) => l.present && s.actual.links.get(l.device)?.isolated === true).length;

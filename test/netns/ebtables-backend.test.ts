@@ -66,7 +66,7 @@ describe('a host whose plain ebtables is the legacy one, on a kernel without leg
     }
     const table = await cli(lab.servers[0]!.ns, path, 'status');
     expect(table.code).toBe(0);
-    expect(table.stdout).toMatch(/^Loop prevention: +ebtables \(backend nft: ebtables-nft\), 2\/2 rules present$/m);
+    expect(table.stdout).toMatch(/^Loop prevention: +ebtables \(backend nft: ebtables-nft\), 2\/2 rules present, 2 ports isolated$/m);
     for (const a of lab.containers) for (const b of lab.containers) if (a !== b) expect(await ping(a, b.address), `${a.address} -> ${b.address}`).toBe(true);
   });
 
@@ -126,7 +126,7 @@ describe('a host where no ebtables works', () => {
 
     const table = await cli(s1.ns, path, 'status');
     expect(table.code).toBe(1);
-    expect(table.stdout).toMatch(/^Loop prevention: +ebtables \(no working ebtables\), 0\/0 rules present: PROBLEM: no working ebtables .*apt-get install iptables/m);
+    expect(table.stdout).toMatch(/^Loop prevention: +ebtables \(no working ebtables\), 0\/0 rules present, 0 ports isolated: PROBLEM: no working ebtables .*apt-get install iptables/m);
 
     const check = await cli(s1.ns, path, 'check', s1.configDir);
     expect(check.code).toBe(0);
