@@ -77,6 +77,7 @@ function loopPrevention(s: StatusInput, links: LinkStatus[]): StatusReport['loop
   }
   const ports = [...new Set(links.filter((l) => l.attached).map((l) => l.device))];
   const isolated = ports.filter((d) => s.actual.links.get(d)?.isolated === true).length;
+  // When something is wrong, whether isolation still holds answers "can it loop now?".
   const isolation = `${isolated} of ${ports.length} attached ports isolated${isolated < ports.length ? ': VXLAN ports can forward to each other' : ''}`;
   if (mode === 'ebtables') {
     const devices = [...new Set(links.filter((l) => l.present).map((l) => l.device))];
@@ -90,7 +91,7 @@ function loopPrevention(s: StatusInput, links: LinkStatus[]): StatusReport['loop
       else if (eb.jumpShadowedBy !== undefined) faults.push(`FORWARD rule "${eb.jumpShadowedBy.slice(0, 80)}" stands before the jump to ${CHAIN}`);
     }
     if (faults.length === 0 && isolated === ports.length) return { mode, backend, expected, present, isolatedPorts: isolated, problem: null };
-    return { mode, backend, expected, present, isolatedPorts: isolated, problem: [...faults, ...(isolated < ports.length ? [isolation] : [])].join('; ') };
+    return { mode, backend, expected, present, isolatedPorts: isolated, problem: [...faults, ...(ports.length > 0 ? [isolation] : [])].join('; ') };
   }
   const expected = links.length;
   const present = links.filter((l) => l.present && s.actual.links.get(l.device)?.isolated === true).length;
