@@ -1,6 +1,7 @@
 import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { PEERS, config } from '../helpers/config.js';
 import { formatIssue, parseConfig } from '../../src/config/load.js';
 import { expandV6, idFromProbeAddress, isProbeAddress, probeAddressV4, probeAddressV6 } from '../../src/model/probe-address.js';
 import { chooseProbeAddress, planProbeAddress, planProbeAddressRemoval } from '../../src/plan/probe-address.js';
@@ -16,17 +17,6 @@ import type { Ipv6State, LinkInfo } from '../../src/model/state.js';
 import type { Config } from '../../src/model/types.js';
 import { computeDesired, findSelf } from '../../src/plan/desired.js';
 
-function config(text: string): Config {
-  const r = parseConfig([{ path: '/etc/vxmesh/peers.yaml', text }]);
-  if (!r.ok) throw new Error(r.issues.map(formatIssue).join('\n'));
-  return r.config;
-}
-
-const PEERS = `peers:
-  - { name: a, id: 1, address: 198.18.0.1 }
-  - { name: b, id: 2, address: 198.18.0.2 }
-  - { name: c, id: 3, address: 198.18.0.3 }
-`;
 
 const INFO: ProbeInfo = { node: 'b', version: '0.1.0', vni: 100002, mtu: 1450, port: 4789, peers: 3, peersDigest: '0123456789abcdef', meshDigest: 'fedcba9876543210' };
 const KEY = Buffer.from('correct horse battery staple');

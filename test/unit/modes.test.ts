@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { PEERS, config } from '../helpers/config.js';
 import { formatIssue, parseConfig, type LoadResult } from '../../src/config/load.js';
 import { isMulticast } from '../../src/config/validate-mode.js';
 import { computeDesired, findSelf } from '../../src/plan/desired.js';
@@ -17,17 +18,6 @@ function errors(r: LoadResult): string[] {
   return r.issues.map(formatIssue);
 }
 
-function config(text: string): Config {
-  const r = parseConfig([file(text)]);
-  if (!r.ok) throw new Error(r.issues.map(formatIssue).join('\n'));
-  return r.config;
-}
-
-const PEERS = `peers:
-  - { name: a, id: 1, address: 198.18.0.1 }
-  - { name: b, id: 2, address: 198.18.0.2 }
-  - { name: c, id: 3, address: 198.18.0.3 }
-`;
 
 function manyPeers(n: number): string {
   return Array.from({ length: n }, (_, k) => `  - { name: p${k + 1}, id: ${k + 1}, address: 198.18.${(k + 1) >> 8}.${(k + 1) & 255} }`).join('\n');
