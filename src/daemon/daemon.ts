@@ -377,8 +377,8 @@ export class Daemon implements MeshControl {
   /**
    * The status from the last observation of the kernel. A reconcile's read is used as it is;
    * counters are read again when it is over a second old (links, addresses and the nft table;
-   * the chain comes from the last reconcile), and the report is rebuilt only when
-   * what it is built from changed: most GETs cost a lookup, none O(peers^2) work.
+   * the chain only when it may have changed), and the report is rebuilt only when what it is
+   * built from changed: most GETs cost a lookup, none O(peers^2) work.
    */
   async status(): Promise<StatusReport> {
     const now = this.clock.now();
@@ -390,17 +390,18 @@ export class Daemon implements MeshControl {
   }
 
   /**
-   * One kernel read for status at a time. The chain is the reconcile's read: any change to it
-   * is an nft event, which runs a reconcile that reads it again, so status never reads the
-   * O(peers^2) rules itself once a reconcile has.
+   * One kernel read for status at a time. The chain (O(peers^2) rules) is taken from the last
+   * read while nothing can have changed it: the nf_tables backend is in use, nft monitor runs
+   * and has reported no event since (a change to the chain is such an event, and it also runs
+   * a reconcile). The legacy backend's changes are not nft events: there it is read again.
    */
   private refreshObservation(): Promise<void> {
     this.refreshing ??= (async () => {
       const at = this.clock.now();
       const nftEvents = this.nftEvents;
       const prev = this.observed;
-      // The chain read is reused while nft monitor runs and has reported no change since it.
-      const chain = prev && prev.nftEvents === nftEvents && prev.actual.ebtables.available && this.monitor?.isWatching('nft') ? prev.actual.ebtables : undefined;
+      const unchanged = prev && prev.nftEvents === nftEvents && prev.actual.ebtables.available && this.ebtables.backend?.name === 'nft' && this.monitor?.isWatching('nft');
+      const chain = unchanged ? prev.actual.ebtables : undefined;
       const cfg = this.config;
       const [actual, macs] = await Promise.all([
         observe(this.runner, this.ebtables, chain),
