@@ -10,6 +10,7 @@ import { VERSION } from '../version.js';
 import type { LinkHealth } from '../health/link-health.js';
 import type { ProbeReport } from '../health/service.js';
 import type { ReconcileOutcome } from './reconcile.js';
+import { portState } from './port-state.js';
 import { singleDeviceStatus, singleLinkStatus } from './single-device-status.js';
 import type { Counters, LinkStatus, ReconcileReport, StatusReport } from './status.js';
 
@@ -200,10 +201,7 @@ function linkStatus(d: DesiredLink, s: StatusInput, bridge: string): LinkStatus 
     vni: d.vni,
     device: d.device,
     legacy: d.legacy,
-    present: Boolean(a),
-    up: a?.up ?? false,
-    attached: a?.master === bridge,
-    mtu: a?.mtu ?? null,
+    ...portState(a, bridge),
     rxBytes: a?.stats.rxBytes ?? 0,
     txBytes: a?.stats.txBytes ?? 0,
     rxPackets: a?.stats.rxPackets ?? 0,

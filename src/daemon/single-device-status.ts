@@ -1,4 +1,5 @@
 import type { ActualState } from '../model/state.js';
+import { portState } from './port-state.js';
 import type { DesiredLink } from '../plan/desired.js';
 import type { SingleDevice } from '../plan/single-device.js';
 import type { LinkStatus, MulticastStatus, SingleDeviceStatus } from './status.js';
@@ -24,10 +25,7 @@ export function singleDeviceStatus(d: SingleDevice, actual: ActualState, bridge:
     device: {
       name: d.device,
       vni: d.vni,
-      present: Boolean(a),
-      up: a?.up ?? false,
-      attached: a?.master === bridge,
-      mtu: a?.mtu ?? null,
+      ...portState(a, bridge),
       learning: a?.vxlan?.learning ?? false,
       rxBytes: a?.stats.rxBytes ?? 0,
       txBytes: a?.stats.txBytes ?? 0,
@@ -60,10 +58,7 @@ export function singleLinkStatus(l: DesiredLink, d: SingleDevice, actual: Actual
     vni: l.vni,
     device: l.device,
     legacy: false,
-    present: Boolean(a),
-    up: a?.up ?? false,
-    attached: a?.master === bridge,
-    mtu: a?.mtu ?? null,
+    ...portState(a, bridge),
     // The device's counters are the whole mesh's; per peer only the learned MACs are known.
     rxBytes: 0,
     txBytes: 0,
