@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseConfig } from '../../src/config/load.js';
 import { computeConfigFacts } from '../../src/health/agreement.js';
-import { VXMESH_VERSION } from '../../src/health/version.js';
+import { VERSION as VXMESH_VERSION } from '../../src/version.js';
 import { pairVni } from '../../src/model/vni.js';
 import { MESH_DEFAULTS } from '../../src/model/types.js';
 import { idleCostOf, median } from './measure.js';

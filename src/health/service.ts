@@ -10,7 +10,7 @@ import { checkUnderlay, knockProbePort, pingThroughTunnel, type UnderlayFinding 
 import { computeLinkHealth, isAnswering, needsChecks, type LinkHealth } from './link-health.js';
 import type { Ipv6State } from '../model/state.js';
 import { AnswerLimiter } from './rate-limit.js';
-import { VXMESH_VERSION } from './version.js';
+import { VERSION } from '../version.js';
 import { LinkWindow, type ProbeSize, type WindowSummary } from './window.js';
 import { encodeProbe, parseProbe, type ProbeInfo } from './wire.js';
 
@@ -329,7 +329,7 @@ export class ProbeService {
       }
       const info: ProbeInfo = {
         node: setup.selfName,
-        version: VXMESH_VERSION,
+        version: VERSION,
         vni: state.link.vni,
         mtu: setup.facts.mtu,
         port: setup.facts.port,

@@ -10,7 +10,7 @@ import { computeLinkHealth, type LinkHealthInput } from '../../src/health/link-h
 import { describeUnderlay, knockProbePort } from '../../src/health/checks.js';
 import { TokenBucket } from '../../src/health/rate-limit.js';
 import { computeProbeSetup } from '../../src/daemon/probe-setup.js';
-import { VXMESH_VERSION } from '../../src/health/version.js';
+import { VERSION as VXMESH_VERSION } from '../../src/version.js';
 import { LinkWindow } from '../../src/health/window.js';
 import { HEADER_BYTES, MAC_BYTES, encodeProbe, parseProbe, type ProbeInfo } from '../../src/health/wire.js';
 import type { Ipv6State, LinkInfo } from '../../src/model/state.js';
