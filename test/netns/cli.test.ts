@@ -54,7 +54,9 @@ describe('vxmesh CLI: version, exit codes, check --json, what each verb loads', 
     expect(running.code, running.stdout).toBe(0);
     expect(running.stdout).toMatch(new RegExp(`^Node: +srv1 \\(vxmesh ${VERSION.replace(/\./g, '\\.')}\\)$`, 'm'));
     expect((await statusJson(up)).version).toBe(VERSION);
-    const metrics = await execa('ip', ['netns', 'exec', up.ns, 'curl', '-sf', 'http://127.0.0.1:7789/metrics'], { reject: false });
+    // Node's fetch inside the namespace: a stock Debian has no curl.
+    const fetchMetrics = "fetch('http://127.0.0.1:7789/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))";
+    const metrics = await execa('ip', ['netns', 'exec', up.ns, process.execPath, '-e', fetchMetrics], { reject: false });
     expect(String(metrics.stdout)).toContain(`vxmesh_build_info{version="${VERSION}",nodejs="${process.version}"} 1`);
 
     // srv3 has no address in the config: its daemon runs, its mesh waits (degraded).
