@@ -35,7 +35,7 @@ export function readiness(s: StatusReport): Readiness {
   // Before the first reconcile the daemon has not seen the kernel yet; its report says nothing.
   if (!s.lastReconcile && missing.length === 0) missing.push('first reconcile not done yet');
   if (missing.length === 0) {
-    const rules = lp.mode === 'ebtables' ? `${lp.present}/${lp.expected} pairwise rules` : `${lp.present}/${lp.expected} ports isolated`;
+    const rules = lp.mode === 'ebtables' ? `${lp.present}/${lp.expected} port rules` : `${lp.present}/${lp.expected} ports isolated`;
     return { ready: true, summary: `bridge ${s.bridge.name} up, loop prevention ${lp.mode} (${rules}), ${s.links.filter((l) => l.attached).length}/${s.links.length} links attached` };
   }
   // The daemon's own reasons, minus those saying the same about the bridge or loop prevention.

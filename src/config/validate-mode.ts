@@ -9,7 +9,7 @@ import type { MeshLocations } from './issue.js';
 export const BRIDGE_MAX_PORTS = 1024;
 /** Above this many peers per-peer mode is refused (what is left of the bridge is for containers). */
 export const PER_PEER_MAX_PEERS = 1000;
-/** From this many peers `check` points to flood-list (n-1 devices, (n-1)(n-2) loop rules per host). */
+/** From this many peers `check` points to flood-list (n-1 devices, ports and loop rules per host, at most 1024 bridge ports). */
 export const PER_PEER_WARN_PEERS = 500;
 
 type Report = (where: Location, field: string, message: string) => void;

@@ -64,7 +64,7 @@ function underlayProblem(s: StatusInput, local: string | undefined): string | nu
 }
 
 /**
- * Loop prevention as found: pairwise rules (or isolated ports) expected and present. Every
+ * Loop prevention as found: port rules (or isolated ports) expected and present. Every
  * per-peer port is isolated in both modes; in `ebtables` mode isolation is the second layer,
  * and the problem says whether it still holds while the rules are missing.
  */
@@ -87,7 +87,7 @@ function loopPrevention(s: StatusInput, links: LinkStatus[]): StatusReport['loop
     if (!s.ebtables.backend) faults.push(s.ebtables.problem ?? 'no working ebtables');
     else if (!eb.available) faults.push(`ebtables unavailable: ${eb.error ?? 'unknown error'}`);
     else {
-      if (present < expected || eb.chain[0] !== GATE_RULE) faults.push(`rules missing: ${present} of ${expected} pairwise rules`);
+      if (present < expected || eb.chain[0] !== GATE_RULE) faults.push(`rules missing: ${present} of ${expected} port rules`);
       if (eb.jumps === 0) faults.push('no FORWARD jump');
       else if (eb.jumpShadowedBy !== undefined) faults.push(`FORWARD rule "${eb.jumpShadowedBy.slice(0, 80)}" stands before the jump to ${CHAIN}`);
     }

@@ -18,8 +18,9 @@ export const JUMP_RULE = `-i vxlan+ -j ${CHAIN}`;
 /** First rule of the chain: anything not leaving through a VXLAN port is none of our business. */
 export const GATE_RULE = '-o ! vxlan+ -j RETURN';
 
-export function dropRule(from: string, to: string): string {
-  return `-i ${from} -o ${to} -j DROP`;
+/** A port's rule in the chain: nothing that enters through it leaves through a VXLAN port. */
+export function dropRule(port: string): string {
+  return `-i ${port} -o vxlan+ -j DROP`;
 }
 
 /** vxmesh's own nftables table (family inet): the ingress filter. */

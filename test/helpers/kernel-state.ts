@@ -30,8 +30,8 @@ export function phases(plan: Plan) {
     nft: of('ingress', 'nft')[0]?.input,
     pre: lines('links', 'ip'),
     fdb: lines('flood', 'bridge'),
-    // A rewrite as the devices whose pairwise rules it holds.
-    chain: rewrite === undefined ? undefined : [...new Set(rules(rewrite).flatMap((r) => /^-i (\S+) -o (\S+) -j DROP$/.exec(r)?.slice(1) ?? []))],
+    // A rewrite as the devices whose port rules it holds.
+    chain: rewrite === undefined ? undefined : [...new Set(rules(rewrite).flatMap((r) => /^-i (\S+) -o vxlan\+ -j DROP$/.exec(r)?.slice(1) ?? []))],
     chainAppend: restores.filter((t) => t !== rewrite).flatMap(rules),
     ebtables: of('loop', 'ebtables').map((s) => s.args),
     post: lines('ports', 'ip'),

@@ -101,18 +101,27 @@ describe('loop prevention under tampering (3 servers)', () => {
     expect(await ping(lab.containers[0]!, lab.containers[2]!.address)).toBe(true);
   });
 
-  it('negative control: with the daemons gone and no loop prevention, one ARP storms (window bounded to 200 ms)', async () => {
+  it('the port rules alone stop a loop; with the daemons gone and no loop prevention, one ARP storms (windows bounded to 200 ms)', async () => {
     for (const s of lab.servers) lab.writeConfig(s, peersYaml(lab.servers));
     for (const s of lab.servers) await waitFor(`${s.ns} back to ebtables`, async () => (await chainRules(s.ns)).length === 3, 5000);
     await Promise.all(lab.servers.map((s) => lab.stopDaemon(s, 'SIGKILL')));
-    await Promise.all(lab.servers.map((s) => ns(s.ns, 'ebtables', '-t', 'filter', '-F', 'VXMESH')));
-    // Both layers off: the ports' isolation too (the daemons are gone, nothing restores it).
-    const unisolate = lab.servers.flatMap((s) => lab.servers.filter((o) => o !== s).map((o) => `bridge -n ${s.ns} link set dev vxlan${o.index} isolated off`)).join('; ');
-    await run('sh', ['-c', unisolate]);
+    // The ports' isolation off (the daemons are gone, nothing restores it): the rules alone remain.
+    const ports = lab.servers.flatMap((s) => lab.servers.filter((o) => o !== s).map((o) => ({ ns: s.ns, dev: `vxlan${o.index}` })));
+    await run('sh', ['-c', ports.map((p) => `bridge -n ${p.ns} link set dev ${p.dev} isolated off`).join('; ')]);
+    // One shell so each window is short: one ARP, 200 ms, then every VXLAN port goes down.
+    const down = ports.map((p) => `ip -n ${p.ns} link set ${p.dev} down`).join('; ');
+    const oneArpThenDown = `(ip netns exec ${lab.containers[0]!.ns} ping -c 1 -W 1 100.64.0.252 >/dev/null 2>&1 &) ; sleep 0.2; ${down}`;
     await countVxlanOnUnderlay(lab.underlay);
-    // One shell so the window is short: one ARP, 200 ms, then every VXLAN port goes down.
-    const down = lab.servers.flatMap((s) => lab.servers.filter((o) => o !== s).map((o) => `ip -n ${s.ns} link set vxlan${o.index} down`)).join('; ');
-    await run('sh', ['-c', `(ip netns exec ${lab.containers[0]!.ns} ping -c 1 -W 1 100.64.0.252 >/dev/null 2>&1 &) ; sleep 0.2; ${down}`]);
+    await run('sh', ['-c', oneArpThenDown]);
+    const rulesOnly = await readCounter(lab.underlay, 'vxcount');
+    console.info(`one rule per port, no isolation: one ARP made ${rulesOnly} VXLAN packets in 200 ms`);
+    expect(rulesOnly).toBeGreaterThanOrEqual(2);
+    expect(rulesOnly).toBeLessThan(60);
+    // Now both layers off.
+    await run('sh', ['-c', ports.map((p) => `ip -n ${p.ns} link set ${p.dev} up`).join('; ')]);
+    await Promise.all(lab.servers.map((s) => ns(s.ns, 'ebtables', '-t', 'filter', '-F', 'VXMESH')));
+    await countVxlanOnUnderlay(lab.underlay);
+    await run('sh', ['-c', oneArpThenDown]);
     const storm = await readCounter(lab.underlay, 'vxcount');
     console.info(`negative control: one ARP without loop prevention became ${storm} VXLAN packets in 200 ms`);
     expect(storm).toBeGreaterThan(1000);

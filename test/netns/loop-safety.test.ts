@@ -134,13 +134,13 @@ describe('isolated mode trusts only what it reads back', () => {
   it('switching ebtables -> isolated keeps the chain while a port is not isolated', async () => {
     const [s1] = lab.servers;
     for (const s of lab.servers) lab.writeConfig(s, peersYaml(lab.servers));
-    await waitFor('ebtables mode: chain and jump back', async () => (await chainRules(s1!.ns)).length === 1 && (await forwardRules(s1!.ns)).length === 1, 10_000);
+    await waitFor('ebtables mode: chain and jump back', async () => (await chainRules(s1!.ns)).length === 2 && (await forwardRules(s1!.ns)).length === 1, 10_000);
     faults.drop('ip', ['isolated on']);
     await ns(s1!.ns, 'bridge', 'link', 'set', 'dev', 'vxlan2', 'isolated', 'off');
     lab.writeConfig(s1!, peersYaml(lab.servers, { loop_prevention: 'isolated' }));
     await waitFor('s1 tried isolated mode', async () => (await statusJson(s1!)).loopPrevention.mode === 'isolated' && /simulated refusal/.test(JSON.stringify((await statusJson(s1!)).lastReconcile?.errors ?? [])), 10_000);
     await sleep(1000);
-    expect(await chainRules(s1!.ns)).toEqual(['-o ! vxlan+ -j RETURN']);
+    expect(await chainRules(s1!.ns)).toEqual(['-o ! vxlan+ -j RETURN', '-i vxlan2 -o vxlan+ -j DROP']);
     expect(await forwardRules(s1!.ns)).toEqual(['-A FORWARD -i vxlan+ -j VXMESH']);
     faults.drop('ip', []);
     await waitFor('isolated, then the chain removed', async () => (await vxlanLinks(s1!.ns))[0]?.linkinfo?.info_slave_data?.isolated === true && (await forwardRules(s1!.ns)).length === 0, 20_000);

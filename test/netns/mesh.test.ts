@@ -46,13 +46,12 @@ for (const n of [3, 5]) {
       }
     });
 
-    it('holds the full pairwise rule set behind the gate', async () => {
+    it('holds one DROP rule per port behind the gate', async () => {
       for (const s of lab.servers) {
         const rules = await chainRules(s.ns);
         expect(rules[0]).toBe('-o ! vxlan+ -j RETURN');
-        expect(rules.length).toBe(1 + (n - 1) * (n - 2));
         const devs = lab.servers.filter((o) => o !== s).map((o) => `vxlan${o.index}`);
-        for (const x of devs) for (const y of devs) if (x !== y) expect(rules).toContain(`-i ${x} -o ${y} -j DROP`);
+        expect(rules.slice(1).sort()).toEqual(devs.map((x) => `-i ${x} -o vxlan+ -j DROP`).sort());
         expect((await forwardRules(s.ns)).filter((r) => r === '-A FORWARD -i vxlan+ -j VXMESH').length).toBe(1);
       }
     });

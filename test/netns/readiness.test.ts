@@ -40,16 +40,16 @@ describe('wait-ready (the unit\'s readiness)', () => {
     const r = await waiting;
     const took = Date.now() - started;
     // Read the kernel the moment it returned: the bridge is up and the chain with its gate and
-    // pairwise rules is in place (2 remotes: the gate plus 2 DROP rules), jumped to from FORWARD.
+    // port rules is in place (2 remotes: the gate plus 2 DROP rules), jumped to from FORWARD.
     const [up, chain, forward] = await Promise.all([bridgeUp(s1), chainRules(s1.ns), forwardRules(s1.ns)]);
     console.log(`wait-ready returned after ${took} ms: ${r.stdout.trim()}`);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(up).toBe(true);
     expect(chain[0]).toBe('-o ! vxlan+ -j RETURN');
-    expect(chain).toContain('-i vxlan2 -o vxlan3 -j DROP');
-    expect(chain).toContain('-i vxlan3 -o vxlan2 -j DROP');
+    expect(chain).toContain('-i vxlan2 -o vxlan+ -j DROP');
+    expect(chain).toContain('-i vxlan3 -o vxlan+ -j DROP');
     expect(forward).toContain('-A FORWARD -i vxlan+ -j VXMESH');
-    expect(r.stdout).toMatch(/^vxmesh ready after [\d.]+ s: bridge vxbr0 up, loop prevention ebtables \(2\/2 pairwise rules\)/);
+    expect(r.stdout).toMatch(/^vxmesh ready after [\d.]+ s: bridge vxbr0 up, loop prevention ebtables \(2\/2 port rules\)/);
     await waitForConverged(s1, 2);
   });
 

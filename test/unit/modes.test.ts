@@ -184,7 +184,7 @@ describe('flood-list and multicast planning', () => {
     for (const [dev, peer, vni] of [['vxlan2', 'b', 100002], ['vxlan3', 'c', 100004]] as const) {
       perPeer.links.set(dev, link(dev, { kind: 'vxlan', mtu: 1450, master: 'vxbr0', alias: `vxmesh:${peer}`, vxlan: { vni, remote: `198.18.0.${dev.slice(5)}`, local: '198.18.0.1', link: 'eth0', port: 4789, learning: false, group: undefined, ttl: 0 } }));
     }
-    perPeer.ebtables = { available: true, error: undefined, chainExists: true, chain: [GATE_RULE, '-i vxlan2 -o vxlan3 -j DROP', '-i vxlan3 -o vxlan2 -j DROP'], jumps: 1 };
+    perPeer.ebtables = { available: true, error: undefined, chainExists: true, chain: [GATE_RULE, '-i vxlan2 -o vxlan+ -j DROP', '-i vxlan3 -o vxlan+ -j DROP'], jumps: 1 };
     perPeer.ingress = convergedSingle(FLOOD).ingress;
     const first = phases(computePlan(desiredFor(FLOOD), perPeer));
     expect(first.pre.slice(0, 2).sort()).toEqual(['link del dev vxlan2', 'link del dev vxlan3']);
@@ -213,7 +213,7 @@ describe('flood-list and multicast planning', () => {
     for (const [dev, peer, vni] of [['vxlan2', 'b', 100002], ['vxlan3', 'c', 100004]] as const) {
       between.links.set(dev, link(dev, { kind: 'vxlan', mtu: 1450, up: false, alias: `vxmesh:${peer}`, vxlan: { vni, remote: `198.18.0.${dev.slice(5)}`, local: '198.18.0.1', link: 'eth0', port: 4789, learning: false, group: undefined, ttl: 0 } }));
     }
-    between.ebtables = { available: true, error: undefined, chainExists: true, chain: [GATE_RULE, '-i vxlan2 -o vxlan3 -j DROP', '-i vxlan3 -o vxlan2 -j DROP'], jumps: 1 };
+    between.ebtables = { available: true, error: undefined, chainExists: true, chain: [GATE_RULE, '-i vxlan2 -o vxlan+ -j DROP', '-i vxlan3 -o vxlan+ -j DROP'], jumps: 1 };
     const second = phases(computePlan(desiredFor(config(PEERS)), between));
     expect(second.pre).toEqual([]);
     expect(second.chain).toBeUndefined();

@@ -30,7 +30,7 @@ describe('parsers on captured kernel output', () => {
   it('ebtables-save: our chain, its rules without the "-A VXMESH" prefix, and the FORWARD jump', () => {
     expect(parseEbtablesSave(fixture('ebtables-save.txt'))).toEqual({
       chainExists: true,
-      chain: ['-o ! vxlan+ -j RETURN', '-i vxlan2 -o vxlan3 -j DROP', '-i vxlan3 -o vxlan2 -j DROP'],
+      chain: ['-o ! vxlan+ -j RETURN', '-i vxlan2 -o vxlan+ -j DROP', '-i vxlan3 -o vxlan+ -j DROP'],
       jumps: 1,
       jumpShadowedBy: undefined,
     });

@@ -39,7 +39,7 @@ function converged(cfg: Config): ActualState {
   a.ebtables.chainExists = true;
   a.ebtables.jumps = 1;
   a.ingress = { ...a.ingress, present: true, peers4: d.ingress!.peers4, rules: expectedRules(4789) };
-  a.ebtables.chain = [GATE_RULE, ...devs.flatMap((x) => devs.filter((y) => y !== x).map((y) => `-i ${x} -o ${y} -j DROP`))];
+  a.ebtables.chain = [GATE_RULE, ...devs.map((x) => `-i ${x} -o vxlan+ -j DROP`)];
   return a;
 }
 
@@ -103,8 +103,8 @@ describe('planner', () => {
       '*filter',
       ':VXMESH RETURN',
       '-A VXMESH -o ! vxlan+ -j RETURN',
-      '-A VXMESH -i vxlan2 -o vxlan3 -j DROP',
-      '-A VXMESH -i vxlan3 -o vxlan2 -j DROP',
+      '-A VXMESH -i vxlan2 -o vxlan+ -j DROP',
+      '-A VXMESH -i vxlan3 -o vxlan+ -j DROP',
       'EOF',
       'ebtables -t filter -I FORWARD 1 -i vxlan+ -j VXMESH',
       "ip -force -batch - <<'EOF'",
@@ -197,15 +197,16 @@ describe('planner', () => {
     const four = config('peers:\n  - { name: a, id: 1, address: 198.18.0.1 }\n  - { name: b, id: 2, address: 198.18.0.2 }\n  - { name: c, id: 3, address: 198.18.0.3 }\n  - { name: d, id: 4, address: 198.18.0.4 }\n');
     const plan = phases(computePlan(desiredFor(four, a), a));
     expect(plan.chain).toBeUndefined();
-    expect(plan.chainAppend.sort()).toEqual(['-i vxlan2 -o vxlan4 -j DROP', '-i vxlan3 -o vxlan4 -j DROP', '-i vxlan4 -o vxlan2 -j DROP', '-i vxlan4 -o vxlan3 -j DROP']);
-    expect(renderPlan(plan)).toContain("ebtables-restore --noflush <<'EOF'\n*filter\n-A VXMESH -i vxlan2 -o vxlan4 -j DROP");
+    // One rule per port: the new port's, nothing else.
+    expect(plan.chainAppend).toEqual(['-i vxlan4 -o vxlan+ -j DROP']);
+    expect(renderPlan(plan)).toContain("ebtables-restore --noflush <<'EOF'\n*filter\n-A VXMESH -i vxlan4 -o vxlan+ -j DROP\nEOF");
     // Rules in another order are as good.
     const shuffled = converged(MESH);
     shuffled.ebtables.chain = [GATE_RULE, ...shuffled.ebtables.chain.slice(1).reverse()];
     expect(isEmptyPlan(computePlan(desiredFor(MESH, shuffled), shuffled))).toBe(true);
     // A rule for a device that is gone, or a doubled one: rewrite atomically.
     const stale = converged(MESH);
-    stale.ebtables.chain.push('-i vxlan2 -o vxlan9 -j DROP');
+    stale.ebtables.chain.push('-i vxlan9 -o vxlan+ -j DROP');
     expect(phases(computePlan(desiredFor(MESH, stale), stale)).chain).toEqual(['vxlan2', 'vxlan3']);
     const doubled = converged(MESH);
     doubled.ebtables.chain.push(doubled.ebtables.chain[1]!);
@@ -219,7 +220,7 @@ describe('planner', () => {
     a.links.get('vxlan3')!.master = undefined;
     const plan = phases(computePlan(desiredFor(MESH, a), a));
     expect(plan.chain).toBeUndefined();
-    expect(plan.chainAppend).toEqual(['-i vxlan3 -o vxlan2 -j DROP']);
+    expect(plan.chainAppend).toEqual(['-i vxlan3 -o vxlan+ -j DROP']);
     const jump = ['-i', 'vxlan+', '-j', 'VXMESH'];
     expect(plan.ebtables).toEqual([['-t', 'filter', '-D', 'FORWARD', ...jump], ['-t', 'filter', '-D', 'FORWARD', ...jump], ['-t', 'filter', '-I', 'FORWARD', '1', ...jump]]);
     // A detached port that is up goes down to rejoin isolated; it comes up in the next pass.

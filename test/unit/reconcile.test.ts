@@ -57,7 +57,7 @@ describe('reconcile with a strict fake runner', () => {
     const runner = observeEmpty(new StrictRunner())
       .expect('nft -f -', { input: has('table inet vxmesh {', 'elements = { 198.18.0.2, 198.18.0.3 }') })
       .expect('ip -force -batch -', { input: has('link add name vxbr0 type bridge', 'link add name vxlan2 mtu 1450 type vxlan id 100002 remote 198.18.0.2') })
-      .expect('ebtables-restore --noflush', { input: has(':VXMESH RETURN', '-A VXMESH -i vxlan2 -o vxlan3 -j DROP') })
+      .expect('ebtables-restore --noflush', { input: has(':VXMESH RETURN', '-A VXMESH -i vxlan2 -o vxlan+ -j DROP') })
       .expect('ebtables -t filter -I FORWARD 1 -i vxlan+ -j VXMESH')
       .expect('ip -force -batch -', { input: (i) => has('link set dev vxlan2 master vxbr0', 'link set dev vxlan3 type bridge_slave isolated on')(i) && !/ up$/m.test(i ?? '') });
     runner.expect('ip -j -d -s addr show', { stdout: ATTACHED_DOWN_IP }).expect('ebtables-save -t filter', { stdout: fixture('ebtables-save.txt') }).expect('nft -j list table inet vxmesh', { stdout: fixture('nft-table.json') });

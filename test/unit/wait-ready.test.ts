@@ -22,7 +22,7 @@ function report(over: Partial<StatusReport> = {}): StatusReport {
 
 describe('readiness', () => {
   it('is ready with the bridge up and loop prevention in place, also when degraded for another reason', () => {
-    expect(readiness(report())).toMatchObject({ ready: true, summary: expect.stringMatching(/^bridge vxbr0 up, loop prevention ebtables \(2\/2 pairwise rules\)/) });
+    expect(readiness(report())).toMatchObject({ ready: true, summary: expect.stringMatching(/^bridge vxbr0 up, loop prevention ebtables \(2\/2 port rules\)/) });
     expect(readiness(report({ state: 'degraded', reasons: ['vxlan3 (srv3): down'] })).ready).toBe(true);
   });
 
@@ -32,11 +32,11 @@ describe('readiness', () => {
     // No bridge yet: the missing chain is not news.
     const bare = report({ bridge: { name: 'vxbr0', present: false, up: false, mtu: null, ownedByVxmesh: false }, loopPrevention: { mode: 'ebtables', expected: 0, present: 0, problem: 'rules missing: 0 of 0 pairwise rules, no FORWARD jump' }, reasons: ['waiting for the underlay address: no peer address is assigned to a local interface'] });
     expect(readiness(bare)).toEqual({ ready: false, final: false, why: 'bridge vxbr0 does not exist; waiting for the underlay address: no peer address is assigned to a local interface' });
-    const lp = { mode: 'ebtables' as const, expected: 2, present: 1, problem: 'rules missing: 1 of 2 pairwise rules' };
-    expect(readiness(report({ loopPrevention: lp, reasons: ['loop prevention: rules missing: 1 of 2 pairwise rules', 'underlay eth0 MTU 1400 is below ...'] }))).toEqual({
+    const lp = { mode: 'ebtables' as const, expected: 2, present: 1, problem: 'rules missing: 1 of 2 port rules' };
+    expect(readiness(report({ loopPrevention: lp, reasons: ['loop prevention: rules missing: 1 of 2 port rules', 'underlay eth0 MTU 1400 is below ...'] }))).toEqual({
       ready: false,
       final: false,
-      why: 'loop prevention (ebtables): rules missing: 1 of 2 pairwise rules; underlay eth0 MTU 1400 is below ...',
+      why: 'loop prevention (ebtables): rules missing: 1 of 2 port rules; underlay eth0 MTU 1400 is below ...',
     });
   });
 
