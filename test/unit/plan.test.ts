@@ -211,6 +211,12 @@ describe('planner', () => {
     const doubled = converged(MESH);
     doubled.ebtables.chain.push(doubled.ebtables.chain[1]!);
     expect(phases(computePlan(desiredFor(MESH, doubled), doubled)).chain).toEqual(['vxlan2', 'vxlan3']);
+    // A chain in the earlier pairwise form (a daemon upgraded in place): one atomic rewrite.
+    const pairwise = converged(MESH);
+    pairwise.ebtables.chain = [GATE_RULE, '-i vxlan2 -o vxlan3 -j DROP', '-i vxlan3 -o vxlan2 -j DROP'];
+    const upgrade = computePlan(desiredFor(MESH, pairwise), pairwise);
+    expect(phases(upgrade).chain).toEqual(['vxlan2', 'vxlan3']);
+    expect(upgrade.changes).toContain('rewrite VXMESH chain (2 port rules, had 2)');
   });
 
   it('repairs drift: lost rule, detached port, duplicate jump', () => {
