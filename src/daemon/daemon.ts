@@ -37,6 +37,14 @@ export interface DaemonOptions {
 const STOPPED_MARKER = 'stopped';
 /** The last config that loaded and validated, used at start when the files are invalid. */
 const LAST_GOOD = 'last-good-config.json';
+
+/** The last good config as kept in the state directory. */
+interface SavedConfig {
+  savedAt: string;
+  /** `sourcesDigest` of the files it was made from ('' when saved by a version that kept none). */
+  digest: string;
+  config: Config;
+}
 const RECHECK_MS = 300;
 /**
  * A config that removes peers is applied only once the files read the same this long apart:
@@ -64,7 +72,12 @@ export class Daemon implements MeshControl {
   private configFromState: string | undefined;
   /** A read that removes peers, waiting for the files to read the same again. */
   private pendingRemoval: { fingerprint: string; since: number; peers: string[] } | undefined;
+  /** The sources digest of `config` when it came from the files: unchanged files are not parsed again. */
+  private configDigest: string | undefined;
+  /** Digest of the sources of the last good config saved in the state directory. */
   private lastGoodSaved: string | undefined;
+  /** At start only: the saved last good config, reused if the files still read the same. */
+  private savedAtStart: SavedConfig | undefined;
   private stableTimer: unknown;
   private stopped = false;
   private last: { report: ReconcileReport; outcome: ReconcileOutcome } | undefined;
@@ -116,8 +129,11 @@ export class Daemon implements MeshControl {
     await mkdir(this.opts.stateDir, { recursive: true, mode: 0o700 });
     this.stopped = await pathExists(join(this.opts.stateDir, STOPPED_MARKER));
     if (this.stopped) this.log.warn({ marker: join(this.opts.stateDir, STOPPED_MARKER) }, 'mesh was stopped with `vxmesh stop`; it stays down until `vxmesh start`');
+    this.savedAtStart = await this.readLastGood();
+    this.lastGoodSaved = this.savedAtStart?.digest;
     await this.loadConfig();
-    if (!this.config && this.configIssues) await this.loadLastGood();
+    if (!this.config && this.configIssues) this.useLastGood();
+    this.savedAtStart = undefined;
     await this.chooseEbtables();
     this.watcher = watchConfig(this.opts.configDir, () => this.trigger({ kind: 'config', cause: 'saved' }), (err) =>
       this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'config watcher error; saves may be seen only at the periodic resync'),
@@ -150,12 +166,13 @@ export class Daemon implements MeshControl {
    * STABLE_MS apart (the re-read is scheduled here); operators' start and reload apply at once.
    */
   private async loadConfig(removalWaits = false): Promise<void> {
-    const r = await loadConfig(this.opts.configDir);
+    const known = this.config && this.configDigest ? { digest: this.configDigest, config: this.config } : this.savedAtStart;
+    const r = await loadConfig(this.opts.configDir, known);
     if (r.ok) {
-      const fingerprint = JSON.stringify(r.config);
-      const changed = fingerprint !== JSON.stringify(this.config);
+      const fingerprint = r.config === this.config ? undefined : JSON.stringify(r.config);
+      const changed = fingerprint !== undefined && fingerprint !== JSON.stringify(this.config);
       const removed = changed && this.config ? removedPeers(this.config, r.config) : [];
-      if (removalWaits && removed.length > 0) {
+      if (removalWaits && removed.length > 0 && fingerprint !== undefined) {
         const now = this.clock.now();
         if (this.pendingRemoval?.fingerprint !== fingerprint) {
           this.pendingRemoval = { fingerprint, since: now, peers: removed };
@@ -168,12 +185,14 @@ export class Daemon implements MeshControl {
         }
       }
       this.pendingRemoval = undefined;
-      if (changed || this.configIssues) this.log.info({ files: r.config.files, peers: r.config.peers.length, warnings: r.config.warnings }, 'config loaded');
+      // `parsed: false`: the files read as those of the config saved by the last run, which is taken as is.
+      if (changed || this.configIssues) this.log.info({ files: r.config.files, peers: r.config.peers.length, warnings: r.config.warnings, parsed: r.config !== known?.config }, 'config loaded');
       this.config = r.config;
+      this.configDigest = r.digest;
       this.configIssues = null;
       this.configFromState = undefined;
       if (changed || !this.configLoadedAt) this.configLoadedAt = new Date();
-      await this.saveLastGood(fingerprint);
+      await this.saveLastGood(r.digest);
       return;
     }
     this.pendingRemoval = undefined;
@@ -215,39 +234,54 @@ export class Daemon implements MeshControl {
     }, delayMs);
   }
 
-  /** Keep the config in force in the state directory (atomically), for a start with invalid files. */
-  private async saveLastGood(fingerprint: string): Promise<void> {
-    if (this.lastGoodSaved === fingerprint) return;
+  /**
+   * Keep the config in force in the state directory (atomically), with the digest of its
+   * files: a start with invalid files applies it, and a start whose files read the same
+   * reuses it without parsing.
+   */
+  private async saveLastGood(digest: string | undefined): Promise<void> {
+    if (digest === undefined || this.lastGoodSaved === digest) return;
     const path = join(this.opts.stateDir, LAST_GOOD);
     try {
-      await writeFile(`${path}.tmp`, JSON.stringify({ savedAt: new Date().toISOString(), config: this.config }) + '\n', { mode: 0o600 });
+      const saved: SavedConfig = { savedAt: new Date().toISOString(), digest, config: this.config! };
+      await writeFile(`${path}.tmp`, JSON.stringify(saved) + '\n', { mode: 0o600 });
       await rename(`${path}.tmp`, path);
-      this.lastGoodSaved = fingerprint;
+      this.lastGoodSaved = digest;
     } catch (err) {
       this.log.warn({ err, path }, 'cannot save the last good config');
     }
   }
 
-  /** At start, with invalid files: the config saved by the last run that had a good one. */
-  private async loadLastGood(): Promise<void> {
+  /** The config saved by the last run that had a good one, if there is one that reads as such. */
+  private async readLastGood(): Promise<SavedConfig | undefined> {
     const path = join(this.opts.stateDir, LAST_GOOD);
     let text: string;
     try {
       text = await readFile(path, 'utf8');
     } catch {
-      return; // none saved: nothing is applied, and status says so
+      return undefined; // none saved
     }
     try {
-      const saved = JSON.parse(text) as { savedAt?: unknown; config?: Config };
+      const saved = JSON.parse(text) as Partial<SavedConfig>;
       const c = saved.config;
       if (!c || typeof c !== 'object' || !Array.isArray(c.peers) || typeof c.mesh !== 'object' || typeof saved.savedAt !== 'string') throw new Error('not a saved config');
-      this.config = c;
-      this.configFromState = saved.savedAt;
-      this.lastGoodSaved = JSON.stringify(c);
-      this.log.warn({ path, savedAt: saved.savedAt, errors: (this.configIssues ?? []).map(formatIssue) }, 'config invalid at start; using the last good config saved in the state directory');
+      // Saved by a version that kept no digest: usable when the files are invalid, never reused for valid ones.
+      return { savedAt: saved.savedAt, digest: typeof saved.digest === 'string' ? saved.digest : '', config: c };
     } catch (err) {
-      this.log.error({ err, path }, 'the saved last good config cannot be read; nothing applied');
+      this.log.error({ err, path }, 'the saved last good config cannot be read');
+      return undefined;
     }
+  }
+
+  /** At start, with invalid files: the config saved by the last run that had a good one. */
+  private useLastGood(): void {
+    const saved = this.savedAtStart;
+    if (!saved) return; // nothing is applied, and status says so
+    this.config = saved.config;
+    this.configDigest = undefined; // not made from the files on disk
+    this.configFromState = saved.savedAt;
+    this.lastGoodSaved = saved.digest;
+    this.log.warn({ path: join(this.opts.stateDir, LAST_GOOD), savedAt: saved.savedAt, errors: (this.configIssues ?? []).map(formatIssue) }, 'config invalid at start; using the last good config saved in the state directory');
   }
 
   private goal(): Goal | undefined {

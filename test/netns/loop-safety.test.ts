@@ -295,4 +295,22 @@ describe('last good config', () => {
     expect(st3.reasons.join(' ')).toMatch(/nothing applied: no last good config/);
     expect(st3.reasons.join(' ')).not.toMatch(/last good config still applied/);
   });
+
+  it('a restart whose files read as before takes the saved config without parsing them; after an edit it parses', async () => {
+    const s2 = lab.servers[1]!;
+    const loads = () => lab.log(s2).split('\n').filter((l) => l.includes('"msg":"config loaded"')).map((l) => (JSON.parse(l) as { parsed: boolean }).parsed);
+    // Stop, optionally edit the files meanwhile, start: was the config parsed?
+    const restart = async (edit?: string) => {
+      await lab.stopDaemon(s2);
+      if (edit) lab.writeConfig(s2, `# ${edit}\n${peersYaml(lab.servers.slice(0, 2))}`);
+      const before = loads().length;
+      lab.startDaemon(s2);
+      await waitFor('config loaded after the restart', async () => loads().length > before, 15_000);
+      await waitForConverged(s2, 1, 60_000);
+      return loads().at(-1);
+    };
+    expect(await restart()).toBe(false);
+    expect(await restart('a comment added')).toBe(true);
+    expect(await restart()).toBe(false);
+  });
 });
