@@ -4,8 +4,9 @@
 # its own temporary root (the role unpacks the .deb there instead of apt), then checks what it
 # wrote: the package's files, the same peers.yaml on every host (and exactly the expected one),
 # each host's own drop-in, the packaged vxmesh accepting it, nothing on the host still on
-# vxlansetup.sh, a second run that changes nothing, nothing installed with npm, and
-# ansible-lint. Installs nothing itself: needs ansible-playbook, ansible-lint, dpkg-deb and the
+# vxlansetup.sh, a second run that changes nothing, the doctor task (in a network namespace
+# where one host's underlay exists: it passes there and stops the play where it does not),
+# nothing installed with npm, and ansible-lint. Installs nothing itself: needs ansible-playbook, ansible-lint, dpkg-deb and the
 # package (npm run package). Writes only under a temporary directory.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -33,7 +34,7 @@ all:
         ansible_become: false
         vxmesh_manage_service: false
         # The hosts here are stand-ins (their addresses are not on this machine): doctor would
-        # rightly report the missing underlay. It runs on real hosts.
+        # rightly report the missing underlay. The doctor step is tried below, in a namespace.
         vxmesh_run_doctor: false
         vxmesh_package: $deb
         vxmesh_mesh: { mtu: 1400, port: 4789, loop_prevention: ebtables }
@@ -107,6 +108,37 @@ sed -i 's/mtu: 1400/mtu: 1450/' "$work/inventory.yml"
 ansible-playbook -i "$work/inventory.yml" etc/ansible/site.yml > "$work/run3.log" 2>&1 || { cat "$work/run3.log"; fail "third run failed"; }
 for h in lxd1 lxd2 lxd3; do grep -qx '  mtu: 1450' "$work/hosts/$h/etc/vxmesh/peers.yaml" || fail "$h did not get the new mtu"; done
 grep -q 'RUNNING HANDLER \[vxmesh : Reload vxmesh\]' "$work/run3.log" || fail "the config change did not notify the reload handler"
+
+echo "ansible-check: the role runs vxmesh doctor, in a namespace where d1's underlay exists"
+# d1's address is on eth0 there, d2's is not: the play passes on d1 and stops at doctor on d2.
+ns=vxtans$$
+trap 'ip netns del "$ns" 2>/dev/null || true; rm -rf "$work"' EXIT
+ip netns add "$ns"
+ip -n "$ns" link add eth0 type veth peer name eth1
+ip -n "$ns" addr add 198.18.0.1/24 dev eth0
+for dev in lo eth0 eth1; do ip -n "$ns" link set "$dev" up; done
+cat > "$work/doctor.yml" <<INV
+all:
+  children:
+    vxmesh:
+      vars:
+        ansible_connection: local
+        ansible_python_interpreter: $(command -v python3)
+        ansible_become: false
+        vxmesh_manage_service: false
+        vxmesh_run_doctor: true
+        vxmesh_package: $deb
+      hosts:
+        d1: { vxmesh_id: 1, vxmesh_address: 198.18.0.1, vxmesh_root: $work/doctor/d1 }
+        d2: { vxmesh_id: 2, vxmesh_address: 198.18.0.2, vxmesh_root: $work/doctor/d2 }
+INV
+ip netns exec "$ns" ansible-playbook -i "$work/doctor.yml" --limit d1 etc/ansible/site.yml > "$work/doctor1.log" 2>&1 || { cat "$work/doctor1.log"; fail "the play failed on d1, whose underlay is there"; }
+grep -q 'TASK \[vxmesh : Check the host.s prerequisites (vxmesh doctor)\]' "$work/doctor1.log" || { cat "$work/doctor1.log"; fail "the doctor task did not run on d1"; }
+grep -qE '^d1 .*failed=0' "$work/doctor1.log" || { cat "$work/doctor1.log"; fail "d1: no clean recap"; }
+if ip netns exec "$ns" ansible-playbook -i "$work/doctor.yml" --limit d2 etc/ansible/site.yml > "$work/doctor2.log" 2>&1; then cat "$work/doctor2.log"; fail "the play passed on d2, whose underlay address is missing"; fi
+grep -A30 'TASK \[vxmesh : Check the host.s prerequisites (vxmesh doctor)\]' "$work/doctor2.log" | grep -q 'fatal: \[d2\]' || { cat "$work/doctor2.log"; fail "d2 did not stop at the doctor task"; }
+grep -q 'problem *underlay' "$work/doctor2.log" || { cat "$work/doctor2.log"; fail "d2: doctor's underlay problem is not in the output"; }
+echo "ansible-check: doctor passed on d1 and stopped the play on d2 (underlay address missing)"
 
 echo "ansible-check: nothing installed with npm"
 if grep -rnwE 'npm|nodejs|/usr/bin/node' etc/ansible/roles/vxmesh/tasks etc/ansible/roles/vxmesh/handlers; then fail "the role's tasks use npm or node"; fi
