@@ -6,8 +6,9 @@
 # each host's own drop-in, the packaged vxmesh accepting it, nothing on the host still on
 # vxlansetup.sh, a second run that changes nothing, the doctor task (in a network namespace
 # where one host's underlay exists: it passes there and stops the play where it does not),
-# nothing installed with npm, and ansible-lint. Installs nothing itself: needs ansible-playbook, ansible-lint, dpkg-deb and the
-# package (npm run package). Writes only under a temporary directory.
+# nothing installed with npm, and ansible-lint. Installs nothing itself: needs
+# ansible-playbook, ansible-lint, dpkg-deb and the package (npm run package). Writes only under
+# a temporary directory and into a network namespace of its own.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
