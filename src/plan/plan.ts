@@ -1,3 +1,4 @@
+import { noPortAddressLines } from './port-address.js';
 import { BRIDGE_ALIAS, CHAIN, GATE_RULE, JUMP_RULE, OWNER_PREFIX, ZERO_MAC, dropRule, isSafeIfname } from '../model/names.js';
 import { isOwnedBridge, isOwnedDevice, type ActualState, type IngressDesired, type IngressState, type LinkInfo } from '../model/state.js';
 import { VXLAN_OVERHEAD } from '../model/types.js';
@@ -106,9 +107,9 @@ function deviceMtu(d: DesiredDevice, actual: ActualState): number {
   return Math.min(d.mtu, under.mtu - VXLAN_OVERHEAD[d.local.includes(':') ? 6 : 4]);
 }
 
-function createDeviceLines(plan: Draft, d: DesiredDevice, mtu: number): void {
+function createDeviceLines(plan: Draft, d: DesiredDevice, mtu: number, actual: ActualState): void {
   const target = d.shared ? `local ${d.local} dev ${d.underlay} dstport ${d.port} learning` : `remote ${d.remotes[0]} local ${d.local} dev ${d.underlay} dstport ${d.port} nolearning`;
-  plan.pre.push(`link add name ${d.device} mtu ${mtu} type vxlan id ${d.vni} ${target}`, `link set dev ${d.device} alias ${d.alias}`);
+  plan.pre.push(`link add name ${d.device} mtu ${mtu} type vxlan id ${d.vni} ${target}`, `link set dev ${d.device} alias ${d.alias}`, ...noPortAddressLines(d.device, actual));
   if (d.shared) for (const r of d.remotes) plan.fdb.push(`fdb append ${ZERO_MAC} dev ${d.device} dst ${r}`);
 }
 
@@ -187,11 +188,11 @@ export function computePlan(desired: DesiredState, actual: ActualState): Plan {
     const fresh = !a || reason !== undefined;
     const mtu = deviceMtu(d, actual);
     if (!a) {
-      createDeviceLines(plan, d, mtu);
+      createDeviceLines(plan, d, mtu, actual);
       plan.changes.push(`create ${describeDevice(d)}`);
     } else if (reason) {
       plan.pre.push(`link del dev ${d.device}`);
-      createDeviceLines(plan, d, mtu);
+      createDeviceLines(plan, d, mtu, actual);
       plan.changes.push(`recreate ${describeDevice(d)}: ${reason}`);
     } else {
       updateInPlace(plan, a, d, mtu);

@@ -6,6 +6,7 @@
  * tunnel port, so neither mode needs loop-prevention rules.
  */
 import { OWNER_PREFIX, ZERO_MAC } from '../model/names.js';
+import { noPortAddressLines } from './port-address.js';
 import type { ActualState, LinkInfo } from '../model/state.js';
 import { VXLAN_OVERHEAD, type Config, type Peer } from '../model/types.js';
 
@@ -72,7 +73,7 @@ export function planSingleDevice(plan: SingleDevicePlan, d: SingleDevice, actual
   const mtu = singleDeviceMtu(d, actual);
   if (!a || reason) {
     if (a) plan.pre.push(`link del dev ${d.device}`);
-    plan.pre.push(`link add name ${d.device} mtu ${mtu} type vxlan ${deviceArgs(d)}`, `link set dev ${d.device} alias ${d.alias}`);
+    plan.pre.push(`link add name ${d.device} mtu ${mtu} type vxlan ${deviceArgs(d)}`, `link set dev ${d.device} alias ${d.alias}`, ...noPortAddressLines(d.device, actual));
     for (const r of d.floodList) plan.fdb.push(floodLine('append', d, r));
     plan.changes.push(`${a ? 'recreate' : 'create'} ${describe(d)}${reason ? `: ${reason}` : ''}`);
   } else {

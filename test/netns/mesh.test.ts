@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildMesh, chainRules, statusJson, forwardRules, Lab, ping, vxlanLinks, type Server } from '../helpers/lab.js';
+import { buildMesh, chainRules, statusJson, forwardRules, Lab, ns, ping, vxlanLinks, type Server } from '../helpers/lab.js';
 import { pairVni } from '../../src/model/vni.js';
 import { expectAllPairsPing, expectBroadcastOnce } from '../helpers/checks.js';
 
@@ -53,6 +53,15 @@ for (const n of [3, 5]) {
         const devs = lab.servers.filter((o) => o !== s).map((o) => `vxlan${o.index}`);
         expect(rules.slice(1).sort()).toEqual(devs.map((x) => `-i ${x} -o vxlan+ -j DROP`).sort());
         expect((await forwardRules(s.ns)).filter((r) => r === '-A FORWARD -i vxlan+ -j VXMESH').length).toBe(1);
+      }
+    });
+
+    it('VXLAN ports have no address of their own, so nothing of theirs goes through the tunnels', async () => {
+      for (const s of lab.servers) {
+        const ports = JSON.parse(await ns(s.ns, 'ip', '-j', '-d', 'link', 'show', 'type', 'vxlan')) as { ifname: string; inet6_addr_gen_mode?: string }[];
+        const addrs = JSON.parse(await ns(s.ns, 'ip', '-j', 'addr', 'show', 'type', 'vxlan')) as { ifname: string; addr_info: unknown[] }[];
+        expect(ports.length).toBe(n - 1);
+        for (const p of ports) expect({ port: p.ifname, mode: p.inet6_addr_gen_mode, addresses: addrs.find((a) => a.ifname === p.ifname)?.addr_info }).toEqual({ port: p.ifname, mode: 'none', addresses: [] });
       }
     });
 

@@ -120,6 +120,7 @@ describe('flood-list and multicast planning', () => {
       'link set dev vxbr0 up',
       'link add name vxlan0 mtu 1450 type vxlan id 42 local 198.18.0.1 dev eth0 dstport 4789 learning',
       'link set dev vxlan0 alias vxmesh:flood-list',
+      'link set dev vxlan0 addrgenmode none',
       'EOF',
       "bridge -force -batch - <<'EOF'",
       'fdb append 00:00:00:00:00:00 dev vxlan0 dst 198.18.0.2 via eth0',

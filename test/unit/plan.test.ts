@@ -44,6 +44,13 @@ function converged(cfg: Config): ActualState {
 }
 
 describe('planner', () => {
+  it('gives new VXLAN ports no IPv6 address of their own, unless the kernel has no IPv6', () => {
+    const a = emptyHost();
+    expect(phases(computePlan(desiredFor(MESH, a), a)).pre).toEqual(expect.arrayContaining(['link set dev vxlan2 addrgenmode none', 'link set dev vxlan3 addrgenmode none']));
+    a.ipv6 = { kernel: false, allDisabled: true, defaultDisabled: true, disabled: new Map() };
+    expect(phases(computePlan(desiredFor(MESH, a), a)).pre.filter((l) => l.includes('addrgenmode'))).toEqual([]);
+  });
+
   it('attaches no port and writes no rule when no ebtables works, but does in isolated mode', () => {
     const a = emptyHost();
     a.ebtables = { available: false, error: 'no working ebtables', chainExists: false, chain: [], jumps: 0 };
@@ -95,8 +102,10 @@ describe('planner', () => {
       'link set dev vxbr0 up',
       'link add name vxlan2 mtu 1450 type vxlan id 100002 remote 198.18.0.2 local 198.18.0.1 dev eth0 dstport 4789 nolearning',
       'link set dev vxlan2 alias vxmesh:b',
+      'link set dev vxlan2 addrgenmode none',
       'link add name vxlan3 mtu 1450 type vxlan id 100004 remote 198.18.0.3 local 198.18.0.1 dev eth0 dstport 4789 nolearning',
       'link set dev vxlan3 alias vxmesh:c',
+      'link set dev vxlan3 addrgenmode none',
       'addr add fe80::7678:0:0:1/64 dev vxbr0 nodad',
       'EOF',
       "ebtables-restore --noflush <<'EOF'",
