@@ -23,7 +23,11 @@ export function computeConfigFacts(config: Config): ConfigFacts {
   // The key file's path is local to each server (the key itself is checked by the HMAC), and
   // a different probe interval harms no link: neither makes two ends disagree.
   const { probe, ...rest } = config.mesh;
-  const mesh = Object.entries({ ...rest, probe: { enabled: probe.enabled, port: probe.port } }).sort(([a], [b]) => (a < b ? -1 : 1));
+  // A setting that is not set counts as absent, whether the config was parsed (undefined) or read
+  // back from the state directory's JSON (no key).
+  const mesh = Object.entries({ ...rest, probe: { enabled: probe.enabled, port: probe.port } })
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : 1));
   return {
     mtu: config.mesh.mtu,
     port: config.mesh.port,

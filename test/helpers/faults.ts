@@ -1,8 +1,8 @@
 import { expect } from 'vitest';
 import { chainRules, ns, peersYaml, statusJson, waitFor, waitForConverged, type Lab, type Server } from './lab.js';
 
-/** The chain of a healthy 2-server mesh: the gate rule only (one port has no pair). */
-export const TWO_SERVER_CHAIN = ['-o ! vxlan+ -j RETURN'];
+/** The chain of a healthy 2-server mesh: the gate and the one port's rule. */
+export const TWO_SERVER_CHAIN = ['-o ! vxlan+ -j RETURN', '-i vxlan2 -o vxlan+ -j DROP'];
 
 export async function chainRestored(s: Server): Promise<boolean | string> {
   const rules = await chainRules(s.ns);

@@ -110,9 +110,10 @@ describe('loop prevention under tampering (3 servers)', () => {
     await run('sh', ['-c', ports.map((p) => `bridge -n ${p.ns} link set dev ${p.dev} isolated off`).join('; ')]);
     // One shell so each window is short: one ARP, 200 ms, then every VXLAN port goes down.
     const down = ports.map((p) => `ip -n ${p.ns} link set ${p.dev} down`).join('; ');
-    const oneArpThenDown = `(ip netns exec ${lab.containers[0]!.ns} ping -c 1 -W 1 100.64.0.252 >/dev/null 2>&1 &) ; sleep 0.2; ${down}`;
+    // Each window asks for a different absent address: a second ping to the first would wait on its pending ARP.
+    const oneArpThenDown = (absent: string) => `(ip netns exec ${lab.containers[0]!.ns} ping -c 1 -W 1 ${absent} >/dev/null 2>&1 &) ; sleep 0.2; ${down}`;
     await countVxlanOnUnderlay(lab.underlay);
-    await run('sh', ['-c', oneArpThenDown]);
+    await run('sh', ['-c', oneArpThenDown('100.64.0.252')]);
     const rulesOnly = await readCounter(lab.underlay, 'vxcount');
     console.info(`one rule per port, no isolation: one ARP made ${rulesOnly} VXLAN packets in 200 ms`);
     expect(rulesOnly).toBeGreaterThanOrEqual(2);
@@ -121,7 +122,7 @@ describe('loop prevention under tampering (3 servers)', () => {
     await run('sh', ['-c', ports.map((p) => `ip -n ${p.ns} link set ${p.dev} up`).join('; ')]);
     await Promise.all(lab.servers.map((s) => ns(s.ns, 'ebtables', '-t', 'filter', '-F', 'VXMESH')));
     await countVxlanOnUnderlay(lab.underlay);
-    await run('sh', ['-c', oneArpThenDown]);
+    await run('sh', ['-c', oneArpThenDown('100.64.0.253')]);
     const storm = await readCounter(lab.underlay, 'vxcount');
     console.info(`negative control: one ARP without loop prevention became ${storm} VXLAN packets in 200 ms`);
     expect(storm).toBeGreaterThan(1000);

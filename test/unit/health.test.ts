@@ -263,6 +263,8 @@ describe('agreement', () => {
     expect(diffAgreement(ours, theirs())).toEqual([]);
     const reordered = computeConfigFacts(config(`peers:\n  - { name: c, id: 3, address: 198.18.0.3 }\n  - { name: a, id: 1, address: 198.18.0.1 }\n  - { name: b, id: 2, address: 198.18.0.2 }\nnode: c\nmesh: { probe: { key_file: /etc/vxmesh/other.key, interval: 2 } }\n`));
     expect(reordered).toEqual(facts);
+    // The same config read back from the state directory's JSON (unset settings have no key).
+    expect(computeConfigFacts(JSON.parse(JSON.stringify(config(PEERS))) as Config)).toEqual(facts);
   });
 
   it('names each difference, with the peer', () => {
