@@ -53,6 +53,15 @@ export async function listConfigFiles(dir: string): Promise<{ files: string[]; i
  * parser), the answer is a config or a list of issues, so a bad file cannot stop repair.
  */
 export async function loadConfig(dir: string): Promise<LoadResult> {
+  const r = await readSources(dir);
+  return r.ok ? parseConfig(r.sources) : r.result;
+}
+
+/**
+ * The texts of a config directory's files in merge order, or the issues that stop them being
+ * read (as a LoadResult). Never throws.
+ */
+export async function readSources(dir: string): Promise<{ ok: true; sources: SourceFile[] } | { ok: false; result: LoadResult }> {
   try {
     const { files: paths, issues } = await listConfigFiles(dir);
     const sources: SourceFile[] = [];
@@ -61,10 +70,10 @@ export async function loadConfig(dir: string): Promise<LoadResult> {
       if (r.ok) sources.push({ path, text: r.text });
       else issues.push({ file: path, line: 1, col: 1, field: '', message: r.reason });
     }
-    if (issues.length > 0) return { ok: false, issues, files: paths };
-    return parseConfig(sources);
+    if (issues.length > 0) return { ok: false, result: { ok: false, issues, files: paths } };
+    return { ok: true, sources };
   } catch (err) {
-    return { ok: false, issues: [{ file: dir, line: 1, col: 1, field: '', message: `cannot load the config: ${clip(err instanceof Error ? err.message : String(err))}` }], files: [] };
+    return { ok: false, result: { ok: false, issues: [{ file: dir, line: 1, col: 1, field: '', message: `cannot load the config: ${clip(err instanceof Error ? err.message : String(err))}` }], files: [] } };
   }
 }
 

@@ -1,7 +1,8 @@
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { formatIssue, loadConfig, type ConfigIssue } from '../config/load.js';
+import { formatIssue, type ConfigIssue } from '../config/load.js';
+import { ConfigReader, configFingerprint } from '../config/reader.js';
 import { KernelMonitor } from '../kernel/monitor.js';
 import { learnedMacs, multicastGroups, observe } from '../kernel/observe.js';
 import { CommandRunner, type Runner } from '../kernel/runner.js';
@@ -58,6 +59,9 @@ export class Daemon implements MeshControl {
   private readonly log: Logger;
   private readonly clock: Clock;
   private config: Config | undefined;
+  /** configFingerprint of `config`: a hash, so no copy of a large config is kept as text. */
+  private fingerprint: string | undefined;
+  private readonly reader: ConfigReader;
   private configIssues: ConfigIssue[] | null = null;
   private configLoadedAt: Date | undefined;
   /** Set when the config in force came from the state directory (the files were invalid at start). */
@@ -96,6 +100,7 @@ export class Daemon implements MeshControl {
   constructor(private readonly opts: DaemonOptions) {
     this.log = opts.log;
     this.clock = opts.clock ?? systemClock;
+    this.reader = new ConfigReader(opts.configDir);
     this.runner = opts.runner ?? new CommandRunner(opts.log.child({ component: 'runner' }));
     this.probe = new ProbeService(opts.log.child({ component: 'probe' }), this.runner);
     this.scheduler = new SyncScheduler<OperationResult | undefined>((batch) => this.sync(batch), {
@@ -150,10 +155,11 @@ export class Daemon implements MeshControl {
    * STABLE_MS apart (the re-read is scheduled here); operators' start and reload apply at once.
    */
   private async loadConfig(removalWaits = false): Promise<void> {
-    const r = await loadConfig(this.opts.configDir);
+    const r = await this.reader.load();
     if (r.ok) {
-      const fingerprint = JSON.stringify(r.config);
-      const changed = fingerprint !== JSON.stringify(this.config);
+      // Files that read the same give the same object: no need to hash it again.
+      const fingerprint = r.config === this.config && this.fingerprint ? this.fingerprint : configFingerprint(r.config);
+      const changed = fingerprint !== this.fingerprint;
       const removed = changed && this.config ? removedPeers(this.config, r.config) : [];
       if (removalWaits && removed.length > 0) {
         const now = this.clock.now();
@@ -170,6 +176,7 @@ export class Daemon implements MeshControl {
       this.pendingRemoval = undefined;
       if (changed || this.configIssues) this.log.info({ files: r.config.files, peers: r.config.peers.length, warnings: r.config.warnings }, 'config loaded');
       this.config = r.config;
+      this.fingerprint = fingerprint;
       this.configIssues = null;
       this.configFromState = undefined;
       if (changed || !this.configLoadedAt) this.configLoadedAt = new Date();
@@ -242,8 +249,9 @@ export class Daemon implements MeshControl {
       const c = saved.config;
       if (!c || typeof c !== 'object' || !Array.isArray(c.peers) || typeof c.mesh !== 'object' || typeof saved.savedAt !== 'string') throw new Error('not a saved config');
       this.config = c;
+      this.fingerprint = configFingerprint(c);
       this.configFromState = saved.savedAt;
-      this.lastGoodSaved = JSON.stringify(c);
+      this.lastGoodSaved = this.fingerprint;
       this.log.warn({ path, savedAt: saved.savedAt, errors: (this.configIssues ?? []).map(formatIssue) }, 'config invalid at start; using the last good config saved in the state directory');
     } catch (err) {
       this.log.error({ err, path }, 'the saved last good config cannot be read; nothing applied');
