@@ -9,7 +9,7 @@ import { BENCH_JS } from '../helpers/lab.js';
  * The benchmark's harness, run tiny (one small size, one iteration, 1 s iperf) so it cannot
  * rot. Timing targets are not checked here: they live in the benchmark's own report.
  */
-const MODE_IDS = ['modes_cold_start', 'modes_converge', 'modes_drift', 'modes_plan_steady', 'modes_status_p95', 'modes_idle_rss'];
+const MODE_IDS = ['modes_cold_start', 'modes_converge', 'modes_drift', 'modes_plan_steady', 'modes_status_p95', 'modes_change_rss', 'modes_idle_rss'];
 
 describe('bench --smoke', () => {
   const out = mkdtempSync(join(tmpdir(), 'vxmesh-bench-smoke-'));
