@@ -187,6 +187,7 @@ async function modesFigures({ o, reg, rows }: Ctx, ul: Underlay): Promise<void> 
     ['modes_status_p95', 'GET /status p95 (idle)', 'ms'],
     ['modes_change_rss', 'resident memory, peak in the 10 s after the last change', 'MB'],
     ['modes_idle_rss', 'idle daemon: resident memory (peak over the idle window)', 'MB'],
+    ['modes_idle_cpu', 'idle daemon: CPU incl. the resync commands', 's/min'],
   ];
   const targets: Record<string, [string, (v: number) => boolean]> = {
     modes_cold_start: ['<= 1 s', (v) => v <= 1000],
@@ -204,7 +205,7 @@ async function modesFigures({ o, reg, rows }: Ctx, ul: Underlay): Promise<void> 
       size: n,
       unit,
       kind: 'compare',
-      vxmesh: value === null ? null : unit === 'ms' && value < 100 ? r3(value) : r1(value),
+      vxmesh: value === null ? null : (unit === 'ms' && value < 100) || unit === 's/min' ? r3(value) : r1(value),
       ...(note ? { note } : {}),
       baseline: null,
       baselineNote: 'the script has one mode (per-peer, flat rule list)',
@@ -231,7 +232,7 @@ async function modesFigures({ o, reg, rows }: Ctx, ul: Underlay): Promise<void> 
       }
       const f = await measureMode(reg, ul, { mode, peers: n, runs: o.runs, edits: o.smoke ? 1 : 5, gapMs: o.gapMs, planReps: o.planReps, statusRequests: o.smoke ? 5 : 20, settleMs: o.smoke ? 500 : 2000, quietMs: o.smoke ? 500 : 10_000, idleMs: o.modesIdleSeconds * 1000 }, log);
       const st = quantile(f.statusMs, 0.95);
-      log(`${MODE_LABEL[mode]} ${n} peers: cold start ${median(f.coldMs).toFixed(0)} ms, add ${median(f.addMs).toFixed(0)} ms, drift ${median(f.driftMs).toFixed(0)} ms, resync plan ${f.plan.steadyMs.toFixed(2)} ms, GET /status p95 ${st.toFixed(0)} ms, rss ${f.rssAfterChangeMb.toFixed(1)} MB after the changes, ${f.rssMb.toFixed(1)} MB idle; kernel ${JSON.stringify(f.kernel)}`);
+      log(`${MODE_LABEL[mode]} ${n} peers: cold start ${median(f.coldMs).toFixed(0)} ms, add ${median(f.addMs).toFixed(0)} ms, drift ${median(f.driftMs).toFixed(0)} ms, resync plan ${f.plan.steadyMs.toFixed(2)} ms, GET /status p95 ${st.toFixed(0)} ms, rss ${f.rssAfterChangeMb.toFixed(1)} MB after the changes, ${f.rssMb.toFixed(1)} MB idle, cpu ${f.cpuSecPerMin.toFixed(3)} s/min; kernel ${JSON.stringify(f.kernel)}`);
       rows.push(
         cell('modes_cold_start', mode, n, median(f.coldMs), { runs: f.coldMs.map(r1), kernel: f.kernel, program: programLabel() }),
         cell('modes_converge', mode, n, median(f.addMs), { samples: f.addMs.map(r1), p95: r1(quantile(f.addMs, 0.95)), removeSamples: f.removeMs.map(r1) }),
@@ -240,6 +241,7 @@ async function modesFigures({ o, reg, rows }: Ctx, ul: Underlay): Promise<void> 
         cell('modes_status_p95', mode, n, st, { p50: r1(quantile(f.statusMs, 0.5)), requests: f.statusMs.length }),
         cell('modes_change_rss', mode, n, f.rssAfterChangeMb, { windowS: o.smoke ? 0.5 : 10, program: programLabel() }),
         cell('modes_idle_rss', mode, n, f.rssMb, { windowS: o.modesIdleSeconds, after: 'the 10 s after the last change', program: programLabel() }),
+        cell('modes_idle_cpu', mode, n, f.cpuSecPerMin, { windowS: o.modesIdleSeconds, resyncS: 30 }),
       );
     }
   }
@@ -398,7 +400,7 @@ async function dataPathFigures({ o, reg, rows }: Ctx): Promise<void> {
 
 /** Sort the figures and write bench.json, bench.svg and results.md; print the table. */
 function writeReport(o: Options, argv: string[], started: number, rows: Row[]): void {
-  const order = ['cold_start', 'cold_start_process', 'cli_status', 'converge_p50', 'converge_p95', 'drift_p50', 'drift_p95', 'underlay', 'throughput_ref', 'throughput', 'overlay_underlay', 'idle_rss', 'idle_cpu', 'api_status_p95', 'status_idle_p95', 'plan_cold', 'plan_steady', 'plan_steady_isolated', 'plan_parse', 'modes_cold_start', 'modes_converge', 'modes_drift', 'modes_plan_steady', 'modes_status_p95', 'modes_change_rss', 'modes_idle_rss'];
+  const order = ['cold_start', 'cold_start_process', 'cli_status', 'converge_p50', 'converge_p95', 'drift_p50', 'drift_p95', 'underlay', 'throughput_ref', 'throughput', 'overlay_underlay', 'idle_rss', 'idle_cpu', 'api_status_p95', 'status_idle_p95', 'plan_cold', 'plan_steady', 'plan_steady_isolated', 'plan_parse', 'modes_cold_start', 'modes_converge', 'modes_drift', 'modes_plan_steady', 'modes_status_p95', 'modes_change_rss', 'modes_idle_rss', 'modes_idle_cpu'];
   rows.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id) || (a.size ?? 0) - (b.size ?? 0));
   const report: Report = {
     meta: {

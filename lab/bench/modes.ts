@@ -16,7 +16,7 @@ import { observe } from '../../src/kernel/observe.js';
 import { CommandRunner } from '../../src/kernel/runner.js';
 import { deviceName, DEFAULT_BRIDGE, ZERO_MAC } from '../../src/model/names.js';
 import { isEmptyPlan } from '../../src/plan/plan.js';
-import { median, rssKb } from './measure.js';
+import { idleCostOf, median, rssKb } from './measure.js';
 import { DaemonHost, nsRun, peersYaml, sleep, type NetnsRegistry, type PeerEntry, type Underlay } from '../harness/netns.js';
 import { BENCH_JS, HTTP_BATCH_JS } from '../harness/paths.js';
 import { ebtablesRules, LinkWatcher, upVxlanPorts } from './watch.js';
@@ -122,6 +122,8 @@ export interface ModeFigures {
   rssAfterChangeMb: number;
   /** Peak VmRSS of the daemon over the idle window that follows (MB): periodic resyncs fall in it. */
   rssMb: number;
+  /** CPU of the daemon and the commands it ran over that window, seconds per minute. */
+  cpuSecPerMin: number;
 }
 
 export interface ModeSpec {
@@ -207,8 +209,8 @@ async function onRunningDaemon(s: ModeSpec, host: string, d: DaemonHost, w: Link
   // after the GC that follows it (its memory reducer): the quiet period's peak is reported
   // apart, and the idle window starts after it.
   const afterChange = await peakRssKb(pid, s.quietMs);
-  const idle = await peakRssKb(pid, s.idleMs);
-  return { kernel, addMs, removeMs, driftMs, plan, statusMs: out.results.map((r) => r.ms), rssAfterChangeMb: afterChange / 1024, rssMb: idle / 1024 };
+  const idle = await idleCostOf(pid, s.idleMs);
+  return { kernel, addMs, removeMs, driftMs, plan, statusMs: out.results.map((r) => r.ms), rssAfterChangeMb: afterChange / 1024, rssMb: idle.rssMb, cpuSecPerMin: idle.cpuSecPerMin };
 }
 
 /** Peak VmRSS of `pid` over `ms`, sampled every 500 ms (kB). */
