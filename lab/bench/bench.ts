@@ -5,14 +5,15 @@
  * bench.json, bench.svg and results.md under --out (default docs/bench).
  *
  *   node dist-lab/lab/bench/bench.js [--sizes 8,32,64] [--runs 3] [--edits 20] [--smoke] [--out DIR]
- *                           [--only cold,converge,drift,idle,api,cli,data,plan,flood,status] [--flood-sizes 64,500,2000] [--status-peers 500]
+ *                           [--only cold,converge,drift,idle,api,cli,data,plan,modes,status] [--status-peers 500]
+ *                           [--modes-sizes 64,500,2000] [--modes flood-list,isolated,ebtables] [--modes-skip ebtables@500] [--modes-idle-seconds 30]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runBaseline, type BaselineSpec } from './baseline.js';
-import { floodListLive, floodListPlan } from './flood-list.js';
+import { measureMode, MODE_CELLS, MODE_LABEL, modeRefusal, timePlans, type ModeCell } from './modes.js';
 import { PER_PEER_MAX_PEERS } from '../../src/config/validate-mode.js';
 import {
   baselineColdStart,
@@ -35,7 +36,7 @@ import {
   type DataMode,
 } from './measure.js';
 import { NetnsRegistry, programLabel, sweepDeadNamespaces, Underlay } from '../harness/netns.js';
-import { markdownTable, svgChart, textTable, type Report, type Row } from './report.js';
+import { isModesRow, markdownTable, modesMarkdownTable, modesTextTable, svgChart, textTable, type Report, type Row } from './report.js';
 
 interface Options {
   sizes: number[];
@@ -49,7 +50,11 @@ interface Options {
   planSizes: number[];
   statusPeers: number;
   planReps: number;
-  floodSizes: number[];
+  modesSizes: number[];
+  modes: ModeCell[];
+  /** Cells left out of this run (`mode@peers`): reported as not measured, never left blank. */
+  modesSkip: Set<string>;
+  modesIdleSeconds: number;
   dataSizes: number[];
   out: string;
   only: Set<string>;
@@ -58,7 +63,9 @@ interface Options {
 
 /** The benchmark's namespaces: apart from the test suite's `vxt` and the demo's `vxdemo`. */
 const PREFIX = `vxb${process.pid}`;
-const ALL = ['cold', 'converge', 'drift', 'idle', 'api', 'cli', 'data', 'plan', 'flood', 'status'];
+const ALL = ['cold', 'converge', 'drift', 'idle', 'api', 'cli', 'data', 'plan', 'modes', 'status'];
+/** Older spellings that still work: `--only flood` and `--flood-sizes` (the modes figures began as flood-list alone). */
+const ONLY_ALIASES: Record<string, string> = { flood: 'modes' };
 
 function options(argv: string[]): Options {
   const { values } = parseArgs({
@@ -70,7 +77,11 @@ function options(argv: string[]): Options {
       'iperf-seconds': { type: 'string' },
       'idle-seconds': { type: 'string' },
       'plan-sizes': { type: 'string' },
+      'modes-sizes': { type: 'string' },
       'flood-sizes': { type: 'string' },
+      modes: { type: 'string' },
+      'modes-skip': { type: 'string' },
+      'modes-idle-seconds': { type: 'string' },
       'status-peers': { type: 'string' },
       out: { type: 'string', default: 'docs/bench' },
       only: { type: 'string' },
@@ -82,7 +93,12 @@ function options(argv: string[]): Options {
   // The program to start (default: the built CLI under node); the env var works as well.
   if (values.program) process.env.VXMESH_BENCH_PROGRAM = resolve(values.program);
   if (values.help) {
-    process.stdout.write('usage: bench [--program PATH] [--sizes 8,32,64] [--runs 3] [--edits 20] [--iperf-seconds 3] [--idle-seconds 60] [--plan-sizes 500,1000] [--flood-sizes 64,500,2000] [--status-peers 500] [--smoke] [--out docs/bench] [--only cold,converge,drift,idle,api,cli,data,plan,flood,status]\n');
+    process.stdout.write(
+      'usage: bench [--program PATH] [--sizes 8,32,64] [--runs 3] [--edits 20] [--iperf-seconds 3] [--idle-seconds 60] [--plan-sizes 500,1000] [--status-peers 500]\n' +
+        '             [--modes-sizes 64,500,2000] [--modes flood-list,isolated,ebtables] [--modes-skip MODE@PEERS,...] [--modes-idle-seconds 30]\n' +
+        '             [--smoke] [--out docs/bench] [--only cold,converge,drift,idle,api,cli,data,plan,modes,status]\n' +
+        '(--flood-sizes is --modes-sizes, --only flood is --only modes)\n',
+    );
     process.exit(0);
   }
   const list = (s: string | undefined, d: number[]) => (s ? s.split(',').map((x) => Number(x.trim())).filter((x) => x > 0) : d);
@@ -101,14 +117,25 @@ function options(argv: string[]): Options {
     idleSeconds: Number(values['idle-seconds'] ?? (smoke ? 3 : 60)),
     // Per-peer mode stops at 1000 peers (a bridge takes 1024 ports); flood-list goes beyond.
     planSizes: list(values['plan-sizes'], smoke ? [50, 200] : [500, PER_PEER_MAX_PEERS]).filter((n) => n <= PER_PEER_MAX_PEERS),
-    floodSizes: list(values['flood-sizes'], smoke ? [50] : [64, 500, 2000]),
+    // The smoke's second size is past per-peer mode's limit, so the refusal rows are made too.
+    modesSizes: list(values['modes-sizes'] ?? values['flood-sizes'], smoke ? [16, PER_PEER_MAX_PEERS + 1] : [64, 500, 2000]),
+    modes: modeList(values.modes),
+    modesSkip: new Set(values['modes-skip'] ? values['modes-skip'].split(',').map((x) => x.trim()) : []),
+    modesIdleSeconds: Number(values['modes-idle-seconds'] ?? (smoke ? 2 : 30)),
     statusPeers: Number(values['status-peers'] ?? (smoke ? 10 : 500)),
     planReps: smoke ? 2 : 5,
     dataSizes: [...new Set([1, Math.max(...sizes)])],
     out: resolve(values.out),
-    only: new Set(values.only ? values.only.split(',') : ALL),
+    only: new Set(values.only ? values.only.split(',').map((x) => ONLY_ALIASES[x] ?? x) : ALL),
     smoke,
   };
+}
+
+function modeList(s: string | undefined): ModeCell[] {
+  if (!s) return [...MODE_CELLS];
+  const modes = s.split(',').map((x) => x.trim());
+  for (const m of modes) if (!MODE_CELLS.includes(m as ModeCell)) throw new Error(`--modes: unknown mode ${m} (${MODE_CELLS.join(', ')})`);
+  return modes as ModeCell[];
 }
 
 const log = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
@@ -144,25 +171,79 @@ function planFigures({ o, rows }: Ctx): void {
   }
 }
 
-/** 7. flood-list mode: one device and one fdb entry per remote, at sizes per-peer mode cannot reach. */
-async function floodListFigures({ o, reg, rows }: Ctx, ul: Underlay): Promise<void> {
-  for (const n of o.floodSizes) {
-    const p = floodListPlan(n, o.planReps);
-    const live = await floodListLive(reg, ul, n, o.smoke ? 1000 : 10_000, o.smoke ? 400 : 2000);
-    const st = quantile(live.statusMs, 0.95);
-    log(`flood-list ${n} peers: plan cold ${p.coldMs.toFixed(1)} / resync ${p.steadyMs.toFixed(1)} ms; cold start ${live.coldMs.toFixed(0)} ms, add ${live.addMs.toFixed(0)} ms, drift ${live.driftMs.toFixed(0)} ms, GET /status p95 ${st.toFixed(0)} ms, rss ${live.rssMb.toFixed(1)} MB; ${live.devices} vxlan device(s), ${live.fdbEntries} fdb entries, ${live.ebtablesRules} ebtables rules`);
-    const big = n === 2000;
-    const kernel = { vxlanDevices: live.devices, fdbEntries: live.fdbEntries, ebtablesRules: live.ebtablesRules, perPeerWouldNeed: { devices: n - 1, ebtablesRules: (n - 1) * (n - 2) + 1 } };
-    const row = (id: string, figure: string, unit: string, value: number, target: string, pass: boolean | null, detail: Record<string, unknown> = {}): Row =>
-      ({ key: `${id}@${n}`, id, figure: `flood-list: ${figure}`, size: n, unit, kind: 'compare', vxmesh: unit === 'ms' && value < 100 ? r3(value) : r1(value), baseline: null, baselineNote: 'the script has no flood-list mode', ratio: null, ratioText: '', target: big ? target : '', pass: big ? pass : null, detail });
-    rows.push(
-      row('flood_cold_start', 'cold start (config saved -> every fdb entry in place)', 'ms', live.coldMs, '<= 1 s', live.coldMs <= 1000, kernel),
-      row('flood_converge', 'a peer added (save -> its fdb entry in place)', 'ms', live.addMs, '', null),
-      row('flood_drift', 'drift repair (fdb entry deleted -> back)', 'ms', live.driftMs, '', null),
-      row('flood_plan_steady', 'resync plan (converged host)', 'ms', p.steadyMs, '<= 20 ms', p.steadyMs <= 20, { coldPlanMs: r3(p.coldMs), fdbLines: p.fdbLines }),
-      row('flood_status_p95', 'GET /status p95 (20 requests)', 'ms', st, '<= 50 ms', st <= 50, { p50: r1(quantile(live.statusMs, 0.5)) }),
-      row('flood_idle_rss', 'idle daemon: resident memory', 'MB', live.rssMb, '<= 70 MB', live.rssMb <= 70),
-    );
+/** Targets of the modes figures: flood-list at 2,000 peers (issue 12). */
+const MODES_TARGET_PEERS = 2000;
+
+/**
+ * 8. The mesh modes side by side: flood-list, per-peer isolated, per-peer ebtables, per size.
+ * Cells per-peer mode refuses, and cells left out with --modes-skip, are rows with a note.
+ */
+async function modesFigures({ o, reg, rows }: Ctx, ul: Underlay): Promise<void> {
+  const FIGURES: [id: string, figure: string, unit: string][] = [
+    ['modes_cold_start', 'cold start (process launch, config saved -> every device / fdb entry in place)', 'ms'],
+    ['modes_converge', 'a peer added p50 (save -> its fdb entry / port in place)', 'ms'],
+    ['modes_drift', 'drift repair p50 (fdb entry / device deleted -> back)', 'ms'],
+    ['modes_plan_steady', 'resync plan (converged host, daemon V8 flags)', 'ms'],
+    ['modes_status_p95', 'GET /status p95 (idle)', 'ms'],
+    ['modes_change_rss', 'resident memory, peak in the 10 s after the last change', 'MB'],
+    ['modes_idle_rss', 'idle daemon: resident memory (peak over the idle window)', 'MB'],
+    ['modes_idle_cpu', 'idle daemon: CPU incl. the resync commands', 's/min'],
+  ];
+  const targets: Record<string, [string, (v: number) => boolean]> = {
+    modes_cold_start: ['<= 1 s', (v) => v <= 1000],
+    modes_plan_steady: ['<= 20 ms', (v) => v <= 20],
+    modes_status_p95: ['<= 50 ms', (v) => v <= 50],
+    modes_idle_rss: ['<= 70 MB', (v) => v <= 70],
+  };
+  const cell = (id: string, mode: ModeCell, n: number, value: number | null, detail: Record<string, unknown>, note?: string): Row => {
+    const [, figure, unit] = FIGURES.find((f) => f[0] === id)!;
+    const t = mode === 'flood-list' && n === MODES_TARGET_PEERS ? targets[id] : undefined;
+    return {
+      key: `${id}:${mode}@${n}`,
+      id,
+      figure: `${MODE_LABEL[mode]}: ${figure}`,
+      size: n,
+      unit,
+      kind: 'compare',
+      vxmesh: value === null ? null : (unit === 'ms' && value < 100) || unit === 's/min' ? r3(value) : r1(value),
+      ...(note ? { note } : {}),
+      baseline: null,
+      baselineNote: 'the script has one mode (per-peer, flat rule list)',
+      ratio: null,
+      ratioText: '',
+      target: t ? t[0] : '',
+      pass: t && value !== null ? t[1](value) : null,
+      detail: { mode, peers: n, ...detail },
+    };
+  };
+  for (const n of o.modesSizes) {
+    for (const mode of o.modes) {
+      const refused = modeRefusal(mode, n);
+      if (refused) {
+        log(`${MODE_LABEL[mode]} ${n} peers: refused by the config (${refused.slice(0, 80)}...)`);
+        const note = `per-peer mode refuses > ${PER_PEER_MAX_PEERS} peers: bridge port limit`;
+        for (const [id] of FIGURES) rows.push(cell(id, mode, n, null, { refused }, note));
+        continue;
+      }
+      if (o.modesSkip.has(`${mode}@${n}`)) {
+        log(`${MODE_LABEL[mode]} ${n} peers: skipped (--modes-skip)`);
+        for (const [id] of FIGURES) rows.push(cell(id, mode, n, null, {}, 'not measured in this run (--modes-skip)'));
+        continue;
+      }
+      const f = await measureMode(reg, ul, { mode, peers: n, runs: o.runs, edits: o.smoke ? 1 : 5, gapMs: o.gapMs, planReps: o.planReps, statusRequests: o.smoke ? 5 : 20, settleMs: o.smoke ? 500 : 2000, quietMs: o.smoke ? 500 : 10_000, idleMs: o.modesIdleSeconds * 1000 }, log);
+      const st = quantile(f.statusMs, 0.95);
+      log(`${MODE_LABEL[mode]} ${n} peers: cold start ${median(f.coldMs).toFixed(0)} ms, add ${median(f.addMs).toFixed(0)} ms, drift ${median(f.driftMs).toFixed(0)} ms, resync plan ${f.plan.steadyMs.toFixed(2)} ms, GET /status p95 ${st.toFixed(0)} ms, rss ${f.rssAfterChangeMb.toFixed(1)} MB after the changes, ${f.rssMb.toFixed(1)} MB idle, cpu ${f.cpuSecPerMin.toFixed(3)} s/min; kernel ${JSON.stringify(f.kernel)}`);
+      rows.push(
+        cell('modes_cold_start', mode, n, median(f.coldMs), { runs: f.coldMs.map(r1), kernel: f.kernel, program: programLabel() }),
+        cell('modes_converge', mode, n, median(f.addMs), { samples: f.addMs.map(r1), p95: r1(quantile(f.addMs, 0.95)), removeSamples: f.removeMs.map(r1) }),
+        cell('modes_drift', mode, n, median(f.driftMs), { samples: f.driftMs.map(r1) }),
+        cell('modes_plan_steady', mode, n, f.plan.steadyMs, { samples: f.plan.samples.map(r3), flags: f.plan.flags }),
+        cell('modes_status_p95', mode, n, st, { p50: r1(quantile(f.statusMs, 0.5)), requests: f.statusMs.length }),
+        cell('modes_change_rss', mode, n, f.rssAfterChangeMb, { windowS: o.smoke ? 0.5 : 10, program: programLabel() }),
+        cell('modes_idle_rss', mode, n, f.rssMb, { windowS: o.modesIdleSeconds, after: 'the 10 s after the last change', program: programLabel() }),
+        cell('modes_idle_cpu', mode, n, f.cpuSecPerMin, { windowS: o.modesIdleSeconds, resyncS: 30 }),
+      );
+    }
   }
 }
 
@@ -319,7 +400,7 @@ async function dataPathFigures({ o, reg, rows }: Ctx): Promise<void> {
 
 /** Sort the figures and write bench.json, bench.svg and results.md; print the table. */
 function writeReport(o: Options, argv: string[], started: number, rows: Row[]): void {
-  const order = ['cold_start', 'cold_start_process', 'cli_status', 'converge_p50', 'converge_p95', 'drift_p50', 'drift_p95', 'underlay', 'throughput_ref', 'throughput', 'overlay_underlay', 'idle_rss', 'idle_cpu', 'api_status_p95', 'status_idle_p95', 'plan_cold', 'plan_steady', 'plan_steady_isolated', 'plan_parse', 'flood_cold_start', 'flood_converge', 'flood_drift', 'flood_plan_steady', 'flood_status_p95', 'flood_idle_rss'];
+  const order = ['cold_start', 'cold_start_process', 'cli_status', 'converge_p50', 'converge_p95', 'drift_p50', 'drift_p95', 'underlay', 'throughput_ref', 'throughput', 'overlay_underlay', 'idle_rss', 'idle_cpu', 'api_status_p95', 'status_idle_p95', 'plan_cold', 'plan_steady', 'plan_steady_isolated', 'plan_parse', 'modes_cold_start', 'modes_converge', 'modes_drift', 'modes_plan_steady', 'modes_status_p95', 'modes_change_rss', 'modes_idle_rss', 'modes_idle_cpu'];
   rows.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id) || (a.size ?? 0) - (b.size ?? 0));
   const report: Report = {
     meta: {
@@ -327,7 +408,7 @@ function writeReport(o: Options, argv: string[], started: number, rows: Row[]): 
       command: `node dist-lab/lab/bench/bench.js ${argv.join(' ')}`.trim(),
       machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memoryGb: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version },
       program: programLabel(),
-      options: { sizes: o.sizes, runs: o.runs, edits: o.edits, iperfSeconds: o.iperfSeconds, idleSeconds: o.idleSeconds, planSizes: o.planSizes, floodSizes: o.floodSizes, dataSizes: o.dataSizes, smoke: o.smoke },
+      options: { sizes: o.sizes, runs: o.runs, edits: o.edits, iperfSeconds: o.iperfSeconds, idleSeconds: o.idleSeconds, planSizes: o.planSizes, modesSizes: o.modesSizes, modes: o.modes, modesSkip: [...o.modesSkip], modesIdleSeconds: o.modesIdleSeconds, dataSizes: o.dataSizes, smoke: o.smoke },
       durationS: Math.round((Date.now() - started) / 1000),
     },
     rows,
@@ -335,8 +416,11 @@ function writeReport(o: Options, argv: string[], started: number, rows: Row[]): 
   mkdirSync(o.out, { recursive: true });
   writeFileSync(join(o.out, 'bench.json'), JSON.stringify(report, null, 2) + '\n');
   writeFileSync(join(o.out, 'bench.svg'), svgChart(rows));
-  writeFileSync(join(o.out, 'results.md'), `Measured ${report.meta.date} on ${report.meta.machine.cores} cores (${report.meta.machine.cpu}), kernel ${report.meta.machine.kernel}, Node ${report.meta.machine.node}; \`${report.meta.command}\`, ${report.meta.durationS} s. Program measured: ${report.meta.program}.\n\n` + markdownTable(rows));
-  process.stdout.write('\n' + textTable(rows));
+  const main = rows.filter((r) => !isModesRow(r));
+  const modes = modesMarkdownTable(rows);
+  const modesMd = modes ? `${main.length ? '\n' : ''}Mesh modes side by side (one host with the real daemon, the other peers addresses only):\n\n${modes}` : '';
+  writeFileSync(join(o.out, 'results.md'), `Measured ${report.meta.date} on ${report.meta.machine.cores} cores (${report.meta.machine.cpu}), kernel ${report.meta.machine.kernel}, Node ${report.meta.machine.node}; \`${report.meta.command}\`, ${report.meta.durationS} s. Program measured: ${report.meta.program}.\n\n` + (main.length ? markdownTable(main) : '') + modesMd);
+  process.stdout.write('\n' + (main.length ? textTable(main) : '') + (modes ? `\n${modesTextTable(rows)}` : ''));
   const missed = rows.filter((r) => r.pass === false);
   process.stdout.write(`\n${rows.filter((r) => r.pass === true).length} targets met, ${missed.length} missed${missed.length ? `: ${missed.map((r) => r.key).join(', ')}` : ''}. Written to ${o.out} (bench.json, bench.svg, results.md) in ${report.meta.durationS} s.\n`);
 }
@@ -346,6 +430,10 @@ async function main(): Promise<void> {
   if (argv[0] === '__baseline') {
     // Child mode: run the script's commands here, inside the namespace `ip netns exec` put us in.
     process.stdout.write(JSON.stringify(runBaseline(JSON.parse(argv[1]!) as BaselineSpec)) + '\n');
+    return;
+  }
+  if (argv[0] === '__plan') {
+    process.stdout.write(JSON.stringify(await timePlans(JSON.parse(argv[1]!) as { configDir: string; reps: number })) + '\n');
     return;
   }
   if (argv[0] === '__time') {
@@ -366,7 +454,7 @@ async function main(): Promise<void> {
   const ctx: Ctx = { o, reg, rows, big, baselineStart: new Map(), baselineStop: new Map() };
   if (o.only.has('plan')) planFigures(ctx);
   const ul = await Underlay.create(reg);
-  if (o.only.has('flood')) await floodListFigures(ctx, ul);
+  if (o.only.has('modes')) await modesFigures(ctx, ul);
   if (o.only.has('cold')) await coldStartFigures(ctx, ul);
   if (['converge', 'drift', 'idle', 'api', 'cli'].some((f) => o.only.has(f))) await liveFigures(ctx, ul);
   if (o.only.has('status')) await statusFigures(ctx, ul);

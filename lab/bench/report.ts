@@ -11,6 +11,8 @@ export interface Row {
   /** 'compare': vxmesh beside the baseline; 'reference': a measured reference (no loop prevention, underlay). */
   kind: 'compare' | 'reference';
   vxmesh: number | null;
+  /** Why there is no vxmesh number (a mode that refuses this size, a cell left out of the run). */
+  note?: string;
   baseline: number | null;
   /** Why there is no baseline number (the script has no such thing). */
   baselineNote?: string;
@@ -51,20 +53,67 @@ function result(r: Row): string {
 const HEAD = ['figure', 'remotes', 'vxmesh', 'baseline (vxlansetup.sh)', 'ratio', 'target', 'result'];
 
 function cells(r: Row): string[] {
-  return [r.figure, r.size === null ? '—' : String(r.size), fmt(r.vxmesh, r.unit), r.baseline !== null ? fmt(r.baseline, r.unit) : r.baselineNote ?? '—', r.ratioText || '—', r.target || '—', result(r)];
+  return [r.figure, r.size === null ? '—' : String(r.size), r.vxmesh === null && r.note ? r.note : fmt(r.vxmesh, r.unit), r.baseline !== null ? fmt(r.baseline, r.unit) : r.baselineNote ?? '—', r.ratioText || '—', r.target || '—', result(r)];
 }
 
 /** Plain-text table for the terminal. */
 export function textTable(rows: Row[]): string {
-  const all = [HEAD, ...rows.map(cells)];
-  const widths = HEAD.map((_, c) => Math.max(...all.map((r) => r[c]!.length)));
-  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [line(HEAD), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map((r) => line(cells(r)))].join('\n') + '\n';
+  return textGrid(HEAD, rows.map(cells));
 }
 
 export function markdownTable(rows: Row[]): string {
+  return markdownGrid(HEAD, rows.map(cells));
+}
+
+function textGrid(head: string[], body: string[][]): string {
+  const all = [head, ...body];
+  const widths = head.map((_, c) => Math.max(...all.map((r) => r[c]!.length)));
+  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n') + '\n';
+}
+
+function markdownGrid(head: string[], body: string[][]): string {
   const esc = (s: string) => s.replace(/\|/g, '\\|');
-  return [`| ${HEAD.join(' | ')} |`, `|${HEAD.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${cells(r).map(esc).join(' | ')} |`)].join('\n') + '\n';
+  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...body.map((r) => `| ${r.map(esc).join(' | ')} |`)].join('\n') + '\n';
+}
+
+/** The mesh-mode figures (id `modes_*`, one row per mode in detail.mode): shown side by side, not in the main table. */
+export function isModesRow(r: Row): boolean {
+  return r.id.startsWith('modes_');
+}
+
+/**
+ * One line per figure and size, one column per mode; the target and result are flood-list's
+ * (the modes' targets are set for it). A cell without a number says why.
+ */
+function modesGrid(rows: Row[]): { head: string[]; body: string[][] } {
+  const modeRows = rows.filter(isModesRow);
+  const modes = [...new Set(modeRows.map((r) => String(r.detail?.mode)))];
+  const labels = new Map(modeRows.map((r) => [String(r.detail?.mode), r.figure.slice(0, r.figure.indexOf(': '))]));
+  const head = ['figure', 'peers', ...modes.map((m) => labels.get(m)!), 'target (flood-list)', 'result'];
+  const lines = new Map<string, Row[]>();
+  for (const r of modeRows) {
+    const k = `${r.id}@${r.size}`;
+    lines.set(k, [...(lines.get(k) ?? []), r]);
+  }
+  const body = [...lines.values()].map((group) => {
+    const first = group[0]!;
+    const at = (m: string) => group.find((r) => r.detail?.mode === m);
+    const flood = at('flood-list');
+    const value = (r: Row | undefined) => (!r ? '—' : r.vxmesh === null && r.note ? r.note : fmt(r.vxmesh, r.unit));
+    return [first.figure.slice(first.figure.indexOf(': ') + 2), String(first.size), ...modes.map((m) => value(at(m))), flood?.target || '—', flood ? result(flood) : ''];
+  });
+  return { head, body };
+}
+
+export function modesTextTable(rows: Row[]): string {
+  const g = modesGrid(rows);
+  return g.body.length ? textGrid(g.head, g.body) : '';
+}
+
+export function modesMarkdownTable(rows: Row[]): string {
+  const g = modesGrid(rows);
+  return g.body.length ? markdownGrid(g.head, g.body) : '';
 }
 
 function xml(s: string): string {

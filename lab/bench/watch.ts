@@ -11,29 +11,35 @@ import { LAB_EBTABLES } from '../harness/netns-lab.js';
  * not counted). A slow poll backs it up in case an event is missed.
  */
 export class LinkWatcher {
-  private proc: ResultPromise | undefined;
+  private procs: ResultPromise[] = [];
   private lastEvent = 0;
   private seq = 0;
   private wake: (() => void) | undefined;
 
+  /** `monitors`: the event sources; link events by default, `bridge monitor fdb` too for flood lists. */
   constructor(
     private readonly reg: NetnsRegistry,
     readonly ns: string,
+    private readonly monitors: string[][] = [['ip', 'monitor', 'link']],
   ) {}
 
   async start(): Promise<void> {
-    this.proc = this.reg.spawn(this.ns, ['ip', 'monitor', 'link'], { pipe: true });
-    this.proc.stdout?.on('data', () => {
-      this.lastEvent = performance.now();
-      this.seq++;
-      this.wake?.();
-    });
+    for (const argv of this.monitors) {
+      const p = this.reg.spawn(this.ns, argv, { pipe: true });
+      p.stdout?.on('data', () => {
+        this.lastEvent = performance.now();
+        this.seq++;
+        this.wake?.();
+      });
+      this.procs.push(p);
+    }
     await sleep(150);
   }
 
   async close(): Promise<void> {
-    await this.reg.kill(this.proc);
-    this.proc = undefined;
+    const procs = this.procs;
+    this.procs = [];
+    for (const p of procs) await this.reg.kill(p);
   }
 
   /** Resolves with the completion time (performance.now() scale), at least `since`. */

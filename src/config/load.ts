@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LineCounter, parseDocument, isMap, isNode, isScalar, visit, type Document } from 'yaml';
@@ -8,19 +7,11 @@ import { readConfigFile } from './read.js';
 import { fileSchema, type FileContent } from './schema.js';
 import { validateMesh } from './validate.js';
 import type { ConfigIssue, MeshLocations } from './issue.js';
-import { VERSION } from '../version.js';
 import { MESH_DEFAULTS, type Config, type Location, type MeshSettings, type Peer } from '../model/types.js';
 
 export { formatIssue, type ConfigIssue } from './issue.js';
 
-/** `digest` (from loadConfig): what the config was made from, see `sourcesDigest`. */
-export type LoadResult = { ok: true; config: Config; digest?: string } | { ok: false; issues: ConfigIssue[]; files: string[] };
-
-/** A config already made from files whose `sourcesDigest` was `digest`. */
-export interface KnownConfig {
-  digest: string;
-  config: Config;
-}
+export type LoadResult = { ok: true; config: Config } | { ok: false; issues: ConfigIssue[]; files: string[] };
 
 export interface SourceFile {
   path: string;
@@ -61,13 +52,16 @@ export async function listConfigFiles(dir: string): Promise<{ files: string[]; i
  * Never throws: whatever is in the directory (a FIFO, a huge file, YAML that defeats the
  * parser), the answer is a config or a list of issues, so a bad file cannot stop repair.
  */
+export async function loadConfig(dir: string): Promise<LoadResult> {
+  const r = await readSources(dir);
+  return r.ok ? parseConfig(r.sources) : r.result;
+}
+
 /**
- * Read and parse the config in `dir`. When the files read exactly as those `known` was made
- * from, `known.config` is the answer without parsing: YAML parsing is most of a config load
- * (~25 ms at 64 peers, ~300 ms at 2000 here), and the daemon re-reads unchanged files at start
- * and on every resync.
+ * The texts of a config directory's files in merge order, or the issues that stop them being
+ * read (as a LoadResult). Never throws.
  */
-export async function loadConfig(dir: string, known?: KnownConfig): Promise<LoadResult> {
+export async function readSources(dir: string): Promise<{ ok: true; sources: SourceFile[] } | { ok: false; result: LoadResult }> {
   try {
     const { files: paths, issues } = await listConfigFiles(dir);
     const sources: SourceFile[] = [];
@@ -76,24 +70,11 @@ export async function loadConfig(dir: string, known?: KnownConfig): Promise<Load
       if (r.ok) sources.push({ path, text: r.text });
       else issues.push({ file: path, line: 1, col: 1, field: '', message: r.reason });
     }
-    if (issues.length > 0) return { ok: false, issues, files: paths };
-    const digest = sourcesDigest(sources);
-    if (known?.digest === digest) return { ok: true, config: known.config, digest };
-    const r = parseConfig(sources);
-    return r.ok ? { ...r, digest } : r;
+    if (issues.length > 0) return { ok: false, result: { ok: false, issues, files: paths } };
+    return { ok: true, sources };
   } catch (err) {
-    return { ok: false, issues: [{ file: dir, line: 1, col: 1, field: '', message: `cannot load the config: ${clip(err instanceof Error ? err.message : String(err))}` }], files: [] };
+    return { ok: false, result: { ok: false, issues: [{ file: dir, line: 1, col: 1, field: '', message: `cannot load the config: ${clip(err instanceof Error ? err.message : String(err))}` }], files: [] } };
   }
-}
-
-/**
- * The identity of a config's sources: every path and text in merge order, and the program
- * version (another version may parse or validate them differently).
- */
-export function sourcesDigest(sources: SourceFile[]): string {
-  const h = createHash('sha256').update(`vxmesh ${VERSION}\0`);
-  for (const s of sources) h.update(`${s.path}\0${s.text.length}\0`).update(s.text);
-  return h.digest('hex');
 }
 
 /** Pure: texts of the files in merge order -> a validated config or every issue found. Never throws. */

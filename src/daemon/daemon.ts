@@ -1,7 +1,8 @@
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { formatIssue, loadConfig, type ConfigIssue } from '../config/load.js';
+import { formatIssue, type ConfigIssue } from '../config/load.js';
+import { ConfigReader, configFingerprint } from '../config/reader.js';
 import { KernelMonitor } from '../kernel/monitor.js';
 import { learnedMacs, multicastGroups, observe } from '../kernel/observe.js';
 import { CommandRunner, type Runner } from '../kernel/runner.js';
@@ -66,14 +67,15 @@ export class Daemon implements MeshControl {
   private readonly log: Logger;
   private readonly clock: Clock;
   private config: Config | undefined;
+  /** configFingerprint of `config`: a hash, so no copy of a large config is kept as text. */
+  private fingerprint: string | undefined;
+  private readonly reader: ConfigReader;
   private configIssues: ConfigIssue[] | null = null;
   private configLoadedAt: Date | undefined;
   /** Set when the config in force came from the state directory (the files were invalid at start). */
   private configFromState: string | undefined;
   /** A read that removes peers, waiting for the files to read the same again. */
   private pendingRemoval: { fingerprint: string; since: number; peers: string[] } | undefined;
-  /** The sources digest of `config` when it came from the files: unchanged files are not parsed again. */
-  private configDigest: string | undefined;
   /** Digest of the sources of the last good config saved in the state directory. */
   private lastGoodSaved: string | undefined;
   /** At start only: the saved last good config, reused if the files still read the same. */
@@ -109,6 +111,7 @@ export class Daemon implements MeshControl {
   constructor(private readonly opts: DaemonOptions) {
     this.log = opts.log;
     this.clock = opts.clock ?? systemClock;
+    this.reader = new ConfigReader(opts.configDir);
     this.runner = opts.runner ?? new CommandRunner(opts.log.child({ component: 'runner' }));
     this.probe = new ProbeService(opts.log.child({ component: 'probe' }), this.runner);
     this.scheduler = new SyncScheduler<OperationResult | undefined>((batch) => this.sync(batch), {
@@ -131,6 +134,7 @@ export class Daemon implements MeshControl {
     if (this.stopped) this.log.warn({ marker: join(this.opts.stateDir, STOPPED_MARKER) }, 'mesh was stopped with `vxmesh stop`; it stays down until `vxmesh start`');
     this.savedAtStart = await this.readLastGood();
     this.lastGoodSaved = this.savedAtStart?.digest;
+    if (this.savedAtStart?.digest) this.reader.adopt(this.savedAtStart.digest, this.savedAtStart.config);
     await this.loadConfig();
     if (!this.config && this.configIssues) this.useLastGood();
     this.savedAtStart = undefined;
@@ -166,13 +170,13 @@ export class Daemon implements MeshControl {
    * STABLE_MS apart (the re-read is scheduled here); operators' start and reload apply at once.
    */
   private async loadConfig(removalWaits = false): Promise<void> {
-    const known = this.config && this.configDigest ? { digest: this.configDigest, config: this.config } : this.savedAtStart;
-    const r = await loadConfig(this.opts.configDir, known);
+    const r = await this.reader.load();
     if (r.ok) {
-      const fingerprint = r.config === this.config ? undefined : JSON.stringify(r.config);
-      const changed = fingerprint !== undefined && fingerprint !== JSON.stringify(this.config);
+      // Files that read the same give the same object: no need to hash it again.
+      const fingerprint = r.config === this.config && this.fingerprint ? this.fingerprint : configFingerprint(r.config);
+      const changed = fingerprint !== this.fingerprint;
       const removed = changed && this.config ? removedPeers(this.config, r.config) : [];
-      if (removalWaits && removed.length > 0 && fingerprint !== undefined) {
+      if (removalWaits && removed.length > 0) {
         const now = this.clock.now();
         if (this.pendingRemoval?.fingerprint !== fingerprint) {
           this.pendingRemoval = { fingerprint, since: now, peers: removed };
@@ -186,13 +190,13 @@ export class Daemon implements MeshControl {
       }
       this.pendingRemoval = undefined;
       // `parsed: false`: the files read as those of the config saved by the last run, which is taken as is.
-      if (changed || this.configIssues) this.log.info({ files: r.config.files, peers: r.config.peers.length, warnings: r.config.warnings, parsed: r.config !== known?.config }, 'config loaded');
+      if (changed || this.configIssues) this.log.info({ files: r.config.files, peers: r.config.peers.length, warnings: r.config.warnings, parsed: r.config !== this.savedAtStart?.config }, 'config loaded');
       this.config = r.config;
-      this.configDigest = r.digest;
+      this.fingerprint = fingerprint;
       this.configIssues = null;
       this.configFromState = undefined;
       if (changed || !this.configLoadedAt) this.configLoadedAt = new Date();
-      await this.saveLastGood(r.digest);
+      await this.saveLastGood(this.reader.digest);
       return;
     }
     this.pendingRemoval = undefined;
@@ -278,7 +282,7 @@ export class Daemon implements MeshControl {
     const saved = this.savedAtStart;
     if (!saved) return; // nothing is applied, and status says so
     this.config = saved.config;
-    this.configDigest = undefined; // not made from the files on disk
+    this.fingerprint = configFingerprint(saved.config);
     this.configFromState = saved.savedAt;
     this.lastGoodSaved = saved.digest;
     this.log.warn({ path: join(this.opts.stateDir, LAST_GOOD), savedAt: saved.savedAt, errors: (this.configIssues ?? []).map(formatIssue) }, 'config invalid at start; using the last good config saved in the state directory');

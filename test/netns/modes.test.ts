@@ -298,54 +298,63 @@ describe('flood-list mode, 3 servers on an IPv6 underlay', () => {
   });
 });
 
-describe('switching a running 3-server mesh per-peer -> flood-list -> per-peer', () => {
-  const lab = new Lab();
-  beforeAll(async () => {
-    await buildModeMesh(lab, 3, {});
-  });
-  afterAll(async () => {
-    await lab.cleanup();
-  });
+/** The single-device meshes a running per-peer mesh is switched to and back from. */
+const SWITCH_TO = [FLOOD, { mode: 'multicast', vni: 4243, group: '239.1.1.3' }] as const;
 
-  it('traffic comes back within the bound after each switch, and no foreign object is touched', async () => {
-    const s1 = lab.servers[0]!;
-    const foreign = await addForeignObjects(s1);
-    const f0 = await foreign();
-    const [c1, c3] = [lab.containers[0]!, lab.containers[2]!];
-    const ours = async (s: Server) => (await vxlanLinks(s.ns)).filter((l) => l.ifalias?.startsWith('vxmesh:')).map((l) => l.ifname).sort();
+for (const single of SWITCH_TO) {
+  describe(`switching a running 3-server mesh per-peer -> ${single.mode} -> per-peer`, () => {
+    const lab = new Lab();
+    beforeAll(async () => {
+      await buildModeMesh(lab, 3, {});
+    });
+    afterAll(async () => {
+      await lab.cleanup();
+    });
 
-    const outages: number[] = [];
-    for (const mesh of [FLOOD, {}]) {
-      const pinger = startPinger(c1, c3.address, 1000);
-      await new Promise((r) => setTimeout(r, 500));
-      for (const s of lab.servers) lab.writeConfig(s, peersYaml(lab.servers, mesh));
-      for (const s of lab.servers) {
-        await waitFor(`${s.ns} in ${JSON.stringify(mesh)}`, async () => ((await statusJson(s)).mode === ((mesh as { mode?: string }).mode ?? 'per-peer') && (await statusJson(s)).state === 'running') || 'not yet', 20_000, 100);
-      }
-      const r = pingResult(String((await pinger).stdout));
-      const to = (mesh as { mode?: string }).mode ?? 'per-peer';
-      console.log(`mode switch to ${to}: ${r.sent - r.received} of ${r.sent} pings lost at 10 ms intervals; longest outage ${r.outageMs} ms`);
-      outages.push(r.outageMs);
-      expect(r.received, `pings answered after the switch to ${to}`).toBeGreaterThan(0);
-      // Bounded far above the typical figure (see docs/modes.md) for a loaded machine.
-      expect(r.outageMs).toBeLessThan(5000);
-      expect(await foreign()).toEqual(f0);
-      await expectAllPairsPing(lab);
-      if (to === 'flood-list') {
+    it('traffic comes back within the bound after each switch, and no foreign object is touched', async () => {
+      const s1 = lab.servers[0]!;
+      const foreign = await addForeignObjects(s1);
+      const f0 = await foreign();
+      const [c1, c3] = [lab.containers[0]!, lab.containers[2]!];
+      const ours = async (s: Server) => (await vxlanLinks(s.ns)).filter((l) => l.ifalias?.startsWith('vxmesh:')).map((l) => l.ifname).sort();
+      const joined = async (s: Server) => 'group' in single && (await ns(s.ns, 'ip', 'maddr', 'show', 'dev', 'eth0')).includes(single.group);
+
+      const outages: number[] = [];
+      for (const mesh of [single, {}]) {
+        const pinger = startPinger(c1, c3.address, 1000);
+        await new Promise((r) => setTimeout(r, 500));
+        for (const s of lab.servers) lab.writeConfig(s, peersYaml(lab.servers, mesh));
+        const to = (mesh as { mode?: string }).mode ?? 'per-peer';
         for (const s of lab.servers) {
-          expect(await ours(s)).toEqual(['vxlan0']);
-          expect(await chainRules(s.ns)).toEqual([]);
+          await waitFor(`${s.ns} in ${JSON.stringify(mesh)}`, async () => ((await statusJson(s)).mode === to && (await statusJson(s)).state === 'running') || 'not yet', 20_000, 100);
         }
-      } else {
-        for (const s of lab.servers) {
-          expect(await ours(s)).toEqual(lab.servers.filter((o) => o !== s).map((o) => `vxlan${o.index}`).sort());
-          expect((await chainRules(s.ns)).length).toBe(1 + 2);
+        const r = pingResult(String((await pinger).stdout));
+        console.log(`mode switch to ${to}: ${r.sent - r.received} of ${r.sent} pings lost at 10 ms intervals; longest outage ${r.outageMs} ms`);
+        outages.push(r.outageMs);
+        expect(r.received, `pings answered after the switch to ${to}`).toBeGreaterThan(0);
+        // Bounded far above the typical figure (see docs/modes.md) for a loaded machine.
+        expect(r.outageMs).toBeLessThan(5000);
+        expect(await foreign()).toEqual(f0);
+        await expectAllPairsPing(lab);
+        if (to !== 'per-peer') {
+          for (const s of lab.servers) {
+            expect(await ours(s)).toEqual(['vxlan0']);
+            expect(await chainRules(s.ns)).toEqual([]);
+            if ('group' in single) expect(await joined(s), `${s.ns} joined ${single.group}`).toBe(true);
+          }
+        } else {
+          for (const s of lab.servers) {
+            expect(await ours(s)).toEqual(lab.servers.filter((o) => o !== s).map((o) => `vxlan${o.index}`).sort());
+            expect((await chainRules(s.ns)).length).toBe(1 + 2);
+            // The group left with the device that joined it.
+            expect(await joined(s)).toBe(false);
+          }
         }
       }
-    }
-    expect(outages.length).toBe(2);
+      expect(outages.length).toBe(2);
+    });
   });
-});
+}
 
 /**
  * A server set up by hand the way the references show (no vxmesh), in the same mode and VNI,

@@ -138,37 +138,3 @@ describe('mesh.port on a well-known port of another service', () => {
     }
   });
 });
-
-describe('unchanged files are not parsed again', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'vxmesh-reuse-'));
-  afterEach(() => rmSync(join(dir, 'peers.d'), { recursive: true, force: true }));
-
-  it('files that read as before give the known config itself; any change of a byte, a file or a drop-in is parsed', async () => {
-    writeFileSync(join(dir, 'peers.yaml'), PEERS);
-    const first = await loadConfig(dir);
-    if (!first.ok || first.digest === undefined) throw new Error('first load failed');
-    const known = { digest: first.digest, config: first.config };
-    const again = await loadConfig(dir, known);
-    expect(again.ok && again.config).toBe(first.config);
-    // A comment is a change of the sources: parsed again (to an equal config).
-    writeFileSync(join(dir, 'peers.yaml'), `# edited\n${PEERS}`);
-    const edited = await loadConfig(dir, known);
-    expect(edited.ok && edited.config).not.toBe(first.config);
-    const ids = (r: LoadResult) => (r.ok ? r.config.peers.map((p) => `${p.name} ${p.id} ${p.address}`) : []);
-    expect(ids(edited)).toEqual(ids(first));
-    expect(edited.ok && edited.digest).not.toBe(first.digest);
-    writeFileSync(join(dir, 'peers.yaml'), PEERS);
-    // A drop-in that was not there: parsed, and its error reported.
-    mkdirSync(join(dir, 'peers.d'));
-    writeFileSync(join(dir, 'peers.d', 'x.yaml'), 'peers:\n  - { name: c, id: 2, address: 198.18.0.3 }\n');
-    expect(errors(await loadConfig(dir, known)).join('\n')).toMatch(/x\.yaml:2:\d+: .*id 2/);
-  });
-
-  it('a known config never stands in for files that became invalid', async () => {
-    writeFileSync(join(dir, 'peers.yaml'), PEERS);
-    const first = await loadConfig(dir);
-    if (!first.ok || first.digest === undefined) throw new Error('first load failed');
-    writeFileSync(join(dir, 'peers.yaml'), `${PEERS}  - { name: c, id: 3, address: nope }\n`);
-    expect(errors(await loadConfig(dir, { digest: first.digest, config: first.config }))).toHaveLength(1);
-  });
-});
