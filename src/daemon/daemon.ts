@@ -46,6 +46,7 @@ interface SavedConfig {
   digest: string;
   config: Config;
 }
+
 const RECHECK_MS = 300;
 /**
  * A config that removes peers is applied only once the files read the same this long apart:
