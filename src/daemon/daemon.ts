@@ -92,7 +92,7 @@ export class Daemon implements MeshControl {
   /**
    * The last read of the kernel (by a reconcile or by status), when, and how many nft events
    * had been seen before it began: while that count holds and nft monitor runs, the ebtables
-   * chain it read is still current (re-reading 4000 rules costs ~100 ms).
+   * chain it read is still current (one process spared per status refresh).
    */
   private observed: { actual: ActualState; at: number; nftEvents: number } | undefined;
   private nftEvents = 0;
@@ -417,7 +417,7 @@ export class Daemon implements MeshControl {
    * The status from the last observation of the kernel. A reconcile's read is used as it is;
    * counters are read again when it is over a second old (links, addresses and the nft table;
    * the chain only when it may have changed), and the report is rebuilt only when what it is
-   * built from changed: most GETs cost a lookup, none O(peers^2) work.
+   * built from changed: most GETs cost a lookup.
    */
   async status(): Promise<StatusReport> {
     const now = this.clock.now();
@@ -429,7 +429,7 @@ export class Daemon implements MeshControl {
   }
 
   /**
-   * One kernel read for status at a time. The chain (O(peers^2) rules) is taken from the last
+   * One kernel read for status at a time. The chain is taken from the last
    * read while nothing can have changed it: the nf_tables backend is in use, nft monitor runs
    * and has reported no event since (a change to the chain is such an event, and it also runs
    * a reconcile). The legacy backend's changes are not nft events: there it is read again.

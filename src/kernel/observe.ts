@@ -8,8 +8,8 @@ import type { EbtablesChoice } from './ebtables-backend.js';
 /**
  * Read links, addresses, counters, the vxmesh ebtables chain (with the backend's save command)
  * and nft table: three processes in all. `cachedEbtables`: a chain read known to be current
- * (nothing changed the bridge filter table since), which saves the costliest read:
- * `ebtables-save` of 4000 rules takes ~100 ms.
+ * (nothing changed the bridge filter table since), which saves one process (on a host with a
+ * busy bridge filter table, the costliest read).
  */
 export async function observe(runner: Runner, ebtables: EbtablesChoice, cachedEbtables?: EbtablesState): Promise<ActualState> {
   const [links, eb, ingress] = await Promise.all([
