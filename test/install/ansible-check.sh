@@ -24,8 +24,10 @@ deb="$repo/${debs[0]}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# A mesh of three vxmesh hosts and one still on the script, all "local".
-cat > "$work/inventory.yml" <<INV
+# The head of every inventory here: the group "vxmesh", reached over a local connection, with
+# the package built here and the service left alone.
+inventory_head() {
+  cat <<HEAD
 all:
   children:
     vxmesh:
@@ -34,10 +36,15 @@ all:
         ansible_python_interpreter: $(command -v python3)
         ansible_become: false
         vxmesh_manage_service: false
+        vxmesh_package: $deb
+HEAD
+}
+
+# A mesh of three vxmesh hosts and one still on the script, all "local".
+{ inventory_head; cat <<INV; } > "$work/inventory.yml"
         # The hosts here are stand-ins (their addresses are not on this machine): doctor would
         # rightly report the missing underlay. The doctor step is tried below, in a namespace.
         vxmesh_run_doctor: false
-        vxmesh_package: $deb
         vxmesh_mesh: { mtu: 1400, port: 4789, loop_prevention: ebtables }
       hosts:
         lxd2: { vxmesh_id: 2, vxmesh_address: 198.51.100.20, vxmesh_root: $work/hosts/lxd2 }
@@ -118,17 +125,8 @@ ip netns add "$ns"
 ip -n "$ns" link add eth0 type veth peer name eth1
 ip -n "$ns" addr add 198.18.0.1/24 dev eth0
 for dev in lo eth0 eth1; do ip -n "$ns" link set "$dev" up; done
-cat > "$work/doctor.yml" <<INV
-all:
-  children:
-    vxmesh:
-      vars:
-        ansible_connection: local
-        ansible_python_interpreter: $(command -v python3)
-        ansible_become: false
-        vxmesh_manage_service: false
+{ inventory_head; cat <<INV; } > "$work/doctor.yml"
         vxmesh_run_doctor: true
-        vxmesh_package: $deb
       hosts:
         d1: { vxmesh_id: 1, vxmesh_address: 198.18.0.1, vxmesh_root: $work/doctor/d1 }
         d2: { vxmesh_id: 2, vxmesh_address: 198.18.0.2, vxmesh_root: $work/doctor/d2 }
