@@ -14,12 +14,13 @@ import { ToolFaults } from '../helpers/tool-faults.js';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Servers 1..n; server 1's daemon runs with the fault wrappers on its PATH. */
-async function meshWithFaults(lab: Lab, faults: ToolFaults, n: number, mesh: Record<string, unknown> = {}): Promise<Server[]> {
+async function meshWithFaults(lab: Lab, faults: ToolFaults, n: number, mesh: Record<string, unknown> = {}, opts: { converged?: boolean } = {}): Promise<Server[]> {
   await lab.init();
   for (let i = 1; i <= n; i++) await lab.addServer(i);
   for (const s of lab.servers) lab.writeConfig(s, peersYaml(lab.servers, mesh));
   lab.startDaemon(lab.servers[0]!, [], { PATH: faults.bin });
   for (const s of lab.servers.slice(1)) lab.startDaemon(s);
+  if (opts.converged) for (const s of lab.servers) await waitForConverged(s, n - 1, 60_000);
   return lab.servers;
 }
 
@@ -79,8 +80,7 @@ describe('loop safety when the chain cannot be written (ebtables failing)', () =
 
   it('ports stay isolated: a broadcast from one remote reaches no other remote, and status says why', async () => {
     faults = await ToolFaults.create();
-    const [s1] = await meshWithFaults(lab, faults, 3);
-    for (const s of lab.servers) await waitForConverged(s, 2, 60_000);
+    const [s1] = await meshWithFaults(lab, faults, 3, {}, { converged: true });
     for (const s of lab.servers) await lab.addContainer(s, s.index);
     faults.fail('ebtables');
     faults.fail('ebtables-restore');
@@ -157,8 +157,7 @@ describe('stop removes loop prevention last', () => {
 
   it('a failed delete leaves the chain and jump, status says so, and a retry completes the teardown', async () => {
     faults = await ToolFaults.create();
-    const [s1] = await meshWithFaults(lab, faults, 3);
-    for (const s of lab.servers) await waitForConverged(s, 2, 60_000);
+    const [s1] = await meshWithFaults(lab, faults, 3, {}, { converged: true });
     faults.drop('ip', ['link del dev vxlan2', 'link del dev vxbr0']);
     const stop = await execa('ip', ['netns', 'exec', s1!.ns, process.execPath, CLI, 'stop', '--state-dir', s1!.stateDir, '--json'], { reject: false, timeout: 60_000 });
     const result = JSON.parse(stop.stdout) as { ok: boolean; errors: string[] };
