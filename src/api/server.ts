@@ -7,7 +7,6 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isLoopbackAddress, listenLoopback, type LoopbackListener } from './listen.js';
-import { API_LIMITS, HTTP_SERVER_OPTIONS } from './limits.js';
 import Fastify, {
   LogController,
   type FastifyError,
@@ -37,8 +36,6 @@ export type ApiListenOptions = { port: number } & (
 
 export const BODY_LIMIT_BYTES = 16 * 1024;
 
-export { API_LIMITS };
-
 type Operation = OperationResult['operation'];
 const OPERATIONS: readonly Operation[] = ['start', 'stop', 'restart', 'reload'];
 
@@ -60,10 +57,9 @@ export function buildServer(opts: BuildServerOptions): FastifyInstance {
     ...loggerOptions(opts.logger),
     // The default request lines are replaced by one line per request in onResponse.
     logController: new LogController({ disableRequestLogging: true }),
+    // Timeouts and the connection cap live on the loopback servers (listen.ts), which are the
+    // only sockets requests arrive on: fastify's own server never listens.
     bodyLimit: BODY_LIMIT_BYTES,
-    http: HTTP_SERVER_OPTIONS,
-    keepAliveTimeout: API_LIMITS.keepAliveTimeoutMs,
-    requestTimeout: API_LIMITS.requestTimeoutMs,
     // Malformed URLs and the like: the same JSON shape as every other error.
     frameworkErrors: (error, _request, reply) => {
       void (reply as unknown as FastifyReply).code(error.statusCode ?? 400).send({ error: error.message });

@@ -14,7 +14,7 @@ import { parseIpLinks } from '../kernel/parse.js';
 import { localAddresses, type LinkInfo } from '../model/state.js';
 import { findSelf } from '../plan/desired.js';
 import { readToken, tokenPath } from '../api/token.js';
-import { OWNER_PREFIX } from '../model/names.js';
+import { isOwnedAlias } from '../model/names.js';
 import type { Config } from '../model/types.js';
 import { EXIT } from './exit-codes.js';
 import { failedBatchLine, kernelVerdict, KERNEL_PROBE_LINES, mtuVerdict, portVerdict, renderCheck, summarize, udpPortUsers, type DoctorCheck } from './doctor-checks.js';
@@ -152,7 +152,7 @@ async function portCheck(port: number, links: Map<string, LinkInfo>): Promise<Do
   const texts = await Promise.all(['/proc/net/udp', '/proc/net/udp6'].map((f) => readFile(f, 'utf8').catch(() => '')));
   const sockets = texts.reduce((n, t) => n + udpPortUsers(t, port), 0);
   const up = [...links.values()].filter((l) => l.vxlan?.port === port && l.up);
-  const owned = up.filter((l) => l.alias?.startsWith(OWNER_PREFIX)).length;
+  const owned = up.filter((l) => isOwnedAlias(l.alias)).length;
   return portVerdict(port, sockets, { owned, foreign: up.length - owned });
 }
 

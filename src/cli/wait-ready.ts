@@ -6,6 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { apiGet, formatAddress, type ApiAddress } from './client.js';
+import { EXIT } from './exit-codes.js';
 import { UsageError, parseApiAddress } from './options.js';
 import type { StatusReport } from '../daemon/status.js';
 
@@ -60,7 +61,7 @@ export async function waitReady(argv: string[]): Promise<number> {
   }
   if (values.help) {
     process.stdout.write(WAIT_READY_HELP);
-    return 0;
+    return EXIT.ok;
   }
   const timeoutS = Number(values.timeout);
   if (!(timeoutS > 0)) throw new UsageError('wait-ready: --timeout must be a positive number of seconds');
@@ -77,7 +78,7 @@ export async function waitReady(argv: string[]): Promise<number> {
       const took = ((Date.now() - started) / 1000).toFixed(1);
       if (ready.ready) {
         process.stdout.write(`vxmesh ready after ${took} s: ${ready.summary}\n`);
-        return 0;
+        return EXIT.ok;
       }
       said = ready.why;
       lastError = undefined;
@@ -93,10 +94,10 @@ export async function waitReady(argv: string[]): Promise<number> {
   const took = ((Date.now() - started) / 1000).toFixed(1);
   if (said === undefined) {
     process.stderr.write(`vxmesh daemon on ${formatAddress(api)} did not answer within ${took} s: ${lastError}\n`);
-    return 3;
+    return EXIT.notRunning;
   }
   process.stderr.write(`vxmesh not ready after ${took} s: ${said}${lastError ? ` (then: ${lastError})` : ''}\n`);
-  return 1;
+  return EXIT.failure;
 }
 
 async function poll(api: ApiAddress, timeoutMs: number): Promise<{ status: StatusReport } | { error: string }> {

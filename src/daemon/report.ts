@@ -71,7 +71,7 @@ function underlayProblem(s: StatusInput, local: string | undefined): string | nu
 function loopPrevention(s: StatusInput, links: LinkStatus[]): StatusReport['loopPrevention'] {
   const mode = s.config?.mesh.loopPrevention ?? 'ebtables';
   const eb = s.actual.ebtables;
-  const backend = s.ebtables.backend ? { ...s.ebtables.backend } : null;
+  const backend = s.ebtables.backend ?? null;
   if (s.desired?.single) {
     // One device: nothing to prevent. The per-peer chain goes once no per-peer port is left.
     return { mode: 'none', backend, expected: 0, present: 0, isolatedPorts: 0, problem: eb.chainExists ? 'the per-peer VXMESH chain is still there (it goes once no per-peer port is left)' : null };

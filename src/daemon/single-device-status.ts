@@ -39,17 +39,14 @@ export function singleDeviceStatus(d: SingleDevice, actual: ActualState, bridge:
 
 /**
  * Pure: one peer of a flood-list or multicast mesh: its flood entry and the MACs learned behind
- * it. `floodDsts` is the device's flood list as a set (made once: 2000 peers would make a list
+ * it; the state of the one device it shares with every peer is `singleDeviceStatus`'s. `floodDsts` is the device's flood list as a set (made once: 2000 peers would make a list
  * search per peer quadratic).
  */
 export function singleLinkStatus(l: DesiredLink, d: SingleDevice, actual: ActualState, bridge: string, floodDsts: ReadonlySet<string>): Omit<LinkStatus, 'health'> {
   const a = actual.links.get(d.device);
   const fdbEntry = d.mode === 'flood-list' ? floodDsts.has(l.remote) : null;
-  let problem: string | null = null;
-  if (!a) problem = 'missing';
-  else if (a.master !== bridge) problem = `not attached to ${bridge}`;
-  else if (!a.up) problem = 'down';
-  else if (fdbEntry === false) problem = 'fdb entry missing';
+  // The device's own faults (missing, detached, down) are the device's problem, reported once.
+  const problem = a && fdbEntry === false ? 'fdb entry missing' : null;
   return {
     peer: l.peer,
     peerId: l.peerId,

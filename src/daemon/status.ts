@@ -1,6 +1,7 @@
 /** The daemon's report, as served by GET /status and printed by `vxmesh status`. */
 import type { LinkHealth } from '../health/link-health.js';
 import type { ProbeReport } from '../health/service.js';
+import type { EbtablesBackend } from '../model/ebtables.js';
 import type { MeshMode } from '../model/types.js';
 
 export type MeshState = 'running' | 'degraded' | 'stopped';
@@ -104,7 +105,7 @@ export interface StatusReport {
     /** `none` in flood-list and multicast modes: one device needs no loop-prevention rules. */
     mode: 'ebtables' | 'isolated' | 'none';
     /** The ebtables commands in use (probed at start), or null when none works here. */
-    backend: { name: 'nft' | 'legacy'; ebtables: string; save: string; restore: string } | null;
+    backend: EbtablesBackend | null;
     expected: number;
     present: number;
     /** Attached per-peer ports with bridge-port isolation on (every port, in both modes). */

@@ -104,11 +104,6 @@ function ruleBeforeJump(forward: string[]): string | undefined {
   return forward.slice(0, at).find((r) => !/ -j (DROP|CONTINUE)$/.test(` ${r}`));
 }
 
-/** Parse `bridge -j fdb show dev DEV`: the default (all-zero MAC) destinations, the flood list. */
-export function parseFloodList(json: string): string[] {
-  return parseDeviceFdb(json).defaultDsts;
-}
-
 /** Parse `bridge -j fdb show br BRIDGE`: learned (non-permanent) MACs per bridge port. */
 export function parseLearnedMacs(json: string): Map<string, number> {
   const counts = new Map<string, number>();

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseEbtablesSave, parseFloodList, parseIngress, parseIpLinks, parseLearnedMacs } from '../../src/kernel/parse.js';
+import { parseDeviceFdb, parseEbtablesSave, parseIngress, parseIpLinks, parseLearnedMacs } from '../../src/kernel/parse.js';
 import { currentUnderlay, localAddresses } from '../../src/model/state.js';
 import { expectedRules } from '../../src/plan/ingress.js';
 
@@ -45,7 +45,7 @@ describe('parsers on captured kernel output', () => {
   });
 
   it('bridge -j fdb show dev: the flood list of a shared device (all-zero MAC entries only)', () => {
-    expect(parseFloodList(fixture('bridge-fdb-dev.json'))).toEqual(['198.18.0.4', '198.18.0.5']);
+    expect(parseDeviceFdb(fixture('bridge-fdb-dev.json')).defaultDsts).toEqual(['198.18.0.4', '198.18.0.5']);
   });
 
   it('bridge -j fdb show br: learned MACs per port, not permanent or the devices\' own entries', () => {
