@@ -46,7 +46,7 @@ export interface StatusInput {
   probe?: ProbeReport;
 }
 
-const PROBE_OFF: ProbeReport = { enabled: false, family: null, address: null, port: null, intervalSeconds: null, keyed: false, problem: null, sent: 0, answered: 0, ignored: { malformed: 0, bad_key: 0, not_a_peer: 0, unexpected: 0, rate_limited: 0 } };
+const PROBE_OFF: ProbeReport = { enabled: false, family: null, address: null, port: null, intervalSeconds: null, keyed: false, authenticated: false, problem: null, sent: 0, answered: 0, ignored: { malformed: 0, bad_key: 0, not_a_peer: 0, unexpected: 0, rate_limited: 0 } };
 
 /** What is wrong with the underlay: missing, moved to another address, or too small an MTU. */
 function underlayProblem(s: StatusInput, local: string | undefined): string | null {

@@ -1,7 +1,7 @@
 import { describeUnderlay, type UnderlayFinding } from './checks.js';
 import { diffAgreement, type OurSide } from './agreement.js';
 import type { WindowSummary } from './window.js';
-import type { ProbeInfo } from './wire.js';
+import { WIRE_PROTOCOL, type ProbeInfo } from './wire.js';
 
 /** How a link looks end to end: what `status` shows per link (JSON field `health`). */
 export interface LinkHealth {
@@ -25,8 +25,15 @@ export interface LinkHealth {
   tunnelIcmp: boolean | null;
   underlay: UnderlayFinding | null;
   peerVersion: string | null;
-  /** The last answer carried a MAC that verified with the mesh key. */
+  /** The probe protocol the peer's last answer spoke (1: the first release's). */
+  peerProtocol: number | null;
+  /**
+   * The last answer carried a MAC that verified with the mesh key. False: without a mesh key
+   * anything on the bridge (a container) can forge this link's answers.
+   */
   authenticated: boolean;
+  /** Worth knowing, not a fault (another probe protocol on the peer during an upgrade). */
+  notes: string[];
   lastAnswerAt: string | null;
   /** One line saying what is wrong, when something is. */
   problem: string | null;
@@ -80,11 +87,17 @@ export function computeLinkHealth(i: LinkHealthInput): LinkHealth {
     tunnelIcmp: answering ? null : i.tunnelIcmp,
     underlay: i.underlay,
     peerVersion: i.lastInfo?.version ?? null,
+    peerProtocol: i.lastInfo ? (i.lastInfo.protocol ?? 1) : null,
     authenticated: i.authenticated,
+    notes: [],
     lastAnswerAt: s.lastAnswerAt === null ? null : new Date(s.lastAnswerAt).toISOString(),
     problem: null,
   };
   if (answering === null) return h;
+  const theirs = h.peerProtocol;
+  if (answering && theirs !== null && theirs !== WIRE_PROTOCOL) {
+    h.notes.push(`${i.peer} speaks probe protocol ${theirs}, we speak ${WIRE_PROTOCOL}: only the settings both know are compared`);
+  }
   const underlayText = i.underlay ? `; ${describeUnderlay(i.underlay, i.remote)}` : '';
   if (answering) {
     const problems: string[] = [];

@@ -7,12 +7,13 @@ import { idFromProbeAddress, probeAddress } from '../model/probe-address.js';
 import { chooseProbeAddress } from '../plan/probe-address.js';
 import type { ConfigFacts } from './agreement.js';
 import { checkUnderlay, knockProbePort, pingThroughTunnel, type UnderlayFinding } from './checks.js';
-import { computeLinkHealth, isAnswering, needsChecks, type LinkHealth } from './link-health.js';
+import { computeLinkHealth, isAnswering, LOST_IN_ROW, needsChecks, type LinkHealth } from './link-health.js';
 import type { Ipv6State } from '../model/state.js';
 import { AnswerLimiter } from './rate-limit.js';
 import { VERSION } from '../version.js';
 import { LinkWindow, type ProbeSize, type WindowSummary } from './window.js';
-import { encodeProbe, parseProbe, type ProbeInfo } from './wire.js';
+import { encodeProbe, parseProbe, randomSeq, WIRE_PROTOCOL, type ProbeInfo } from './wire.js';
+import { readConfigFile } from '../config/read.js';
 
 /** What the daemon tells the prober after each reconcile: who we are and which links to probe. */
 export interface ProbeSetup {
@@ -48,6 +49,11 @@ export interface ProbeReport {
   intervalSeconds: number | null;
   /** A mesh key is in use: probes and answers carry an HMAC, unauthenticated ones are ignored. */
   keyed: boolean;
+  /**
+   * Whether verdicts can be trusted: without a mesh key anything on the bridge (a container)
+   * can forge answers, so every link's health is only as good as the bridge's neighbours.
+   */
+  authenticated: boolean;
   /** Why the probe cannot run (or runs only in part), if it cannot. */
   problem: string | null;
   sent: number;
@@ -77,9 +83,15 @@ const IP_UDP_HEADERS = { 4: 28, 6: 48 } as const;
 /** At most this many links run their tunnel/underlay checks at once (each is a few pings). */
 const MAX_CHECKS_AT_ONCE = 4;
 const MIN_KEY_BYTES = 16;
+/** A key file is a line of text: anything larger is not one (and /dev/zero must not fill memory). */
+const MAX_KEY_BYTES = 4096;
+const KEY_READ_TIMEOUT_MS = 2000;
 const MAX_CHECK_EVERY_MS = 300_000;
-/** Every third round sends the full-size probe instead of the small one. */
-export const FULL_EVERY = 3;
+/**
+ * Every second round sends the full-size probe instead of the small one; a lost one is
+ * confirmed at once (see `send`), so frames too large to cross show within two rounds.
+ */
+export const FULL_EVERY = 2;
 const SEND_BATCHES = 4;
 /** After a reconcile that changed the kernel: time for the new ports to come up. */
 const PROBE_SOON_MS = 300;
@@ -95,17 +107,19 @@ function wallNow(): number {
 export class ProbeService {
   private setup: ProbeSetup | undefined;
   private socket: Socket | undefined;
-  private bound: { family: 6 | 4; address: string; port: number; bridge: string } | undefined;
+  private bound: { family: 6 | 4; address: string; port: number; bridge: string; ifindex: number } | undefined;
   private binding = false;
   private problem: string | null = null;
   private key: Buffer | undefined;
   private keyError: string | null = null;
   private ipv6: Ipv6State | undefined;
+  /** The key and IPv6 state are read off the reconcile path: a stalled file must not stop repair. */
+  private refreshing: Promise<void> | undefined;
+  private refreshAgain = false;
   private readonly states = new Map<number, LinkState>();
   private timer: NodeJS.Timeout | undefined;
   /** An extra small round soon after a reconcile that changed the kernel. */
   private soon: NodeJS.Timeout | undefined;
-  private seq = Math.floor(Math.random() * 2 ** 32);
   private sent = 0;
   private rounds = 0;
   private answered = 0;
@@ -118,11 +132,16 @@ export class ProbeService {
 
   /**
    * Called after every reconcile; undefined stops probing (mesh stopped, probe disabled, no
-   * config). `changed`: the reconcile changed the kernel (a repair, a new peer): probe once
-   * soon, so the links' health follows the repair instead of waiting for the next round.
+   * config); 'keep' (the reconcile could not tell what the links are, e.g. observing the kernel
+   * failed) keeps probing what it probed, health history and all. `changed`: the reconcile
+   * changed the kernel (a repair, a new peer): probe once soon, so the links' health follows
+   * the repair instead of waiting for the next round. Awaits no I/O: it runs inside the
+   * daemon's reconcile queue, where a stalled key file must not stop repair.
    */
-  async configure(setup: ProbeSetup | undefined, changed = false): Promise<void> {
+  async configure(next: ProbeSetup | undefined | 'keep', changed = false): Promise<void> {
     if (this.closed) return;
+    if (next === 'keep') return;
+    const setup = next;
     const before = this.setup;
     this.setup = setup;
     if (!setup) {
@@ -132,12 +151,11 @@ export class ProbeService {
       this.problem = null;
       return;
     }
-    await this.loadKey(setup.keyFile);
-    // Read here (after every reconcile, so at least every resync), not every round.
-    this.ipv6 = await readIpv6State([setup.bridge]);
+    // Read after every reconcile (so at least every resync), not every round; in the background.
+    this.refresh();
     // An answer from before our own config changed says nothing about agreement with the new
     // one: forget it (agreement unknown) until the next answer, which `changed` brings soon.
-    const oursChanged = before !== undefined && (before.facts.peersDigest !== setup.facts.peersDigest || before.facts.meshDigest !== setup.facts.meshDigest);
+    const oursChanged = before !== undefined && (before.facts.peersDigest !== setup.facts.peersDigest || before.facts.meshDigest !== setup.facts.meshDigest || JSON.stringify(before.facts.agree) !== JSON.stringify(setup.facts.agree));
     if (oursChanged) {
       for (const s of this.states.values()) s.lastInfo = undefined;
       changed = true;
@@ -167,22 +185,48 @@ export class ProbeService {
     this.closeSocket();
   }
 
+  /** Read the key file and the IPv6 state again, one read at a time; never throws. */
+  private refresh(): Promise<void> {
+    if (this.refreshing) {
+      this.refreshAgain = true;
+      return this.refreshing;
+    }
+    const go = async (): Promise<void> => {
+      do {
+        this.refreshAgain = false;
+        const setup = this.setup;
+        if (!setup) return;
+        await this.loadKey(setup.keyFile);
+        this.ipv6 = await readIpv6State([setup.bridge]).catch(() => this.ipv6);
+      } while (this.refreshAgain && !this.closed);
+    };
+    this.refreshing = go().finally(() => {
+      this.refreshing = undefined;
+    });
+    return this.refreshing;
+  }
+
+  /**
+   * Read like a config file (regular files only, size cap, time bound): a FIFO, a device or a
+   * stalled mount at the path gives a problem in status, never a hung or exhausted daemon.
+   */
   private async loadKey(file: string | undefined): Promise<void> {
     if (!file) {
       this.key = undefined;
       this.keyError = null;
       return;
     }
-    try {
-      const text = (await readFile(file)).toString('utf8').trim();
-      if (Buffer.byteLength(text) < MIN_KEY_BYTES) throw new Error(`the key must be at least ${MIN_KEY_BYTES} bytes`);
-      this.key = Buffer.from(text, 'utf8');
-      this.keyError = null;
-    } catch (err) {
+    const r = await readConfigFile(file, { maxBytes: MAX_KEY_BYTES, timeoutMs: KEY_READ_TIMEOUT_MS });
+    const text = r.ok ? r.text.trim() : '';
+    const error = !r.ok ? r.reason : Buffer.byteLength(text) < MIN_KEY_BYTES ? `the key must be at least ${MIN_KEY_BYTES} bytes` : null;
+    if (error) {
       // Never fall back to unauthenticated probes when a key was asked for.
       this.key = undefined;
-      this.keyError = `cannot use the probe key file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+      this.keyError = `cannot use the probe key file ${file}: ${error}`;
+      return;
     }
+    this.key = Buffer.from(text, 'utf8');
+    this.keyError = null;
   }
 
   private schedule(delayMs: number): void {
@@ -213,7 +257,8 @@ export class ProbeService {
     const setup = this.setup;
     if (!setup) return;
     // Re-read each round: a key rotated on disk takes effect without a reload.
-    await this.loadKey(setup.keyFile);
+    await this.refresh();
+    if (this.setup !== setup) return;
     if (this.keyError) {
       this.problem = this.keyError;
       this.closeSocket();
@@ -249,12 +294,25 @@ export class ProbeService {
 
   private send(s: LinkState, size: ProbeSize, bytes: number, to: string, now: number): void {
     const setup = this.setup!;
-    const seq = (this.seq = (this.seq + 1) >>> 0);
-    const buf = encodeProbe({ kind: 'request', seq, sender: setup.selfId, target: s.link.peerId, size: bytes }, this.key);
+    const seq = randomSeq();
+    const buf = encodeProbe({ kind: 'request', seq, sender: setup.selfId, target: s.link.peerId, size: bytes }, this.key, WIRE_PROTOCOL);
     s.window.recordSent(seq, size, now);
     this.sent++;
     // A send error (no route yet, message too long) is a lost probe, which is what it is.
     this.socket?.send(buf, this.bound!.port, scoped(to, this.bound!), () => undefined);
+    if (size === 'full') {
+      // A lost full-size probe is confirmed by another at once, not two rounds later: frames
+      // too large for the path show within two intervals. Bounded: stops at LOST_IN_ROW.
+      const timeoutMs = this.timeoutMs();
+      const t = setTimeout(() => {
+        const at = wallNow();
+        if (this.setup !== setup || !this.bound || this.states.get(s.link.peerId) !== s || s.window.isOutstanding(seq, at, timeoutMs)) return;
+        const w = s.window.summarize(at, timeoutMs);
+        if (w.fullLostInRow > 0 && w.fullLostInRow < LOST_IN_ROW) this.send(s, 'full', bytes, to, at);
+        this.refreshReachability(at);
+      }, timeoutMs + 50);
+      t.unref();
+    }
   }
 
   /** Bind to the probe address on the bridge; retried each round until the address is there. */
@@ -266,7 +324,15 @@ export class ProbeService {
       this.closeSocket();
       return false;
     }
-    const want = { family: choice.family, address: choice.address, port: setup.port, bridge: setup.bridge };
+    // Keyed on the bridge's ifindex too: a bridge deleted and made again under the same name is
+    // another interface, and a socket bound to the old one's address hears nothing.
+    const ifindex = await bridgeIfindex(setup.bridge);
+    if (ifindex === undefined) {
+      this.problem = `the bridge ${setup.bridge} is not there`;
+      this.closeSocket();
+      return false;
+    }
+    const want = { family: choice.family, address: choice.address, port: setup.port, bridge: setup.bridge, ifindex };
     if (this.socket && this.bound && JSON.stringify(this.bound) === JSON.stringify(want)) return true;
     this.closeSocket();
     this.binding = true;
@@ -336,6 +402,8 @@ export class ProbeService {
         peers: setup.facts.peers,
         peersDigest: setup.facts.peersDigest,
         meshDigest: setup.facts.meshDigest,
+        // A protocol 1 requester refuses fields it does not know: it gets its own shape.
+        ...(m.protocol >= 2 ? { protocol: WIRE_PROTOCOL, agree: setup.facts.agree } : {}),
       };
       // As large as the request (never larger: no amplification), so a full-size answer
       // proves the way back too; capped at what our own MTU carries.
@@ -391,7 +459,7 @@ export class ProbeService {
         if (!addr) s.tunnelIcmp = false;
         else {
           // The knock costs no process: a fleet of stopped daemons is told apart without a ping each.
-          const knock = encodeProbe({ kind: 'request', seq: (this.seq = (this.seq + 1) >>> 0), sender: setup.selfId, target: s.link.peerId }, this.key);
+          const knock = encodeProbe({ kind: 'request', seq: randomSeq(), sender: setup.selfId, target: s.link.peerId }, this.key);
           const r = await knockProbePort(bound, addr, bound.port, knock);
           s.tunnelIcmp = r !== 'silent' || (await pingThroughTunnel(this.runner, addr, bound.bridge));
         }
@@ -457,11 +525,21 @@ export class ProbeService {
       port: setup?.port ?? null,
       intervalSeconds: setup ? setup.intervalMs / 1000 : null,
       keyed: this.key !== undefined,
+      authenticated: this.key !== undefined,
       problem: setup ? this.problem : null,
       sent: this.sent,
       answered: this.answered,
       ignored: { ...this.ignored },
     };
+  }
+}
+
+async function bridgeIfindex(bridge: string): Promise<number | undefined> {
+  try {
+    const n = Number((await readFile(`/sys/class/net/${bridge}/ifindex`, 'utf8')).trim());
+    return Number.isInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
   }
 }
 

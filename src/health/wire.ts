@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomInt, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 
 /**
@@ -14,9 +14,21 @@ import { z } from 'zod';
  *  10  2  datagram length (so padding cannot be added or cut under a MAC)
  *
  * Nothing in it is secret: containers on the bridge can read every probe.
+ *
+ * The probe protocol (what the body says and how it is compared) is versioned apart from the
+ * header: protocol 1 is the first release's (a request carries nothing more; its parser takes
+ * exactly the fields below and no other). From protocol 2 a request carries a 4-byte tag
+ * "VP" + uint16 protocol right after its header and MAC, where protocol 1 sees only padding;
+ * a responder answers a tagged request with the extra fields (`protocol`, `agree`) and an
+ * untagged one in the protocol 1 shape, so both versions understand each other during a
+ * rolling upgrade. Parsers from protocol 2 on ignore body fields they do not know.
  */
 
 export const WIRE_VERSION = 1;
+/** The probe protocol this program speaks (see above). */
+export const WIRE_PROTOCOL = 2;
+export const TAG_BYTES = 4;
+const TAG = Buffer.from('VP', 'latin1');
 export const HEADER_BYTES = 32;
 export const MAC_BYTES = 32;
 /** A response body stays far below the smallest mesh MTU; anything larger is malformed. */
@@ -39,8 +51,13 @@ export const probeInfoSchema = z
     peers: z.number().int().min(0).max(1_000_000),
     peersDigest: z.string().regex(/^[0-9a-f]{16}$/),
     meshDigest: z.string().regex(/^[0-9a-f]{16}$/),
+    /** Protocol 2 on; absent: the responder speaks protocol 1. */
+    protocol: z.number().int().min(1).max(65535).optional(),
+    /** The settings both ends must share, by name (an explicit list, see agreement.ts). */
+    agree: z.record(z.string().max(40), z.union([z.string().max(64), z.number(), z.boolean(), z.null()])).optional(),
   })
-  .strict();
+  // Unknown fields are a newer protocol's: dropped, not an error (protocol 1 refused them).
+  .strip();
 
 export type ProbeInfo = z.infer<typeof probeInfoSchema>;
 
@@ -54,6 +71,8 @@ export interface ProbeMessage {
   authenticated: boolean;
   /** Whether it carried a MAC at all (verified or not: without a key of our own we cannot tell). */
   signed: boolean;
+  /** The probe protocol the sender speaks: a request's tag; 1 without one. */
+  protocol: number;
 }
 
 export type ParseFailure = 'malformed' | 'bad_key';
@@ -74,10 +93,20 @@ export function minimumSize(info: ProbeInfo | undefined, key: Buffer | undefined
   return HEADER_BYTES + (info ? Buffer.byteLength(JSON.stringify(info)) : 0) + (key ? MAC_BYTES : 0);
 }
 
-export function encodeProbe(m: EncodeInput, key: Buffer | undefined): Buffer {
+/**
+ * A random sequence number for each probe: a container on the bridge that sees no probe
+ * (it cannot, between two hosts) cannot guess which answer would be taken.
+ */
+export function randomSeq(): number {
+  return randomInt(0, 2 ** 32);
+}
+
+/** `protocol`: tag a request with it (protocol 1 requests carry no tag). */
+export function encodeProbe(m: EncodeInput, key: Buffer | undefined, protocol = 1): Buffer {
   const body = m.info ? Buffer.from(JSON.stringify(m.info), 'utf8') : Buffer.alloc(0);
   if (body.length > MAX_BODY_BYTES) throw new RangeError(`probe body of ${body.length} bytes is over ${MAX_BODY_BYTES}`);
-  const used = HEADER_BYTES + body.length + (key ? MAC_BYTES : 0);
+  const tagged = m.kind === 'request' && protocol > 1;
+  const used = HEADER_BYTES + body.length + (key ? MAC_BYTES : 0) + (tagged ? TAG_BYTES : 0);
   const size = Math.max(used, m.size ?? 0);
   if (size > MAX_DATAGRAM_BYTES) throw new RangeError(`probe of ${size} bytes is over ${MAX_DATAGRAM_BYTES}`);
   const buf = Buffer.alloc(size);
@@ -92,6 +121,11 @@ export function encodeProbe(m: EncodeInput, key: Buffer | undefined): Buffer {
   buf.writeBigUInt64BE(BigInt(m.target), 24);
   body.copy(buf, HEADER_BYTES);
   if (key) mac(key, buf.subarray(0, HEADER_BYTES + body.length)).copy(buf, HEADER_BYTES + body.length);
+  if (tagged) {
+    const at = HEADER_BYTES + body.length + (key ? MAC_BYTES : 0);
+    TAG.copy(buf, at);
+    buf.writeUInt16BE(protocol, at + 2);
+  }
   return buf;
 }
 
@@ -130,7 +164,10 @@ export function parseProbe(buf: Buffer, key: Buffer | undefined): ParseResult {
   }
 
   const kind: ProbeKind = type === 1 ? 'request' : 'response';
-  const message: ProbeMessage = { kind, seq: buf.readUInt32BE(12), sender: Number(sender), target: Number(target), authenticated, signed: hasMac };
+  // The tag sits in what protocol 1 calls padding; zeros there (or no room) mean protocol 1.
+  const tagged = kind === 'request' && end + TAG_BYTES <= buf.length && buf.subarray(end, end + 2).equals(TAG);
+  const protocol = tagged ? Math.max(1, buf.readUInt16BE(end + 2)) : 1;
+  const message: ProbeMessage = { kind, seq: buf.readUInt32BE(12), sender: Number(sender), target: Number(target), authenticated, signed: hasMac, protocol };
   if (kind === 'response') {
     if (bodyLength === 0) return bad('response without a body');
     let json: unknown;

@@ -6,13 +6,14 @@ import { formatIssue, parseConfig } from '../../src/config/load.js';
 import { expandV6, idFromProbeAddress, isProbeAddress, probeAddressV4, probeAddressV6 } from '../../src/model/probe-address.js';
 import { chooseProbeAddress, planProbeAddress, planProbeAddressRemoval } from '../../src/plan/probe-address.js';
 import { computeConfigFacts, diffAgreement, type OurSide } from '../../src/health/agreement.js';
+import { createHash } from 'node:crypto';
 import { computeLinkHealth, type LinkHealthInput } from '../../src/health/link-health.js';
 import { describeUnderlay, knockProbePort } from '../../src/health/checks.js';
 import { TokenBucket } from '../../src/health/rate-limit.js';
 import { computeProbeSetup } from '../../src/daemon/probe-setup.js';
 import { VERSION as VXMESH_VERSION } from '../../src/version.js';
 import { LinkWindow } from '../../src/health/window.js';
-import { HEADER_BYTES, MAC_BYTES, encodeProbe, parseProbe, type ProbeInfo } from '../../src/health/wire.js';
+import { HEADER_BYTES, MAC_BYTES, TAG_BYTES, WIRE_PROTOCOL, encodeProbe, parseProbe, randomSeq, type ProbeInfo } from '../../src/health/wire.js';
 import type { Ipv6State, LinkInfo } from '../../src/model/state.js';
 import type { Config } from '../../src/model/types.js';
 import { computeDesired, findSelf } from '../../src/plan/desired.js';
@@ -101,7 +102,7 @@ describe('probe wire format', () => {
   it('round-trips a request and a response, padded to the size asked for', () => {
     const req = encodeProbe({ kind: 'request', seq: 42, sender: 1, target: 9_999_999_999, size: 1402 }, undefined);
     expect(req.length).toBe(1402);
-    expect(parseProbe(req, undefined)).toEqual({ ok: true, message: { kind: 'request', seq: 42, sender: 1, target: 9_999_999_999, authenticated: false, signed: false } });
+    expect(parseProbe(req, undefined)).toEqual({ ok: true, message: { kind: 'request', seq: 42, sender: 1, target: 9_999_999_999, authenticated: false, signed: false, protocol: 1 } });
     const resp = encodeProbe({ kind: 'response', seq: 0xffffffff, sender: 2, target: 1, info: INFO }, undefined);
     expect(resp.length).toBe(HEADER_BYTES + Buffer.byteLength(JSON.stringify(INFO)));
     const r = parseProbe(resp, undefined);
@@ -138,7 +139,6 @@ describe('probe wire format', () => {
       [edit((b) => b.write('}', HEADER_BYTES)), /not JSON/],
       [encodeProbe({ kind: 'response', seq: 1, sender: 2, target: 1 }, undefined), /without a body/],
       [encodeProbe({ kind: 'response', seq: 1, sender: 2, target: 1, info: { ...INFO, mtu: -1 } }, undefined), /body: mtu/],
-      [encodeProbe({ kind: 'response', seq: 1, sender: 2, target: 1, info: { ...INFO, extra: 1 } as ProbeInfo }, undefined), /body/],
       [encodeProbe({ kind: 'request', seq: 1, sender: 2, target: 1, info: INFO }, undefined), /request with a body/],
     ];
     for (const [buf, why] of cases) {
@@ -186,6 +186,56 @@ describe('probe wire format', () => {
     padEdit[padEdit.length - 1] = 1;
     expect(reason(padEdit)).toBe('ok');
     expect(minimumSigned()).toBe(HEADER_BYTES + MAC_BYTES);
+  });
+});
+
+describe('probe protocol versions on the wire', () => {
+  it('a request from protocol 2 carries its tag where protocol 1 sees padding; untagged requests are protocol 1', () => {
+    const small = encodeProbe({ kind: 'request', seq: 9, sender: 1, target: 2 }, undefined, WIRE_PROTOCOL);
+    expect(small.length).toBe(HEADER_BYTES + TAG_BYTES);
+    expect(small.subarray(HEADER_BYTES).toString('hex')).toBe(Buffer.from('VP').toString('hex') + '0002');
+    // The header protocol 1 reads is unchanged: body length 0, datagram length the datagram's.
+    expect(small.readUInt16BE(8)).toBe(0);
+    expect(small.readUInt16BE(10)).toBe(small.length);
+    expect(parseProbe(small, undefined)).toMatchObject({ ok: true, message: { kind: 'request', protocol: 2 } });
+    const full = encodeProbe({ kind: 'request', seq: 9, sender: 1, target: 2, size: 1402 }, KEY, WIRE_PROTOCOL);
+    expect(full.length).toBe(1402);
+    expect(full.subarray(HEADER_BYTES + MAC_BYTES, HEADER_BYTES + MAC_BYTES + 2).toString('latin1')).toBe('VP');
+    expect(full.subarray(HEADER_BYTES + MAC_BYTES + TAG_BYTES).every((b) => b === 0)).toBe(true);
+    expect(parseProbe(full, KEY)).toMatchObject({ ok: true, message: { authenticated: true, protocol: 2 } });
+    expect(parseProbe(encodeProbe({ kind: 'request', seq: 9, sender: 1, target: 2, size: 1402 }, KEY), KEY)).toMatchObject({ ok: true, message: { protocol: 1 } });
+    // Responses carry their protocol in the body, never a tag.
+    expect(encodeProbe({ kind: 'response', seq: 9, sender: 2, target: 1, info: INFO }, undefined, WIRE_PROTOCOL).length).toBe(HEADER_BYTES + Buffer.byteLength(JSON.stringify(INFO)));
+  });
+
+  it("a protocol 1 answer parses as before; a newer answer's unknown fields are dropped, not refused", () => {
+    const v1 = parseProbe(encodeProbe({ kind: 'response', seq: 1, sender: 2, target: 1, info: INFO }, undefined), undefined);
+    expect(v1.ok && v1.message.info).toEqual(INFO);
+    const newer = { ...INFO, protocol: 3, agree: { mtu: 1450, encryption: 'none' }, segments: [1, 2] } as ProbeInfo;
+    const r = parseProbe(encodeProbe({ kind: 'response', seq: 1, sender: 2, target: 1, info: newer }, undefined), undefined);
+    expect(r.ok && r.message.info).toEqual({ ...INFO, protocol: 3, agree: { mtu: 1450, encryption: 'none' } });
+    // Known fields are still checked.
+    const bad = parseProbe(encodeProbe({ kind: 'response', seq: 1, sender: 2, target: 1, info: { ...INFO, agree: { mtu: [1] } } as unknown as ProbeInfo }, undefined), undefined);
+    expect(bad.ok).toBe(false);
+  });
+
+  it('an answer with every agreement field of this release stays far below the body cap', () => {
+    const facts = computeConfigFacts(config(PEERS));
+    const info: ProbeInfo = { ...INFO, node: 'n'.repeat(63), version: '1'.repeat(32), protocol: WIRE_PROTOCOL, agree: facts.agree };
+    expect(Buffer.byteLength(JSON.stringify(info))).toBeLessThan(700);
+  });
+});
+
+describe('sequence numbers', () => {
+  it('are random per probe, not a counter a container could follow', () => {
+    const seqs = Array.from({ length: 2000 }, () => randomSeq());
+    for (const s of seqs) expect(Number.isInteger(s) && s >= 0 && s < 2 ** 32).toBe(true);
+    expect(new Set(seqs).size).toBeGreaterThan(1990);
+    let consecutive = 0;
+    for (let i = 1; i < seqs.length; i++) if (seqs[i] === ((seqs[i - 1]! + 1) >>> 0)) consecutive++;
+    expect(consecutive).toBeLessThan(3);
+    // Spread over the whole range, not a small window of it.
+    expect(Math.max(...seqs) - Math.min(...seqs)).toBeGreaterThan(2 ** 31);
   });
 });
 
@@ -283,6 +333,61 @@ describe('agreement', () => {
   });
 });
 
+describe('agreement across probe protocol versions (rolling upgrades)', () => {
+  const facts = computeConfigFacts(config(PEERS));
+  const ours: OurSide = { ...facts, peerName: 'b', vni: 100002 };
+  const base = { node: 'b', version: '0.1.0', vni: 100002, mtu: facts.mtu, port: facts.port, peers: facts.peers, peersDigest: facts.peersDigest };
+
+  /** The mesh digest as release 0.1.0 (protocol 1) computed it: every mesh setting but the probe's path and interval. */
+  function v1MeshDigest(c: Config): string {
+    const { probe, ...rest } = c.mesh;
+    const mesh = Object.entries({ ...rest, probe: { enabled: probe.enabled, port: probe.port } }).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : 1));
+    return createHash('sha256').update(JSON.stringify(mesh)).digest('hex').slice(0, 16);
+  }
+
+  it('an answer from a protocol 1 peer (no protocol, no agreement fields) agrees: its mesh digest is ours', () => {
+    for (const text of [PEERS, `mesh: { mode: flood-list, vni: 7000 }\n${PEERS}`, `mesh: { port: 8472, mtu: 1400, ingress_filter: false }\n${PEERS}`]) {
+      const c = config(text);
+      const f = computeConfigFacts(c);
+      expect(f.meshDigest).toBe(v1MeshDigest(c));
+      const old: ProbeInfo = { ...base, mtu: f.mtu, port: f.port, meshDigest: v1MeshDigest(c) };
+      expect(diffAgreement({ ...f, peerName: 'b', vni: 100002 }, old)).toEqual([]);
+    }
+  });
+
+  it('a setting added later is not in the protocol 1 digest: a config carrying it still agrees with a protocol 1 peer', () => {
+    const c = config(PEERS);
+    const withNew = { ...c, mesh: { ...c.mesh, encryption: 'ipsec' } } as unknown as Config;
+    expect(computeConfigFacts(withNew).meshDigest).toBe(v1MeshDigest(c));
+  });
+
+  it('compares only the agreement fields both sides send: a newer peer\'s extra field is no difference', () => {
+    const newer: ProbeInfo = { ...base, meshDigest: '0000000000000000', protocol: 3, agree: { ...facts.agree, encryption: 'ipsec' } };
+    expect(diffAgreement(ours, newer)).toEqual([]);
+    // A field we send that the peer does not know (it is older) is no difference either.
+    const { bridge: _b, ...fewer } = facts.agree;
+    expect(diffAgreement({ ...ours, agree: { ...facts.agree, encryption: 'none' } }, { ...newer, agree: fewer })).toEqual([]);
+  });
+
+  it('names a field both know that differs, once, by name', () => {
+    const other = computeConfigFacts(config(`mesh: { mode: flood-list, vni: 7000 }\n${PEERS}`));
+    const answer: ProbeInfo = { ...base, meshDigest: other.meshDigest, protocol: WIRE_PROTOCOL, agree: other.agree };
+    expect(diffAgreement(ours, answer)).toEqual(['b has mesh mode flood-list, we have per-peer', 'b has mesh vni 7000, we have unset']);
+    const mtu = computeConfigFacts(config(`mesh: { mtu: 1400 }\n${PEERS}`));
+    expect(diffAgreement(ours, { ...base, mtu: 1400, meshDigest: mtu.meshDigest, protocol: WIRE_PROTOCOL, agree: mtu.agree })).toEqual(['b uses MTU 1400, we use 1450']);
+  });
+
+  it('another protocol version is a note on an ok link, not a failure', () => {
+    const summary = { smallDone: 10, smallLost: 0, lossRatio: 0, rttLastMs: 0.5, rttAvgMs: 0.6, smallLostInRow: 0, fullLostInRow: 0, fullPassed: true, lastAnswerAt: 1000 };
+    const i: LinkHealthInput = { peer: 'b', remote: '198.18.0.2', probeAddress: 'fe80::7678:0:0:2', summary, since: 0, ours, lastInfo: { ...base, meshDigest: facts.meshDigest }, authenticated: false, tunnelIcmp: null, underlay: null, authMismatch: null };
+    const h = computeLinkHealth(i);
+    expect(h).toMatchObject({ state: 'ok', agreement: true, peerProtocol: 1, problem: null });
+    expect(h.notes).toEqual([`b speaks probe protocol 1, we speak ${WIRE_PROTOCOL}: only the settings both know are compared`]);
+    const same = computeLinkHealth({ ...i, lastInfo: { ...base, meshDigest: facts.meshDigest, protocol: WIRE_PROTOCOL, agree: facts.agree } });
+    expect(same).toMatchObject({ state: 'ok', peerProtocol: WIRE_PROTOCOL, notes: [] });
+  });
+});
+
 describe('link verdict', () => {
   const facts = computeConfigFacts(config(PEERS));
   const summary = { smallDone: 10, smallLost: 0, lossRatio: 0, rttLastMs: 0.5, rttAvgMs: 0.6, smallLostInRow: 0, fullLostInRow: 0, fullPassed: true, lastAnswerAt: 1000 };
@@ -343,6 +448,9 @@ describe('probe setup and settings', () => {
     const off = config(`mesh: { probe: { enabled: false } }\n${PEERS}`);
     expect(computeProbeSetup(off, computeDesired(off, off.peers[0]!, 'eth0'))).toBeUndefined();
     expect(computeDesired(off, off.peers[0]!, 'eth0').probe).toBeUndefined();
+    // No desired state (observing the kernel failed this time): keep probing, history and all.
+    expect(computeProbeSetup(cfg, undefined)).toBe('keep');
+    expect(computeProbeSetup(off, undefined)).toBeUndefined();
   });
 
   it('validates mesh.probe with file:line:col, and merges it across files like every setting', () => {
