@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { parseConfig, readSources, type LoadResult, type SourceFile } from './load.js';
+import { formatIssue, parseConfig, readSources, type LoadResult, type SourceFile } from './load.js';
+import { readConfigFile } from './read.js';
 import type { Config } from '../model/types.js';
 import { VERSION } from '../version.js';
 
@@ -12,7 +13,7 @@ import { VERSION } from '../version.js';
  * "unchanged" by identity).
  */
 export class ConfigReader {
-  private last: { digest: string; result: LoadResult } | undefined;
+  private last: { digest: string; result: LoadResult; sources?: SourceFile[] } | undefined;
 
   constructor(readonly dir: string) {}
 
@@ -29,6 +30,11 @@ export class ConfigReader {
     return this.last?.digest;
   }
 
+  /** The texts the last load read, when it read them (not after `adopt`). */
+  get sources(): SourceFile[] | undefined {
+    return this.last?.sources;
+  }
+
   /** Never throws, like loadConfig. */
   async load(): Promise<LoadResult> {
     const r = await readSources(this.dir);
@@ -37,9 +43,12 @@ export class ConfigReader {
       return r.result;
     }
     const digest = sourcesDigest(r.sources);
-    if (this.last?.digest === digest) return this.last.result;
+    if (this.last?.digest === digest) {
+      this.last.sources = r.sources;
+      return this.last.result;
+    }
     const result = parseConfig(r.sources);
-    this.last = { digest, result };
+    this.last = { digest, result, sources: r.sources };
     return result;
   }
 }
@@ -58,4 +67,57 @@ export function sourcesDigest(sources: SourceFile[]): string {
 /** A hash of a config's content: equal for equal configs, whatever files they came from. */
 export function configFingerprint(config: Config): string {
   return createHash('sha256').update(JSON.stringify(config)).digest('hex');
+}
+
+/**
+ * The last good config as kept in the state directory. Schema 2 keeps the files' texts, not
+ * the parsed config: on load they are parsed and validated again by this program, so a file
+ * written by another version (or edited by hand) is never taken on trust. Schema 1 (the
+ * first release's, a parsed config) and unknown schemas are refused.
+ */
+export const SAVED_SCHEMA = 2;
+/** Well above what a config directory's files add up to at 2000 peers. */
+export const MAX_SAVED_BYTES = 16 * 1024 * 1024;
+
+export interface SavedConfig {
+  savedAt: string;
+  /** Of the saved texts, as this program computes it (sourcesDigest). */
+  digest: string;
+  config: Config;
+}
+
+export function encodeSavedConfig(sources: SourceFile[], savedAt: Date = new Date()): string {
+  return JSON.stringify({ schema: SAVED_SCHEMA, savedAt: savedAt.toISOString(), sources }) + '\n';
+}
+
+export type SavedResult = { ok: true; saved: SavedConfig } | { ok: false; reason: string };
+
+/** Pure: a saved file's text -> the config its texts give now, or why it is not used. */
+export function decodeSavedConfig(text: string): SavedResult {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { ok: false, reason: 'not JSON' };
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return { ok: false, reason: 'not a saved config' };
+  const o = json as Record<string, unknown>;
+  if (o.schema === undefined) return { ok: false, reason: `saved by an older version (no schema; this one reads schema ${SAVED_SCHEMA})` };
+  if (o.schema !== SAVED_SCHEMA) return { ok: false, reason: `schema ${JSON.stringify(o.schema)}, this version reads schema ${SAVED_SCHEMA}` };
+  if (typeof o.savedAt !== 'string' || Number.isNaN(Date.parse(o.savedAt))) return { ok: false, reason: 'savedAt is not a time' };
+  const sources = o.sources;
+  if (!Array.isArray(sources) || sources.length === 0 || !sources.every((x) => typeof x === 'object' && x !== null && typeof x.path === 'string' && typeof x.text === 'string')) {
+    return { ok: false, reason: 'sources is not a list of files (path, text)' };
+  }
+  const files = (sources as SourceFile[]).map((x) => ({ path: x.path, text: x.text }));
+  const r = parseConfig(files);
+  if (!r.ok) return { ok: false, reason: `its config does not validate: ${r.issues.slice(0, 3).map(formatIssue).join('; ')}${r.issues.length > 3 ? ` (and ${r.issues.length - 3} more)` : ''}` };
+  return { ok: true, saved: { savedAt: o.savedAt, digest: sourcesDigest(files), config: r.config } };
+}
+
+/** Read and decode the saved file; `none`: there is none. Never throws. */
+export async function readSavedConfig(path: string): Promise<SavedResult | { ok: false; reason: 'none' }> {
+  const r = await readConfigFile(path, { maxBytes: MAX_SAVED_BYTES });
+  if (!r.ok) return { ok: false, reason: r.reason === 'file not found' ? 'none' : r.reason };
+  return decodeSavedConfig(r.text);
 }

@@ -1,8 +1,8 @@
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { formatIssue, type ConfigIssue } from '../config/load.js';
-import { ConfigReader, configFingerprint } from '../config/reader.js';
+import { ConfigReader, configFingerprint, encodeSavedConfig, readSavedConfig, type SavedConfig } from '../config/reader.js';
 import { KernelMonitor } from '../kernel/monitor.js';
 import { learnedMacs, multicastGroups, observe } from '../kernel/observe.js';
 import { CommandRunner, type Runner } from '../kernel/runner.js';
@@ -38,14 +38,6 @@ export interface DaemonOptions {
 const STOPPED_MARKER = 'stopped';
 /** The last config that loaded and validated, used at start when the files are invalid. */
 const LAST_GOOD = 'last-good-config.json';
-
-/** The last good config as kept in the state directory. */
-interface SavedConfig {
-  savedAt: string;
-  /** `sourcesDigest` of the files it was made from ('' when saved by a version that kept none). */
-  digest: string;
-  config: Config;
-}
 
 const RECHECK_MS = 300;
 /**
@@ -248,8 +240,9 @@ export class Daemon implements MeshControl {
     if (digest === undefined || this.lastGoodSaved === digest) return;
     const path = join(this.opts.stateDir, LAST_GOOD);
     try {
-      const saved: SavedConfig = { savedAt: new Date().toISOString(), digest, config: this.config! };
-      await writeFile(`${path}.tmp`, JSON.stringify(saved) + '\n', { mode: 0o600 });
+      const sources = this.reader.sources;
+      if (!sources) return;
+      await writeFile(`${path}.tmp`, encodeSavedConfig(sources), { mode: 0o600 });
       await rename(`${path}.tmp`, path);
       this.lastGoodSaved = digest;
     } catch (err) {
@@ -257,25 +250,13 @@ export class Daemon implements MeshControl {
     }
   }
 
-  /** The config saved by the last run that had a good one, if there is one that reads as such. */
+  /** The config saved by the last run that had a good one, if there is one that validates now. */
   private async readLastGood(): Promise<SavedConfig | undefined> {
     const path = join(this.opts.stateDir, LAST_GOOD);
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch {
-      return undefined; // none saved
-    }
-    try {
-      const saved = JSON.parse(text) as Partial<SavedConfig>;
-      const c = saved.config;
-      if (!c || typeof c !== 'object' || !Array.isArray(c.peers) || typeof c.mesh !== 'object' || typeof saved.savedAt !== 'string') throw new Error('not a saved config');
-      // Saved by a version that kept no digest: usable when the files are invalid, never reused for valid ones.
-      return { savedAt: saved.savedAt, digest: typeof saved.digest === 'string' ? saved.digest : '', config: c };
-    } catch (err) {
-      this.log.error({ err, path }, 'the saved last good config cannot be read');
-      return undefined;
-    }
+    const r = await readSavedConfig(path);
+    if (r.ok) return r.saved;
+    if (r.reason !== 'none') this.log.error({ path, reason: r.reason }, 'the saved last good config is not used');
+    return undefined;
   }
 
   /** At start, with invalid files: the config saved by the last run that had a good one. */

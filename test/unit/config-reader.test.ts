@@ -2,7 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ConfigReader, configFingerprint, sourcesDigest } from '../../src/config/reader.js';
+import { execFileSync } from 'node:child_process';
+import { ConfigReader, configFingerprint, decodeSavedConfig, encodeSavedConfig, readSavedConfig, SAVED_SCHEMA, sourcesDigest } from '../../src/config/reader.js';
 
 const PEERS = 'peers:\n  - { name: a, id: 1, address: "198.18.0.1" }\n  - { name: b, id: 2, address: "198.18.0.2" }\n';
 
@@ -88,6 +89,63 @@ describe('digests', () => {
       expect(a.config).not.toBe(b.config);
       expect(configFingerprint(a.config)).toBe(configFingerprint(b.config));
       expect(configFingerprint({ ...a.config, peers: a.config.peers.slice(1) })).not.toBe(configFingerprint(a.config));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the saved last good config has a schema and is validated again on load', () => {
+  const sources = [{ path: '/etc/vxmesh/peers.yaml', text: PEERS }];
+  const reason = (text: string) => {
+    const r = decodeSavedConfig(text);
+    return r.ok ? 'ok' : r.reason;
+  };
+
+  it('round-trips: the texts are parsed again, with the digest this program computes', () => {
+    const text = encodeSavedConfig(sources, new Date('2026-01-02T03:04:05Z'));
+    expect(JSON.parse(text)).toMatchObject({ schema: SAVED_SCHEMA, savedAt: '2026-01-02T03:04:05.000Z' });
+    const r = decodeSavedConfig(text);
+    if (!r.ok) throw new Error(r.reason);
+    expect(r.saved.digest).toBe(sourcesDigest(sources));
+    expect(r.saved.config.peers.map((p) => p.name)).toEqual(['a', 'b']);
+    // The digest is recomputed, never read from the file.
+    const forged = JSON.stringify({ ...JSON.parse(text), digest: 'f'.repeat(64) });
+    expect(decodeSavedConfig(forged).ok && (decodeSavedConfig(forged) as { saved: { digest: string } }).saved.digest).toBe(sourcesDigest(sources));
+  });
+
+  it('refuses an older or unknown schema, a config that does not validate, and what is not a saved config, saying why', () => {
+    // The first release's shape: a parsed config, no schema.
+    expect(reason(JSON.stringify({ savedAt: '2026-01-01T00:00:00Z', digest: 'x', config: { peers: [], mesh: {} } }))).toMatch(/older version \(no schema/);
+    expect(reason(JSON.stringify({ schema: 3, savedAt: '2026-01-01T00:00:00Z', sources }))).toMatch(/^schema 3, this version reads schema 2/);
+    expect(reason(JSON.stringify({ schema: SAVED_SCHEMA, savedAt: '2026-01-01T00:00:00Z', sources: [{ path: '/etc/vxmesh/peers.yaml', text: PEERS.replace('198.18.0.2', '198.18.0.1') }] }))).toMatch(/does not validate: \/etc\/vxmesh\/peers\.yaml:\d+:\d+: /);
+    expect(reason(JSON.stringify({ schema: SAVED_SCHEMA, savedAt: 'yesterday', sources }))).toMatch(/savedAt/);
+    expect(reason(JSON.stringify({ schema: SAVED_SCHEMA, savedAt: '2026-01-01T00:00:00Z', sources: [{ path: 1 }] }))).toMatch(/sources/);
+    expect(reason(JSON.stringify({ schema: SAVED_SCHEMA, savedAt: '2026-01-01T00:00:00Z', sources: [] }))).toMatch(/sources/);
+    expect(reason('[1]')).toMatch(/not a saved config/);
+    expect(reason('{"schema": 2')).toBe('not JSON');
+  });
+
+  it('reads the file like a config file: none, a FIFO and a directory are told apart, never block', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vxmesh-saved-'));
+    try {
+      expect(await readSavedConfig(join(dir, 'last-good-config.json'))).toEqual({ ok: false, reason: 'none' });
+      execFileSync('mkfifo', [join(dir, 'fifo')]);
+      expect(await readSavedConfig(join(dir, 'fifo'))).toMatchObject({ ok: false, reason: expect.stringMatching(/FIFO/) });
+      writeFileSync(join(dir, 'good.json'), encodeSavedConfig(sources));
+      expect((await readSavedConfig(join(dir, 'good.json'))).ok).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the reader keeps the texts it read, for saving', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vxmesh-reader-'));
+    try {
+      writeFileSync(join(dir, 'peers.yaml'), PEERS);
+      const reader = new ConfigReader(dir);
+      await reader.load();
+      expect(reader.sources).toEqual([{ path: join(dir, 'peers.yaml'), text: PEERS }]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
