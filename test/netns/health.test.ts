@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -51,6 +52,10 @@ async function withIpv6(c: Container, address: string): Promise<void> {
   await ns(c.ns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=0');
   await ns(c.ns, 'sysctl', '-qw', 'net.ipv6.conf.eth0.disable_ipv6=0');
   await ns(c.ns, 'ip', 'addr', 'add', `${address}/64`, 'dev', 'eth0', 'nodad');
+}
+
+function linkExists(s: Server, dev: string): Promise<boolean> {
+  return run('ip', ['-n', s.ns, 'link', 'show', dev]).then(() => true, () => false);
 }
 
 async function forge(c: Container, spec: Record<string, unknown>): Promise<void> {
@@ -153,8 +158,15 @@ describe('link health through the overlay, 3 servers', () => {
   it('underlay MTU lowered to 1400 between two servers: small pass, full-size fail with the largest size that passes; restoring clears it', async () => {
     const [s1, s2] = lab.servers as [Server, Server];
     const [c1, c2] = lab.containers as [Container, Container];
+    const lowered = Date.now();
     for (const port of ['s1', 's2']) await ns(lab.underlay, 'ip', 'link', 'set', port, 'mtu', '1400');
     try {
+      // Shown within two probe intervals (a lost full-size probe is confirmed at once), plus
+      // slack for jitter, two probe timeouts and the status poll.
+      await waitHealth(s1, 'srv2', 'full-size fails', (x) => x.fullSizePass === false && x.state === 'failure');
+      const shownMs = Date.now() - lowered;
+      console.log(`full-size loss shown in status after ${shownMs} ms (interval ${INTERVAL_S * 1000} ms)`);
+      expect(shownMs).toBeLessThan(2 * INTERVAL_S * 1000 + 3000);
       for (const [a, b] of [[s1, 'srv2'], [s2, 'srv1']] as const) {
         const h = await waitHealth(a, b, 'full-size fails, with the underlay finding', (x) => x.fullSizePass === false && x.underlay?.largestPassing != null);
         expect(h.reachable).toBe(true);
@@ -262,6 +274,23 @@ describe('link health through the overlay, 3 servers', () => {
     // The forged facts (MTU 9000, 99 peers) were never taken for srv2's.
     const h = await waitHealth(s1, 'srv2', 'still ok', healthy);
     expect(h.differences).toEqual([]);
+  }, 120_000);
+
+  // Last in this block: the containers' ports do not come back with the bridge.
+  it('the bridge deleted on a running mesh: the daemon makes it again, the probe binds to the new one, link health is ok again within a bound', async () => {
+    const [s1] = lab.servers as [Server, Server, Server];
+    await allHealthy(lab);
+    const deleted = Date.now();
+    await ns(s1.ns, 'ip', 'link', 'del', 'vxbr0');
+    await waitFor('vxbr0 made again on srv1', () => linkExists(s1, 'vxbr0'), 20_000, 100);
+    for (const peer of ['srv2', 'srv3']) await waitHealth(s1, peer, 'ok after the bridge came back', healthy, 20_000);
+    for (const other of lab.servers.slice(1)) await waitHealth(other, 'srv1', 'ok after srv1\'s bridge came back', healthy, 20_000);
+    const backMs = Date.now() - deleted;
+    console.log(`link health ok again ${backMs} ms after the bridge was deleted`);
+    expect(backMs).toBeLessThan(15_000);
+    // Loss counted over the window: history was kept, not wiped by the repair.
+    const h = linkTo(await statusJson(s1), 'srv2').health;
+    expect(h.lossRatio).not.toBeNull();
   }, 120_000);
 });
 
@@ -388,4 +417,49 @@ describe('the probe address on a bridge vxmesh did not create, 2 servers', () =>
     await waitHealth(s1, 'srv2', 'ok after start', healthy);
     expect(await addrs()).toContain('fe80::7678:0:0:1');
   }, 90_000);
+});
+
+describe('a probe key file that is a FIFO or /dev/zero, 2 servers', () => {
+  const lab = new Lab();
+  const dropin = 'peers.d/10-key.yaml';
+  const keyAt = (s: Server, path: string) => lab.writeConfig(s, `mesh:\n  probe_key_file: ${JSON.stringify(path)}\n`, dropin);
+  beforeAll(async () => {
+    await probingLab(lab, 2, (s) => {
+      if (s.index === 1) {
+        execFileSync('mkfifo', [join(lab.dir, 'key.fifo')]);
+        keyAt(s, join(lab.dir, 'key.fifo'));
+      }
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await lab.cleanup();
+  });
+
+  async function repairs(s: Server): Promise<void> {
+    await ns(s.ns, 'ip', 'link', 'del', 'vxlan2');
+    const ms = await waitFor('vxlan2 made again', () => linkExists(s, 'vxlan2'), 15_000, 100);
+    console.log(`deleted device re-created after ${ms} ms`);
+  }
+
+  it('repair keeps working and status names the key file problem', async () => {
+    const [s1] = lab.servers as [Server, Server];
+    const fifo = join(lab.dir, 'key.fifo');
+    await waitFor('status names the FIFO', async () => {
+      const st = await statusJson(s1);
+      return /probe key file .*key\.fifo.*FIFO/.test(st.probe.problem ?? '') || JSON.stringify(st.probe);
+    }, 15_000, 250);
+    const st = await statusJson(s1);
+    expect(st.probe.keyed).toBe(false);
+    expect(st.warnings.join('\n')).toMatch(/link-health probe: cannot use the probe key file .*FIFO/);
+    await repairs(s1);
+    expect(fifo).toMatch(/key\.fifo$/);
+
+    keyAt(s1, '/dev/zero');
+    await waitFor('status names /dev/zero', async () => {
+      const p = (await statusJson(s1)).probe.problem ?? '';
+      return /\/dev\/zero: is a character device/.test(p) || p;
+    }, 15_000, 250);
+    await repairs(s1);
+    await repairs(s1);
+  }, 120_000);
 });
