@@ -319,7 +319,7 @@ export class Daemon implements MeshControl {
     if (outcome.changes.length || errors.length) this.log.info({ trigger, durationMs: outcome.durationMs, changes: outcome.changes.length, errors: errors.length }, 'reconciled');
     this.last = { report, outcome };
     // The prober follows every reconcile: the links it probes are the ones just made.
-    await this.probe.configure(goal.kind === 'mesh' ? computeProbeSetup(goal.config, outcome.desired) : undefined, outcome.changes.length > 0);
+    await this.probe.configure(goal.kind === 'mesh' ? computeProbeSetup(goal.config, outcome.desired, outcome.observed !== undefined) : undefined, outcome.changes.length > 0);
     return outcome;
   }
 

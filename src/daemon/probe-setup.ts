@@ -6,13 +6,14 @@ import type { ProbeSetup } from '../health/service.js';
 /**
  * Pure: what the prober needs from the config and the desired state. Links to servers that
  * still run vxlansetup.sh are not probed: no daemon there answers. Without a desired state
- * (this reconcile could not compute one, e.g. observing the kernel failed) the prober keeps
- * what it probes: one failed observe must not wipe every link's health history.
+ * because the kernel could not be read (`observed` false) the prober keeps what it probes:
+ * one failed observe must not wipe every link's health history. Without one while the kernel
+ * was read (this server is not in the config, or waits for its address) probing stops.
  */
-export function computeProbeSetup(config: Config, desired: DesiredState | undefined): ProbeSetup | undefined | 'keep' {
+export function computeProbeSetup(config: Config, desired: DesiredState | undefined, observed = true): ProbeSetup | undefined | 'keep' {
   const probe = config.mesh.probe;
   if (!probe.enabled) return undefined;
-  if (!desired) return 'keep';
+  if (!desired) return observed ? undefined : 'keep';
   const self = config.peers.find((p) => p.name === desired.node);
   if (!self) return undefined;
   const byName = new Map(config.peers.map((p) => [p.name, p]));

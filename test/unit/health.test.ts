@@ -449,8 +449,10 @@ describe('probe setup and settings', () => {
     expect(computeProbeSetup(off, computeDesired(off, off.peers[0]!, 'eth0'))).toBeUndefined();
     expect(computeDesired(off, off.peers[0]!, 'eth0').probe).toBeUndefined();
     // No desired state (observing the kernel failed this time): keep probing, history and all.
-    expect(computeProbeSetup(cfg, undefined)).toBe('keep');
-    expect(computeProbeSetup(off, undefined)).toBeUndefined();
+    expect(computeProbeSetup(cfg, undefined, false)).toBe('keep');
+    expect(computeProbeSetup(off, undefined, false)).toBeUndefined();
+    // The kernel was read, and still no desired state (this server is not in the config): stop.
+    expect(computeProbeSetup(cfg, undefined, true)).toBeUndefined();
   });
 
   it('validates mesh.probe with file:line:col, and merges it across files like every setting', () => {
