@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import type { Logger } from 'pino';
 
 /** A command that failed, with everything an operator needs to see why. */
@@ -53,6 +55,8 @@ export function spawnFailure(file: string, err: unknown): string {
   switch (code) {
     case 'ENOENT':
       return `${file}: command not found`;
+    case 'EACCES':
+      return accessFailure(file);
     case 'EMFILE':
     case 'ENFILE':
       return `cannot start ${file}: too many open files (${code})`;
@@ -61,6 +65,31 @@ export function spawnFailure(file: string, err: unknown): string {
     default:
       return `cannot start ${file}: ${err instanceof Error ? err.message : String(err)}`;
   }
+}
+
+/**
+ * execvp reports EACCES when a PATH directory cannot be searched and the command is in none of
+ * the others: that is "not found", and the directory in the way is worth naming. EACCES stays
+ * EACCES where some PATH entry really holds the command without execute permission.
+ */
+function accessFailure(file: string, path = process.env.PATH ?? ''): string {
+  if (file.includes('/')) return `cannot start ${file}: permission denied (EACCES)`;
+  const unreadable: string[] = [];
+  for (const dir of path.split(delimiter).filter(Boolean)) {
+    try {
+      accessSync(dir, constants.X_OK);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EACCES') unreadable.push(dir);
+      continue;
+    }
+    try {
+      accessSync(join(dir, file), constants.F_OK);
+      return `cannot start ${file}: ${join(dir, file)} is not executable (EACCES)`;
+    } catch {
+      // not in this directory
+    }
+  }
+  return `${file}: command not found${unreadable.length ? ` (PATH directories that cannot be searched: ${unreadable.join(', ')})` : ''}`;
 }
 
 /**
