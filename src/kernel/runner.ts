@@ -27,11 +27,32 @@ export interface RunOptions {
  */
 export interface Runner {
   run(file: string, args: string[], opts?: RunOptions): Promise<string>;
+  /** The commands running now and for how long (ms), for status: a stuck one is named. */
+  inFlight?(): { command: string; ms: number }[];
+}
+
+/**
+ * `runner` with every command ending by `deadline` (performance.now() time): its timeout is cut
+ * to the time left, and a command asked for after the deadline fails without starting. One
+ * reconcile's commands share one deadline, so a child stuck in the kernel cannot stop the queue.
+ */
+export function withDeadline(runner: Runner, deadline: number | undefined, what = 'reconcile'): Runner {
+  if (deadline === undefined) return runner;
+  return {
+    run: (file, args, opts = {}) => {
+      const left = Math.floor(deadline - performance.now());
+      if (left <= 0) return Promise.reject(new CommandError([file, ...args].join(' '), undefined, `not started: the ${what} deadline has passed`, opts.input));
+      return runner.run(file, args, { ...opts, timeoutMs: Math.min(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, left) });
+    },
+    inFlight: runner.inFlight?.bind(runner),
+  };
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 /** After a timeout's SIGTERM, SIGKILL follows this much later. */
-const KILL_GRACE_MS = 5000;
+const KILL_GRACE_MS = 2000;
+/** A child that SIGKILL does not end (stuck in the kernel) is abandoned this much later. */
+const ABANDON_MS = 1000;
 const MAX_OUTPUT_BYTES = 512 * 1024 * 1024;
 
 /**
@@ -98,13 +119,23 @@ function accessFailure(file: string, path = process.env.PATH ?? ''): string {
  * execa cost ~170 ms of every start to load (measured here) for nothing it needs.
  */
 export class CommandRunner implements Runner {
+  private readonly running = new Map<number, { command: string; since: number }>();
+  private seq = 0;
+
   constructor(private readonly log: Logger) {}
+
+  inFlight(): { command: string; ms: number }[] {
+    const now = performance.now();
+    return [...this.running.values()].map((r) => ({ command: r.command, ms: Math.round(now - r.since) }));
+  }
 
   async run(file: string, args: string[], opts: RunOptions = {}): Promise<string> {
     const command = [file, ...args].join(' ');
     const started = performance.now();
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const r = await runToEnd(file, args, opts.input ?? '', timeoutMs);
+    const id = ++this.seq;
+    this.running.set(id, { command, since: started });
+    const r = await runToEnd(file, args, opts.input ?? '', timeoutMs).finally(() => this.running.delete(id));
     if (r.failure !== undefined) throw new CommandError(command, r.exitCode, r.failure, opts.input);
     this.log.trace({ command, durationMs: Math.round(performance.now() - started) }, 'ran');
     return r.stdout;
@@ -151,7 +182,12 @@ function runToEnd(file: string, args: string[], input: string, timeoutMs: number
     const timer = setTimeout(() => {
       why ??= `timed out after ${timeoutMs} ms`;
       child.kill('SIGTERM');
-      killer = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
+      killer = setTimeout(() => {
+        child.kill('SIGKILL');
+        // Uninterruptible sleep holds even SIGKILL: the run ends anyway, the child is left.
+        killer = setTimeout(() => finish({ stdout: '', exitCode: undefined, failure: `${why} (and did not exit after SIGKILL)` }), ABANDON_MS);
+        killer.unref();
+      }, KILL_GRACE_MS);
       killer.unref();
     }, timeoutMs);
     // On EMFILE node emits 'error' and leaves the pipes unset.
