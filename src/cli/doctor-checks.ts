@@ -108,3 +108,75 @@ export function failedBatchLine(stderr: string): number | undefined {
   const m = /Command failed -:(\d+)/.exec(stderr);
   return m ? Number(m[1]) : undefined;
 }
+
+/** A VXLAN device vxmesh does not own, as `ip -d link` shows it. */
+export interface ForeignVxlan {
+  name: string;
+  vni: number;
+  local: string | undefined;
+}
+
+/**
+ * Other VXLAN devices on the mesh's port, named: one with a VNI of the mesh cannot coexist
+ * with ours (the kernel demultiplexes by VNI alone); one on vxmesh's own address, or with no
+ * local address, has its traffic dropped by the ingress filter unless its remotes are peers.
+ */
+export function foreignVxlanVerdict(port: number, ownLocal: string, meshVnis: Set<number>, foreign: ForeignVxlan[], ingressFilter: boolean): DoctorCheck | undefined {
+  if (foreign.length === 0) return undefined;
+  const name = 'vxlan port conflict';
+  const clash = foreign.filter((f) => meshVnis.has(f.vni));
+  if (clash.length) {
+    return {
+      name,
+      severity: 'problem',
+      message: `${clash.map((f) => `${f.name} (VNI ${f.vni})`).join(', ')} use${clash.length === 1 ? 's' : ''} udp ${port} with a VNI of the mesh: the kernel cannot tell the two apart`,
+      fix: 'give that device another VNI or port, or set mesh.vni_base / mesh.port so the mesh uses others',
+    };
+  }
+  const onOurs = foreign.filter((f) => f.local === undefined || f.local === ownLocal);
+  if (ingressFilter && onOurs.length) {
+    return {
+      name,
+      severity: 'warning',
+      message: `${onOurs.map((f) => `${f.name} (VNI ${f.vni}, local ${f.local ?? 'any'})`).join(', ')} share${onOurs.length === 1 ? 's' : ''} udp ${port} on vxmesh's address ${ownLocal}: the ingress filter drops its packets from hosts that are not peers`,
+      fix: `give it its own local address (\`local <addr>\`), or set mesh.port to another port, or ingress_filter: false`,
+    };
+  }
+  return { name, severity: 'ok', message: `${foreign.map((f) => `${f.name} (VNI ${f.vni}, local ${f.local})`).join(', ')} share${foreign.length === 1 ? 's' : ''} udp ${port} on other addresses: no VNI in common, left alone by the ingress filter` };
+}
+
+/** The mesh bridge must not take router advertisements or autoconfigure addresses from the overlay. */
+export function bridgeRaVerdict(bridge: string, acceptRa: string | undefined, autoconf: string | undefined): DoctorCheck | undefined {
+  if (acceptRa === undefined) return undefined; // no bridge yet, or no IPv6
+  const on = [acceptRa.trim() !== '0' ? `accept_ra=${acceptRa.trim()}` : '', autoconf !== undefined && autoconf.trim() !== '0' ? `autoconf=${autoconf.trim()}` : ''].filter(Boolean);
+  if (on.length === 0) return { name: 'bridge ipv6', severity: 'ok', message: `${bridge} takes no router advertisements` };
+  return {
+    name: 'bridge ipv6',
+    severity: 'warning',
+    message: `${bridge} has ${on.join(', ')}: a container's router advertisement would give this host addresses and a default route through the overlay`,
+    fix: `\`sysctl -w net.ipv6.conf.${bridge}.accept_ra=0 net.ipv6.conf.${bridge}.autoconf=0\` (and in /etc/sysctl.d)`,
+  };
+}
+
+/** Routes (`ip -j route show`) through the bridge that cover 169.254.0.0/16, the probe's link-local range. */
+export function linkLocalRouteVerdict(bridge: string, routes: { dst?: string; dev?: string }[]): DoctorCheck | undefined {
+  const covering = routes.filter((r) => r.dev === bridge && r.dst !== undefined && coversLinkLocal(r.dst));
+  if (covering.length === 0) return undefined;
+  return {
+    name: 'bridge routes',
+    severity: 'warning',
+    message: `route${covering.length === 1 ? '' : 's'} ${covering.map((r) => r.dst).join(', ')} via ${bridge} cover${covering.length === 1 ? 's' : ''} 169.254.0.0/16: link-local traffic of this host (cloud metadata, other links) goes into the overlay`,
+    fix: `remove it (\`ip route del ${covering[0]!.dst} dev ${bridge}\`) and the config that adds it (often avahi-autoipd or a zeroconf route)`,
+  };
+}
+
+function coversLinkLocal(dst: string): boolean {
+  if (dst === 'default') return false;
+  const [addr, len] = dst.split('/');
+  const bits = len === undefined ? 32 : Number(len);
+  if (!addr || addr.includes(':') || bits > 16) return false;
+  const [a = 0, b = 0] = addr.split('.').map(Number);
+  const ip = ((a << 24) | (b << 16)) >>> 0;
+  const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
+  return ((ip & mask) >>> 0) === ((0xa9fe0000 & mask) >>> 0);
+}

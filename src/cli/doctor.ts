@@ -12,12 +12,12 @@ import { describeBackend, findInPath, NO_BACKEND_FIX, probeEbtablesBackend } fro
 import { CommandError, CommandRunner } from '../kernel/runner.js';
 import { parseIpLinks } from '../kernel/parse.js';
 import { localAddresses, type LinkInfo } from '../model/state.js';
-import { findSelf } from '../plan/desired.js';
+import { computeDesired, findSelf } from '../plan/desired.js';
 import { readToken, tokenPath } from '../api/token.js';
 import { isOwnedAlias } from '../model/names.js';
 import type { Config } from '../model/types.js';
 import { EXIT } from './exit-codes.js';
-import { failedBatchLine, kernelVerdict, KERNEL_PROBE_LINES, mtuVerdict, portVerdict, renderCheck, summarize, udpPortUsers, type DoctorCheck } from './doctor-checks.js';
+import { bridgeRaVerdict, failedBatchLine, foreignVxlanVerdict, kernelVerdict, linkLocalRouteVerdict, KERNEL_PROBE_LINES, mtuVerdict, portVerdict, renderCheck, summarize, udpPortUsers, type DoctorCheck } from './doctor-checks.js';
 import type { CommonOptions } from './options.js';
 
 export async function doctorCommand(common: CommonOptions, json: boolean): Promise<number> {
@@ -50,6 +50,7 @@ export async function runChecks(common: CommonOptions): Promise<DoctorCheck[]> {
   if (config && links) {
     checks.push(...underlayChecks(config, common.node, links));
     checks.push(await portCheck(config.mesh.port, links));
+    checks.push(...(await meshHostChecks(runner, config, common.node, links)));
   } else if (!config) {
     checks.push({ name: 'underlay', severity: 'warning', message: 'skipped: needs a valid config', fix: 'fix the config first' });
   }
@@ -154,6 +155,29 @@ async function portCheck(port: number, links: Map<string, LinkInfo>): Promise<Do
   const up = [...links.values()].filter((l) => l.vxlan?.port === port && l.up);
   const owned = up.filter((l) => isOwnedAlias(l.alias)).length;
   return portVerdict(port, sockets, { owned, foreign: up.length - owned });
+}
+
+/** Other VXLAN users of the port, and the bridge's IPv6 autoconfiguration and link-local routes. */
+async function meshHostChecks(runner: CommandRunner, config: Config, node: string | undefined, links: Map<string, LinkInfo>): Promise<DoctorCheck[]> {
+  const out: DoctorCheck[] = [];
+  const self = findSelf(config, node, localAddresses(links));
+  if (self.ok) {
+    const desired = computeDesired(config, self.self, self.underlay, self.local);
+    const vnis = new Set([...desired.links.map((l) => l.vni), ...(desired.single ? [desired.single.vni] : [])]);
+    const foreign = [...links.values()]
+      .filter((l) => l.vxlan?.port === config.mesh.port && !isOwnedAlias(l.alias))
+      .map((l) => ({ name: l.name, vni: l.vxlan!.vni, local: l.vxlan!.local }));
+    const v = foreignVxlanVerdict(config.mesh.port, self.local, vnis, foreign, config.mesh.ingressFilter);
+    if (v) out.push(v);
+  }
+  const bridge = config.mesh.bridge;
+  const sys = (key: string) => readFile(`/proc/sys/net/ipv6/conf/${bridge}/${key}`, 'utf8').catch(() => undefined);
+  const ra = bridgeRaVerdict(bridge, await sys('accept_ra'), await sys('autoconf'));
+  if (ra) out.push(ra);
+  const routes = await runner.run('ip', ['-j', 'route', 'show', 'table', 'all']).then((t) => JSON.parse(t || '[]') as { dst?: string; dev?: string }[], () => []);
+  const ll = linkLocalRouteVerdict(bridge, routes);
+  if (ll) out.push(ll);
+  return out;
 }
 
 async function tokenCheck(stateDir: string): Promise<DoctorCheck> {

@@ -5,7 +5,7 @@ import { formatIssue, type ConfigIssue } from '../config/load.js';
 import { ConfigReader, configFingerprint, encodeSavedConfig, readSavedConfig, type SavedConfig } from '../config/reader.js';
 import { KernelMonitor } from '../kernel/monitor.js';
 import { learnedMacs, multicastGroups, observe } from '../kernel/observe.js';
-import { CommandRunner, type Runner } from '../kernel/runner.js';
+import { CommandRunner, withDeadline, type Runner } from '../kernel/runner.js';
 import { describeBackend, probeEbtablesBackend } from '../kernel/ebtables-backend.js';
 import type { EbtablesChoice } from '../model/ebtables.js';
 import type { ActualState } from '../model/state.js';
@@ -49,6 +49,14 @@ const STABLE_MS = 1500;
 /** Status reads links and counters again at most this often (the chain comes from the last reconcile). */
 const STATUS_MAX_AGE_MS = 1000;
 const NOT_PROBED = 'ebtables backend not probed yet';
+/** No run may take longer: the runner kills a command still running then, and the run fails naming it. */
+const RUN_DEADLINE_MS = 20_000;
+/** GET /status waits this long for a fresh kernel read, then answers from the last one: a stuck tool must not stall it. */
+const STATUS_WAIT_MS = 2000;
+/** A status read's commands are ended by then (it goes on in the background past STATUS_WAIT_MS). */
+const STATUS_READ_MS = 10_000;
+/** A kernel event this soon after a run is taken as that run's own (the monitor reports within milliseconds). */
+const ECHO_MS = 200;
 
 /**
  * The long-running part: keeps the kernel reconciled to the config. Every change to the
@@ -76,6 +84,13 @@ export class Daemon implements MeshControl {
   private stableTimer: unknown;
   private stopped = false;
   private last: { report: ReconcileReport; outcome: ReconcileOutcome } | undefined;
+  /** The runner for the run under way: its commands end by the run's deadline. */
+  private runRunner: Runner;
+  /** When a reconcile last succeeded (clock time), and when the daemon started. */
+  private lastSuccessAt: number | undefined;
+  private startedAt = 0;
+  /** Why the last kernel read for status failed (the report then shows the read before it). */
+  private statusReadError: string | undefined;
   private readonly counters: Counters = { reconciles: 0, reconcileErrors: 0, driftRepairs: 0, configErrors: 0, changesApplied: 0 };
   private readonly scheduler: SyncScheduler<OperationResult | undefined>;
   private monitor: KernelMonitor | undefined;
@@ -106,6 +121,7 @@ export class Daemon implements MeshControl {
     this.clock = opts.clock ?? systemClock;
     this.reader = new ConfigReader(opts.configDir);
     this.runner = opts.runner ?? new CommandRunner(opts.log.child({ component: 'runner' }));
+    this.runRunner = this.runner;
     this.probe = new ProbeService(opts.log.child({ component: 'probe' }), this.runner);
     this.scheduler = new SyncScheduler<OperationResult | undefined>((batch) => this.sync(batch), {
       debounceMs: opts.debounceMs ?? 50,
@@ -115,6 +131,8 @@ export class Daemon implements MeshControl {
       backoffMinMs: 500,
       backoffMaxMs: 30_000,
       recheckMs: RECHECK_MS,
+      echoMs: ECHO_MS,
+      runDeadlineMs: RUN_DEADLINE_MS,
       onError: (err) => this.log.error({ err }, 'sync failed'),
       clock: this.clock,
     });
@@ -122,6 +140,7 @@ export class Daemon implements MeshControl {
 
   /** Load config, adopt what the kernel has, and start watching. Does not wait for the network. */
   async run(): Promise<void> {
+    this.startedAt = this.clock.now();
     await mkdir(this.opts.stateDir, { recursive: true, mode: 0o700 });
     this.stopped = await pathExists(join(this.opts.stateDir, STOPPED_MARKER));
     if (this.stopped) this.log.warn({ marker: join(this.opts.stateDir, STOPPED_MARKER) }, 'mesh was stopped with `vxmesh stop`; it stays down until `vxmesh start`');
@@ -278,6 +297,8 @@ export class Daemon implements MeshControl {
 
   /** One run of the queue: an operation, or a reconcile for the triggers that came in. */
   private async sync(batch: Batch): Promise<{ ok: boolean; result?: OperationResult }> {
+    // The scheduler's deadline is on its clock; the runner's on performance.now().
+    this.runRunner = withDeadline(this.runner, batch.deadline === undefined ? undefined : performance.now() + (batch.deadline - this.clock.now()));
     try {
       return await this.syncNow(batch);
     } finally {
@@ -307,8 +328,9 @@ export class Daemon implements MeshControl {
   /** Reconcile, then log and count the outcome: the one place reconcile errors are logged. */
   private async reconcileWith(goal: Goal, trigger: string): Promise<ReconcileOutcome> {
     const nftEvents = this.nftEvents;
-    const outcome = await reconcile(this.runner, goal, this.ebtables);
+    const outcome = await reconcile(this.runRunner, goal, this.ebtables);
     this.counters.reconciles++;
+    if (outcome.errors.length === 0) this.lastSuccessAt = this.clock.now();
     if (outcome.errors.length) this.counters.reconcileErrors++;
     this.counters.changesApplied += outcome.changes.length;
     if (outcome.observed) this.observed = { actual: outcome.observed, at: this.clock.now(), nftEvents };
@@ -405,8 +427,37 @@ export class Daemon implements MeshControl {
     const stale = (at: number | undefined) => at === undefined || now - at > STATUS_MAX_AGE_MS;
     // A reconcile's read refreshes links and counters, not the learned MACs or joined groups.
     const mode = this.config?.mesh.mode;
-    if (stale(this.observed?.at) || (mode === 'per-peer' && stale(this.macs?.at)) || (mode === 'multicast' && stale(this.joined?.at))) await this.refreshObservation();
-    return this.buildStatusCached();
+    if (stale(this.observed?.at) || (mode === 'per-peer' && stale(this.macs?.at)) || (mode === 'multicast' && stale(this.joined?.at))) {
+      let timer: NodeJS.Timeout | undefined;
+      const waited = new Promise<string>((resolve) => (timer = setTimeout(() => resolve(`still running after ${STATUS_WAIT_MS / 1000} s`), STATUS_WAIT_MS)));
+      this.statusReadError = await Promise.race([
+        this.refreshObservation().then(
+          () => undefined,
+          (err: unknown) => (err instanceof Error ? err.message : String(err)),
+        ),
+        waited,
+      ]).finally(() => clearTimeout(timer));
+    }
+    if (!this.observed) throw new Error(`cannot read the kernel: ${this.statusReadError ?? 'no read yet'}`);
+    return this.withRunReasons(this.buildStatusCached());
+  }
+
+  /** A stuck or stale reconcile, and a failed status read, are reasons too (they change with time, so not cached). */
+  private withRunReasons(report: StatusReport): StatusReport {
+    const now = this.clock.now();
+    const extra: string[] = [];
+    const runningMs = this.scheduler.runningForMs();
+    if (runningMs !== undefined && runningMs >= STATUS_WAIT_MS) {
+      const stuck = (this.runner.inFlight?.() ?? []).sort((a, b) => b.ms - a.ms)[0];
+      extra.push(`reconcile running for ${Math.round(runningMs / 1000)} s${stuck ? `, waiting on \`${stuck.command}\` (${Math.round(stuck.ms / 1000)} s)` : ''}; it is ended at ${RUN_DEADLINE_MS / 1000} s`);
+    }
+    if (this.statusReadError) extra.push(`kernel read for status failed (${this.statusReadError}); showing the read of ${Math.round((now - this.observed!.at) / 1000)} s ago`);
+    // A healthy daemon succeeds at least once per resync.
+    const staleMs = 2 * (this.opts.resyncMs ?? 30_000);
+    const since = this.lastSuccessAt ?? this.startedAt;
+    if (!this.stopped && now - since > staleMs) extra.push(this.lastSuccessAt === undefined ? `no successful reconcile since the daemon started ${Math.round((now - since) / 1000)} s ago` : `last successful reconcile ${Math.round((now - since) / 1000)} s ago`);
+    if (extra.length === 0) return report;
+    return { ...report, state: report.state === 'stopped' ? 'stopped' : 'degraded', reasons: [...report.reasons, ...extra] };
   }
 
   /**
@@ -423,13 +474,14 @@ export class Daemon implements MeshControl {
       const unchanged = prev && prev.nftEvents === nftEvents && prev.actual.ebtables.available && this.ebtables.backend?.name === 'nft' && this.monitor?.isWatching('nft');
       const chain = unchanged ? prev.actual.ebtables : undefined;
       const cfg = this.config;
+      const runner = withDeadline(this.runner, performance.now() + STATUS_READ_MS, 'status read');
       const [actual, macs] = await Promise.all([
-        observe(this.runner, this.ebtables, chain),
+        observe(runner, this.ebtables, chain),
         // With one device the MACs per remote come from its own fdb (read by observe): no bridge-wide dump.
-        cfg?.mesh.mode === 'per-peer' ? learnedMacs(this.runner, cfg.mesh.bridge) : Promise.resolve(new Map<string, number>()),
+        cfg?.mesh.mode === 'per-peer' ? learnedMacs(runner, cfg.mesh.bridge) : Promise.resolve(new Map<string, number>()),
       ]);
       const single = cfg ? planFor({ kind: 'mesh', config: cfg, node: this.opts.node }, actual).desired?.single : undefined;
-      this.joined = { groups: single?.group ? await multicastGroups(this.runner, single.underlay) : undefined, at };
+      this.joined = { groups: single?.group ? await multicastGroups(runner, single.underlay) : undefined, at };
       // A reconcile may have read the kernel meanwhile: the newer read wins.
       if (!this.observed || this.observed.at <= at) this.observed = { actual, at, nftEvents };
       this.macs = { counts: macs, at };

@@ -145,6 +145,7 @@ function ruleSignature(expr: Record<string, any>[]): string {
     const m = e.match;
     if (m?.left?.payload?.field === 'dport') parts.push(String(m.right));
     else if (m?.left?.payload?.field === 'saddr') parts.push(`${m.left.payload.protocol} ${m.right}`);
+    else if (m?.left?.payload?.field === 'daddr') parts.push(`${m.left.payload.protocol} daddr ${typeof m.right === 'string' ? m.right : JSON.stringify(m.right)}`);
     else if ('accept' in e) parts.push('accept');
     else if ('drop' in e) parts.push('drop');
   }

@@ -53,6 +53,8 @@ export interface EbtablesState {
 /** The ingress filter as wanted: the VXLAN port, open only to these peer addresses. */
 export interface IngressDesired {
   port: number;
+  /** vxmesh's own VXLAN addresses (and its multicast group): the filter guards only these. */
+  local?: string[];
   peers4: string[];
   peers6: string[];
 }

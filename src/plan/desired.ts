@@ -130,6 +130,7 @@ export function computeDesired(config: Config, self: Peer, underlay: string, loc
   const ingress = mesh.ingressFilter
     ? {
         port: mesh.port,
+        local: [localAddress, ...(single?.group ? [single.group] : [])],
         peers4: others.filter((p) => p.family === 4).map((p) => p.address).sort(compareAddr),
         peers6: others.filter((p) => p.family === 6).map((p) => p.address).sort(compareAddr),
       }

@@ -6,12 +6,25 @@
 import { INGRESS_TABLE } from '../model/names.js';
 import type { IngressDesired, IngressState } from '../model/state.js';
 
-export function expectedRules(port: number): string[] {
-  return [`${port} ip @peers4 accept`, `${port} ip6 @peers6 accept`, `${port} drop`];
+/**
+ * The input chain's rules, as parse.ts reduces them. They match vxmesh's own VXLAN addresses as
+ * destination: another VXLAN user of the same port on another local address (Docker swarm,
+ * Calico, a hand-made VTEP) is left alone. Without local addresses: the whole port.
+ */
+export function expectedRules(port: number, local: string[] = []): string[] {
+  if (local.length === 0) return [`${port} ip @peers4 accept`, `${port} ip6 @peers6 accept`, `${port} drop`];
+  return local.flatMap((a) => {
+    const fam = family(a);
+    return [`${port} ${fam} daddr ${a} ${fam} @peers${fam === 'ip' ? 4 : 6} accept`, `${port} ${fam} daddr ${a} drop`];
+  });
+}
+
+function family(address: string): 'ip' | 'ip6' {
+  return address.includes(':') ? 'ip6' : 'ip';
 }
 
 export function ingressMatches(d: IngressDesired, a: IngressState): boolean {
-  return a.present && same(a.peers4, d.peers4) && same(a.peers6, d.peers6) && same(a.rules, expectedRules(d.port));
+  return a.present && same(a.peers4, d.peers4) && same(a.peers6, d.peers6) && same(a.rules, expectedRules(d.port, d.local));
 }
 
 function same(a: string[], b: string[]): boolean {
@@ -34,9 +47,7 @@ export function renderIngress(d: IngressDesired, carry: { packets: number; bytes
     `  counter dropped { packets ${carry.packets} bytes ${carry.bytes} }`,
     '  chain input {',
     '    type filter hook input priority filter - 10; policy accept;',
-    `    udp dport ${d.port} ip saddr @peers4 accept`,
-    `    udp dport ${d.port} ip6 saddr @peers6 accept`,
-    `    udp dport ${d.port} counter name dropped drop`,
+    ...chainRules(d),
     '  }',
     '}',
     '',
@@ -45,4 +56,12 @@ export function renderIngress(d: IngressDesired, carry: { packets: number; bytes
 
 export function renderIngressRemoval(): string {
   return `table inet ${INGRESS_TABLE}\ndelete table inet ${INGRESS_TABLE}\n`;
+}
+
+function chainRules(d: IngressDesired): string[] {
+  if (!d.local?.length) return [`    udp dport ${d.port} ip saddr @peers4 accept`, `    udp dport ${d.port} ip6 saddr @peers6 accept`, `    udp dport ${d.port} counter name dropped drop`];
+  return d.local.flatMap((a) => {
+    const fam = family(a);
+    return [`    udp dport ${d.port} ${fam} daddr ${a} ${fam} saddr @peers${fam === 'ip' ? 4 : 6} accept`, `    udp dport ${d.port} ${fam} daddr ${a} counter name dropped drop`];
+  });
 }

@@ -8,7 +8,10 @@ import { run } from './lab.js';
  * a small shell wrapper around the real one. With the file `fail-<tool>` in the flag
  * directory the tool fails at once (as a broken ebtables would); with `drop-<tool>` holding
  * patterns, the lines of an `ip -batch`/`bridge -batch` input that match are withheld from
- * the real tool and the call exits 1 (as the kernel refusing those lines under -force would).
+ * the real tool and the call exits 1 (as the kernel refusing those lines under -force would);
+ * with `hang-<tool>` every call hangs (as a child stuck in the kernel would); with
+ * `swap-<tool>` holding `from=to` lines, batch input has each `from` replaced by `to` and the
+ * call succeeds (a change the kernel takes but that never reads back as asked).
  * The tests' own commands use the real tools.
  */
 export class ToolFaults {
@@ -33,8 +36,18 @@ export class ToolFaults {
       chmodSync(path, 0o755);
     }
     // Helpers the wrappers themselves need.
-    for (const t of ['sh', 'cat', 'grep', 'mktemp', 'rm']) symlinkSync((await run('sh', ['-c', `command -v ${t}`])).trim(), join(f.bin, t));
+    for (const t of ['sh', 'cat', 'grep', 'mktemp', 'rm', 'sleep', 'sed']) symlinkSync((await run('sh', ['-c', `command -v ${t}`])).trim(), join(f.bin, t));
     return f;
+  }
+
+  /** Make every call of `tool` hang (true) or work again (false). */
+  hang(tool: string, on = true): void {
+    this.flag(`hang-${tool}`, on ? 'on\n' : undefined);
+  }
+
+  /** Rewrite `from` to `to` in batch input of `tool` (none: stop rewriting). */
+  swap(tool: string, pairs: [string, string][]): void {
+    this.flag(`swap-${tool}`, pairs.length ? pairs.map(([a, b]) => `s/${a}/${b}/g`).join('\n') + '\n' : undefined);
   }
 
   /** Make `tool` fail outright (true) or work again (false). */
@@ -61,8 +74,10 @@ export class ToolFaults {
 function wrapper(tool: string, real: string, flags: string): string {
   return `#!/bin/sh
 if [ -e '${flags}/fail-${tool}' ]; then echo '${tool}: simulated failure (test)' >&2; exit 1; fi
+if [ -e '${flags}/hang-${tool}' ]; then exec sleep 3600; fi
 case " $* " in
   *" -batch "*)
+    if [ -s '${flags}/swap-${tool}' ]; then sed -f '${flags}/swap-${tool}' | '${real}' "$@"; exit $?; fi
     if [ -s '${flags}/drop-${tool}' ]; then
       tmp=$(mktemp)
       cat > "$tmp"

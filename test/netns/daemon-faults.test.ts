@@ -2,7 +2,8 @@ import { execa, type ResultPromise } from 'execa';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chainRestored, daemonAlive, flushAndTimeRepair, quietTwoServerMesh } from '../helpers/faults.js';
-import { EVENT_DRIVEN_MS, HOLD_CONNECTIONS_JS, HTTP_BATCH_JS, Lab, ns, run, statusJson, waitFor, type Server } from '../helpers/lab.js';
+import { EVENT_DRIVEN_MS, HOLD_CONNECTIONS_JS, HTTP_BATCH_JS, Lab, ns, peersYaml, run, statusJson, waitFor, waitForConverged, type Server } from '../helpers/lab.js';
+import { ToolFaults } from '../helpers/tool-faults.js';
 
 const HOLD = HOLD_CONNECTIONS_JS;
 const BATCH = HTTP_BATCH_JS;
@@ -117,5 +118,65 @@ describe('daemon faults (2 servers)', () => {
     expect(daemonAlive(s1)).toBe(true);
     const emfile = logLines(s1, before).filter((l) => JSON.stringify(l).includes('EMFILE'));
     console.info(`EMFILE log lines: ${emfile.length}, first: ${JSON.stringify(emfile[0]).slice(0, 300)}`);
+  });
+});
+
+/** Servers 1 and 2; server 1's daemon runs with the fault wrappers first on its PATH. */
+async function twoWithFaults(lab: Lab, faults: ToolFaults): Promise<Server[]> {
+  await lab.init();
+  for (let i = 1; i <= 2; i++) await lab.addServer(i);
+  for (const s of lab.servers) lab.writeConfig(s, peersYaml(lab.servers));
+  lab.startDaemon(lab.servers[0]!, [], { PATH: faults.bin });
+  lab.startDaemon(lab.servers[1]!);
+  for (const s of lab.servers) await waitForConverged(s, 1, 60_000);
+  return lab.servers;
+}
+
+describe('bounded runs (issue 17)', () => {
+  const lab = new Lab();
+  let faults: ToolFaults;
+  let s1: Server;
+  beforeAll(async () => {
+    faults = await ToolFaults.create();
+    [s1] = await twoWithFaults(lab, faults);
+  });
+  afterAll(async () => {
+    faults.hang('ip', false);
+    faults.swap('ip', []);
+    await lab.cleanup();
+    faults?.cleanup();
+  });
+
+  it('a plan that never reads back as converged is retried at the backoff pace, not at every event its own apply causes', async () => {
+    // The kernel takes `isolated off` where `isolated on` was asked: the apply succeeds, changes
+    // the port (a kernel event) and never reads back as converged.
+    faults.swap('ip', [['isolated on', 'isolated off']]);
+    const before = (await statusJson(s1)).counters.reconciles;
+    await ns(s1.ns, 'bridge', 'link', 'set', 'dev', 'vxlan2', 'isolated', 'off');
+    await new Promise((r) => setTimeout(r, 10_000));
+    const runs = (await statusJson(s1)).counters.reconciles - before;
+    console.info(`never-converging plan: ${runs} reconciles in 10 s`);
+    expect(JSON.stringify((await statusJson(s1)).lastReconcile?.errors)).toMatch(/not converged after apply/);
+    // Backoff 0.5, 1, 2, 4 s: about 5 runs in 10 s (events at 250 ms pacing would be ~40).
+    expect(runs).toBeGreaterThanOrEqual(2);
+    expect(runs).toBeLessThanOrEqual(8);
+    faults.swap('ip', []);
+    await waitForConverged(s1, 1, 30_000);
+  });
+
+  it('a hanging tool: /status still answers within seconds and names the stuck command; the run fails at its deadline naming it', async () => {
+    faults.hang('ip', true);
+    await ns(s1.ns, 'ip', 'link', 'set', 'dev', 'vxlan2', 'down'); // a kernel event: a reconcile starts and hangs
+    await new Promise((r) => setTimeout(r, 3000));
+    const t0 = Date.now();
+    const st = await statusJson(s1);
+    const took = Date.now() - t0;
+    console.info(`status with a hung ip took ${took} ms; reasons: ${JSON.stringify(st.reasons)}`);
+    expect(took).toBeLessThan(4000);
+    expect(st.state).toBe('degraded');
+    expect(st.reasons.join('\n')).toMatch(/reconcile running for \d+ s, waiting on `ip /);
+    await waitFor('the hung run fails at its deadline, naming the command', async () => /ip .*timed out after \d+ ms/.test(JSON.stringify((await statusJson(s1)).lastReconcile?.errors ?? [])), 40_000);
+    faults.hang('ip', false);
+    await waitForConverged(s1, 1, 40_000);
   });
 });

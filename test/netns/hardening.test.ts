@@ -43,6 +43,28 @@ describe('ingress filter', () => {
     expect(await ping(lab.containers[0]!, lab.containers[1]!.address)).toBe(true);
   });
 
+  it("leaves another VXLAN user of the same port on another local address alone (a hand-made VTEP keeps working)", async () => {
+    const s1 = lab.servers[0]!;
+    const other = await lab.addUnderlayHost('frn', '198.18.0.201');
+    await ns(s1.ns, 'ip', 'addr', 'add', '198.18.0.101/24', 'dev', 'eth0');
+    await ns(s1.ns, 'ip', 'link', 'add', 'vxf', 'type', 'vxlan', 'id', '7777', 'local', '198.18.0.101', 'remote', '198.18.0.201', 'dstport', '4789', 'dev', 'eth0');
+    await ns(other, 'ip', 'link', 'add', 'vxf', 'type', 'vxlan', 'id', '7777', 'local', '198.18.0.201', 'remote', '198.18.0.101', 'dstport', '4789', 'dev', 'eth0');
+    await ns(s1.ns, 'ip', 'addr', 'add', '100.64.9.1/30', 'dev', 'vxf');
+    await ns(other, 'ip', 'addr', 'add', '100.64.9.2/30', 'dev', 'vxf');
+    await ns(s1.ns, 'ip', 'link', 'set', 'vxf', 'up');
+    await ns(other, 'ip', 'link', 'set', 'vxf', 'up');
+    try {
+      await waitFor('filter in place', async () => (await statusJson(s1)).ingressFilter.present === true, 10_000);
+      const r = await execa('ip', ['netns', 'exec', other, 'ping', '-c', '3', '-i', '0.3', '-W', '1', '100.64.9.1'], { reject: false, timeout: 15_000 });
+      expect(r.stdout).toMatch(/[1-3] received/);
+      // The filter still guards vxmesh's own address.
+      expect(await inject()).toBe(0);
+    } finally {
+      await ns(s1.ns, 'ip', 'link', 'del', 'vxf').catch(() => undefined);
+      await ns(s1.ns, 'ip', 'addr', 'del', '198.18.0.101/24', 'dev', 'eth0').catch(() => undefined);
+    }
+  });
+
   it('negative control: with ingress_filter off the same frames reach the container', async () => {
     const s1 = lab.servers[0]!;
     lab.writeConfig(s1, peersYaml(lab.servers, { ingress_filter: false }));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { failedBatchLine, kernelVerdict, mtuVerdict, portVerdict, renderCheck, summarize, udpPortUsers } from '../../src/cli/doctor-checks.js';
+import { bridgeRaVerdict, failedBatchLine, foreignVxlanVerdict, kernelVerdict, linkLocalRouteVerdict, mtuVerdict, portVerdict, renderCheck, summarize, udpPortUsers } from '../../src/cli/doctor-checks.js';
 
 const PROC_NET_UDP = `   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
 15395: 00000000:12B5 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 258705 2 000000005288405b 0
@@ -47,5 +47,28 @@ describe('doctor verdicts', () => {
     expect(renderCheck({ name: 'nft', severity: 'problem', message: 'nft missing', fix: 'install nftables' })).toBe('problem  nft: nft missing; fix: install nftables');
     expect(renderCheck({ name: 'nft', severity: 'ok', message: 'works' })).toBe('ok       nft: works');
     expect(summarize([{ name: 'a', severity: 'ok', message: '' }, { name: 'b', severity: 'problem', message: '' }])).toBe('1 problem, 0 warnings, 1 ok');
+  });
+});
+
+describe('doctor: other VXLAN users and the bridge', () => {
+  it('names a foreign VXLAN device on the port: a VNI clash is a problem, one on our address a warning, one elsewhere ok', () => {
+    const vnis = new Set([100001]);
+    expect(foreignVxlanVerdict(4789, '198.18.0.1', vnis, [], true)).toBeUndefined();
+    expect(foreignVxlanVerdict(4789, '198.18.0.1', vnis, [{ name: 'vx-swarm', vni: 100001, local: '198.18.0.9' }], true)).toMatchObject({ severity: 'problem', message: expect.stringMatching(/^vx-swarm \(VNI 100001\) uses udp 4789 with a VNI of the mesh/) });
+    expect(foreignVxlanVerdict(4789, '198.18.0.1', vnis, [{ name: 'flannel.1', vni: 1, local: undefined }], true)).toMatchObject({ severity: 'warning', message: expect.stringContaining('flannel.1 (VNI 1, local any) shares udp 4789 on vxmesh\'s address 198.18.0.1') });
+    expect(foreignVxlanVerdict(4789, '198.18.0.1', vnis, [{ name: 'flannel.1', vni: 1, local: undefined }], false)?.severity).toBe('ok');
+    expect(foreignVxlanVerdict(4789, '198.18.0.1', vnis, [{ name: 'vxf', vni: 7, local: '198.18.0.101' }], true)).toMatchObject({ severity: 'ok', message: expect.stringContaining('vxf (VNI 7, local 198.18.0.101)') });
+  });
+
+  it('warns when the bridge takes router advertisements or autoconfigures', () => {
+    expect(bridgeRaVerdict('vxbr0', undefined, undefined)).toBeUndefined();
+    expect(bridgeRaVerdict('vxbr0', '0\n', '0\n')?.severity).toBe('ok');
+    expect(bridgeRaVerdict('vxbr0', '1\n', '1\n')).toMatchObject({ severity: 'warning', message: expect.stringContaining('vxbr0 has accept_ra=1, autoconf=1'), fix: expect.stringContaining('net.ipv6.conf.vxbr0.accept_ra=0') });
+  });
+
+  it('warns about a route via the bridge that covers 169.254.0.0/16, and only that', () => {
+    expect(linkLocalRouteVerdict('vxbr0', [{ dst: '169.254.0.0/16', dev: 'eth0' }, { dst: '100.64.0.0/24', dev: 'vxbr0' }, { dst: 'default', dev: 'vxbr0' }, { dst: '169.254.1.0/24', dev: 'vxbr0' }])).toBeUndefined();
+    expect(linkLocalRouteVerdict('vxbr0', [{ dst: '169.254.0.0/16', dev: 'vxbr0' }])).toMatchObject({ severity: 'warning', message: expect.stringContaining('169.254.0.0/16 via vxbr0') });
+    expect(linkLocalRouteVerdict('vxbr0', [{ dst: '160.0.0.0/4', dev: 'vxbr0' }])?.severity).toBe('warning');
   });
 });

@@ -104,7 +104,7 @@ function convergedSingle(cfg: Config, flood: string[] = ['198.18.0.2', '198.18.0
     defaultDsts: d.mode === 'flood-list' ? [...flood] : [],
     ownDefaultDsts: d.mode === 'flood-list' ? [...flood] : [],
   }));
-  a.ingress = { ...a.ingress, present: true, peers4: ['198.18.0.2', '198.18.0.3'], rules: expectedRules(4789) };
+  a.ingress = { ...a.ingress, present: true, peers4: ['198.18.0.2', '198.18.0.3'], rules: expectedRules(4789, ['198.18.0.1', ...(d.group ? [d.group] : [])]) };
   return a;
 }
 

@@ -38,7 +38,7 @@ function converged(cfg: Config): ActualState {
   const devs = d.links.map((l) => l.device);
   a.ebtables.chainExists = true;
   a.ebtables.jumps = 1;
-  a.ingress = { ...a.ingress, present: true, peers4: d.ingress!.peers4, rules: expectedRules(4789) };
+  a.ingress = { ...a.ingress, present: true, peers4: d.ingress!.peers4, rules: expectedRules(4789, d.ingress!.local) };
   a.ebtables.chain = [GATE_RULE, ...devs.map((x) => `-i ${x} -o vxlan+ -j DROP`)];
   return a;
 }
@@ -89,9 +89,8 @@ describe('planner', () => {
       '  counter dropped { packets 0 bytes 0 }',
       '  chain input {',
       '    type filter hook input priority filter - 10; policy accept;',
-      '    udp dport 4789 ip saddr @peers4 accept',
-      '    udp dport 4789 ip6 saddr @peers6 accept',
-      '    udp dport 4789 counter name dropped drop',
+      '    udp dport 4789 ip daddr 198.18.0.1 ip saddr @peers4 accept',
+      '    udp dport 4789 ip daddr 198.18.0.1 counter name dropped drop',
       '  }',
       '}',
       'EOF',
@@ -195,7 +194,7 @@ describe('planner', () => {
     a.links.set('vxbr0', link('vxbr0', { kind: 'bridge', mtu: 1450, alias: 'vxmesh:bridge', addresses: [probeAddressV6(1)] }));
     a.links.set('vxlanv0', link('vxlanv0', { kind: 'vxlan', mtu: 1450, master: 'vxbr0', alias: 'vxmesh:vni0', isolated: true, defaultDsts: ['198.18.0.3'], vxlan: { vni: 0, remote: undefined, local: '198.18.0.1', link: 'eth0', port: 4789, learning: true, group: undefined, ttl: 0 } }));
     a.ebtables = { ...a.ebtables, chainExists: true, jumps: 1, chain: [GATE_RULE] };
-    a.ingress = { ...a.ingress, present: true, peers4: ['198.18.0.2', '198.18.0.3'], rules: expectedRules(4789) };
+    a.ingress = { ...a.ingress, present: true, peers4: ['198.18.0.2', '198.18.0.3'], rules: expectedRules(4789, ['198.18.0.1']) };
     const again = phases(computePlan(desiredFor(shared, a), a));
     expect(again.fdb).toEqual(['fdb append 00:00:00:00:00:00 dev vxlanv0 dst 198.18.0.2']);
     expect(again.pre).toEqual([]);

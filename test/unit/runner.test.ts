@@ -1,8 +1,10 @@
-import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { CommandError, CommandRunner } from '../../src/kernel/runner.js';
+import { CommandError, CommandRunner, spawnFailure } from '../../src/kernel/runner.js';
 
 /** This process's open-file limit as [soft, hard], from /proc. */
 function nofileLimit(): [string, string] {
@@ -72,5 +74,44 @@ describe('CommandRunner', () => {
 
   it('survives a command that exits without reading a large input', async () => {
     await expect(runner.run('true', [], { input: 'x'.repeat(4 * 1024 * 1024) })).resolves.toBe('');
+  });
+});
+
+describe('CommandRunner and a PATH that holds directories it cannot use', () => {
+  const runner = new CommandRunner(pino({ level: 'silent' }));
+
+  it('a command that is nowhere on PATH is "not found", not EACCES, when a PATH directory cannot be searched', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vxmesh-path-'));
+    const locked = join(dir, 'locked');
+    mkdirSync(locked, { mode: 0o700 });
+    const saved = process.env.PATH;
+    try {
+      // The premise, on the real kernel: for a user who cannot search `locked`, execvp fails
+      // with EACCES rather than ENOENT although the command exists nowhere.
+      const code = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', "require('child_process').spawn('vxmesh-no-such-tool').on('error', (e) => console.log(e.code))"], {
+        env: { PATH: `${locked}:/usr/bin:/bin` },
+      });
+      expect(code.stdout.trim()).toBe('EACCES');
+      const eacces = Object.assign(new Error('spawn vxmesh-no-such-tool EACCES'), { code: 'EACCES' });
+      process.env.PATH = `${locked}:/usr/bin:/bin`;
+      expect(spawnFailure('vxmesh-no-such-tool', eacces)).toMatch(/^vxmesh-no-such-tool: command not found/);
+    } finally {
+      process.env.PATH = saved;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a command that is on PATH without execute permission says which file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vxmesh-path-'));
+    writeFileSync(join(dir, 'vxmesh-tool'), '#!/bin/sh\n', { mode: 0o644 });
+    const saved = process.env.PATH;
+    try {
+      process.env.PATH = `${dir}:/usr/bin:/bin`;
+      const err = await runner.run('vxmesh-tool', []).catch((e: unknown) => e);
+      expect(err).toMatchObject({ stderr: `cannot start vxmesh-tool: ${join(dir, 'vxmesh-tool')} is not executable (EACCES)` });
+    } finally {
+      process.env.PATH = saved;
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -82,6 +82,60 @@ describe('scheduler on a fake clock', () => {
     expect(runs[1]!.why).toContain('kernel:ip');
   });
 
+  it("a failing run's own kernel events do not cut its backoff: the same failure is retried at the backoff's pace", async () => {
+    const clock = new FakeClock();
+    const runs: number[] = [];
+    const s: SyncScheduler = new SyncScheduler(
+      async () => {
+        runs.push(clock.now());
+        // The run's apply changes the kernel, so the monitor reports it during the run and
+        // just after it (a plan that never reads back as converged does this every time).
+        s.request({ kind: 'kernel', source: 'ip' });
+        clock.setTimeout(() => s.request({ kind: 'kernel', source: 'ip' }), 5);
+        await settle();
+        return { ok: false };
+      },
+      { ...OPTS, echoMs: 100, clock },
+    );
+    s.request({ kind: 'config', cause: 'start' }, 0);
+    await clock.advance(0);
+    await clock.advance(12_000);
+    // 500, 1000, 2000, 4000, 4000 ms apart, as without the events; not every 250 ms.
+    expect(runs).toEqual([0, 500, 1500, 3500, 7500, 11500]);
+    // Someone else's change (well after the run) still cuts the backoff short.
+    await clock.advance(1000);
+    s.request({ kind: 'kernel', source: 'ip' });
+    await clock.advance(300);
+    expect(runs).toEqual([0, 500, 1500, 3500, 7500, 11500, 13050]);
+    await s.close();
+  });
+
+  it('each run gets its deadline, runDeadlineMs after it starts, and the time it has been running shows', async () => {
+    const clock = new FakeClock();
+    const seen: (number | undefined)[] = [];
+    let release: () => void = () => undefined;
+    let during: number | undefined;
+    const s = new SyncScheduler(
+      async (batch) => {
+        seen.push(batch.deadline);
+        await new Promise<void>((r) => (release = r));
+        return { ok: true };
+      },
+      { ...OPTS, runDeadlineMs: 10_000, clock },
+    );
+    expect(s.runningForMs()).toBeUndefined();
+    s.request({ kind: 'config', cause: 'start' }, 0);
+    await clock.advance(0);
+    await clock.advance(1500);
+    during = s.runningForMs();
+    release();
+    await clock.advance(0);
+    expect(seen).toEqual([10_000]);
+    expect(during).toBe(1500);
+    expect(s.runningForMs()).toBeUndefined();
+    await s.close();
+  });
+
   it('resync: runs every resyncMs with nothing else asking', async () => {
     const { s, clock, runs } = harness(() => true, { resyncMs: 1000 });
     s.start();
