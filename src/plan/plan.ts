@@ -393,18 +393,28 @@ export function computeTeardown(actual: ActualState): Plan {
       plan.changes.push(`delete ${a.name}`);
     }
   }
+  // A bridge with ports vxmesh does not own (containers' veths) stays: deleting it would
+  // release them, and nothing plugs them back (LXD, libvirt and Docker attach once).
+  const deleted = (l: LinkInfo) => isOwnedBridge(l) && foreignPorts(actual, l.name).length === 0;
   for (const a of actual.links.values()) {
-    if (isOwnedBridge(a)) {
+    if (deleted(a)) {
       plan.pre.push(`link del dev ${a.name}`);
       plan.changes.push(`delete bridge ${a.name}`);
+    } else if (isOwnedBridge(a)) {
+      plan.changes.push(`keep bridge ${a.name}: it has ports vxmesh does not own (${foreignPorts(actual, a.name).join(', ')})`);
     }
   }
-  const probe = planProbeAddressRemoval(actual.links.values(), isOwnedBridge);
+  const probe = planProbeAddressRemoval(actual.links.values(), deleted);
   plan.pre.unshift(...probe.lines);
   plan.changes.unshift(...probe.changes);
   if (attachedOwnedPorts(actual).length === 0) planChainRemoval(plan, actual.ebtables);
   planIngress(plan, undefined, actual.ingress);
   return finish(plan);
+}
+
+/** Ports of `bridge` that are not vxmesh's VXLAN devices. */
+export function foreignPorts(actual: ActualState, bridge: string): string[] {
+  return [...actual.links.values()].filter((l) => l.master === bridge && !isOwnedDevice(l)).map((l) => l.name).sort();
 }
 
 /** Owned VXLAN devices that are ports of some bridge. */

@@ -46,12 +46,12 @@ export function planProbeAddress(want: ProbeAddressDesired | undefined, bridgeNa
   return { lines, changes };
 }
 
-/** For `stop`: marked addresses on bridges vxmesh did not create (its own bridges are deleted whole). */
-export function planProbeAddressRemoval(links: Iterable<LinkInfo>, ownedBridge: (l: LinkInfo) => boolean): { lines: string[]; changes: string[] } {
+/** For `stop`: marked addresses on the bridges that stay (those `deleted` are removed whole). */
+export function planProbeAddressRemoval(links: Iterable<LinkInfo>, deleted: (l: LinkInfo) => boolean): { lines: string[]; changes: string[] } {
   const lines: string[] = [];
   const changes: string[] = [];
   for (const l of links) {
-    if (l.kind !== 'bridge' || ownedBridge(l)) continue;
+    if (l.kind !== 'bridge' || deleted(l)) continue;
     for (const a of l.addresses.filter(isProbeAddress)) {
       lines.push(`addr del ${withLen(a)} dev ${l.name}`);
       changes.push(`remove probe address ${a} from ${l.name}`);

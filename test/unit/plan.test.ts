@@ -325,6 +325,17 @@ describe('planner', () => {
     expect(phases(computeTeardown(a)).ebtables.length).toBe(3);
   });
 
+  it('teardown keeps its own bridge while containers are plugged into it, and takes back only its address', () => {
+    const a = converged(MESH);
+    a.links.set('c1', link('c1', { kind: 'veth', master: 'vxbr0' }));
+    const plan = computeTeardown(a);
+    expect(phases(plan).pre.sort()).toEqual(['addr del fe80::7678:0:0:1/64 dev vxbr0', 'link del dev vxlan2', 'link del dev vxlan3']);
+    expect(plan.changes).toContain('keep bridge vxbr0: it has ports vxmesh does not own (c1)');
+    // Once the veth is gone, the bridge goes.
+    a.links.delete('c1');
+    expect(phases(computeTeardown(a)).pre).toContain('link del dev vxbr0');
+  });
+
   it('plans 1000 peers (isolated mode, the per-peer ceiling) from config to plan', () => {
     const peers = Array.from({ length: 1000 }, (_, k) => `  - { name: p${k + 1}, id: ${k + 1}, address: 198.18.${Math.floor((k + 1) / 250)}.${((k + 1) % 250) + 1} }`).join('\n');
     const cfg = config(`mesh: { loop_prevention: isolated, vni_base: 1000 }\npeers:\n${peers}\n`);
