@@ -68,7 +68,7 @@ describe('mesh.mode config', () => {
 
   it('warns from 500 peers in per-peer mode and refuses more than 1000 (a bridge takes 1024 ports); flood-list takes 2000', () => {
     expect(config(`mesh: { vni_base: 1000 }\npeers:\n${manyPeers(499)}\n`).warnings).toEqual([]);
-    expect(config(`mesh: { vni_base: 1000 }\npeers:\n${manyPeers(500)}\n`).warnings[0]).toMatch(/^500 peers in per-peer mode: 499 devices and 248502 loop-prevention rules per host, and a hard limit of 1000 peers.*mode: flood-list/);
+    expect(config(`mesh: { vni_base: 1000 }\npeers:\n${manyPeers(500)}\n`).warnings[0]).toMatch(/^500 peers in per-peer mode: 499 devices and 499 loop-prevention port rules per host \(one per port\), and a hard limit of 1000 peers.*mode: flood-list/);
     const over = errors(parseConfig([file(`mesh:\n  vni_base: 1000\n  mode: per-peer\npeers:\n${manyPeers(1001)}\n`)]));
     expect(over).toEqual([
       '/etc/vxmesh/peers.yaml:3:9: mesh.mode: per-peer mode cannot take 1001 peers: it puts one bridge port per remote on the bridge, and a Linux bridge has at most 1024 ports (vxmesh stops at 1000 peers to leave ports for containers); use mode: flood-list',
