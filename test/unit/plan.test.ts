@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { computeDesired, findSelf } from '../../src/plan/desired.js';
-import { computePlan, computeTeardown, isEmptyPlan, renderPlan } from '../../src/plan/plan.js';
+import { PHASES, computePlan, computeTeardown, isEmptyPlan, renderPlan, type Step } from '../../src/plan/plan.js';
+import { applyPlan } from '../../src/kernel/apply.js';
+import { CommandError, type Runner } from '../../src/kernel/runner.js';
 import { emptyHost, link, phases } from '../helpers/kernel-state.js';
 import { GATE_RULE } from '../../src/model/names.js';
 import type { ActualState, LinkInfo } from '../../src/model/state.js';
@@ -345,5 +347,35 @@ describe('planner', () => {
     const plan = phases(computePlan(computeDesired(cfg, self.self, self.underlay), a));
     expect(plan.post.filter((l) => l.endsWith(' isolated on')).length).toBe(999);
     expect(plan.post.filter((l) => l.endsWith(' up')).length).toBe(0);
+  });
+});
+
+describe('phases as data', () => {
+  it('runs the phases in the table order, with what each guards and needs', () => {
+    expect(PHASES.map((r) => `${r.phase}:${r.tool}`)).toEqual(['ingress:nft', 'links:ip', 'flood:bridge', 'loop:ebtables-restore', 'loop:ebtables-restore', 'loop:ebtables', 'ports:ip']);
+    expect(PHASES.filter((r) => r.needsLoopSafety).map((r) => r.phase)).toEqual(['ports']);
+    // Every loop-guarding row comes before the first row that needs loop safety.
+    const firstNeeds = PHASES.findIndex((r) => r.needsLoopSafety);
+    expect(PHASES.slice(firstNeeds).some((r) => r.guardsLoops !== false)).toBe(false);
+    // A plan's steps follow the table: a fresh host's plan touches every phase but flood.
+    const a = emptyHost();
+    const plan = computePlan(desiredFor(MESH, a), a);
+    expect(plan.steps.map((s) => `${s.phase}:${s.tool}`)).toEqual(['ingress:nft', 'links:ip', 'loop:ebtables-restore', 'loop:ebtables', 'ports:ip']);
+    expect(plan.steps.map((s) => [s.guardsLoops, s.needsLoopSafety])).toEqual([[false, false], [false, false], [true, false], [true, false], [false, true]]);
+  });
+
+  it('a secret step shows neither in `vxmesh plan` nor in the error of a failed apply', async () => {
+    const key = 'private-key yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=';
+    const step: Step = { tool: 'ip', args: ['-force', '-batch', '-'], input: `${key}\n`, phase: 'links', guardsLoops: false, needsLoopSafety: false, secret: true };
+    const text = renderPlan({ steps: [step], changes: [], blocked: [] });
+    expect(text).not.toContain('yAnz5TF');
+    expect(text).toContain('<secret: 57 bytes>');
+    // The same step, not secret, prints its input as is (so the test above can fail).
+    expect(renderPlan({ steps: [{ ...step, secret: false }], changes: [], blocked: [] })).toContain('yAnz5TF');
+    const runner: Runner = { run: async (file, args, opts) => { throw new CommandError([file, ...args].join(' '), 1, 'Invalid argument', opts?.input); } };
+    const [err] = await applyPlan(runner, { steps: [step], changes: [], blocked: [] }, undefined);
+    expect(err).toBeInstanceOf(CommandError);
+    expect(JSON.stringify({ ...(err as CommandError), message: err!.message })).not.toContain('yAnz5TF');
+    expect((err as CommandError).input).toBe('<secret: 57 bytes>');
   });
 });
