@@ -188,7 +188,9 @@ export function computePlan(desired: DesiredState, actual: ActualState): Plan {
     bridgeUsable = false;
     plan.blocked.push(`${br.name} exists and is not a bridge (kind ${bridge.kind ?? 'none'}); no port is attached`);
   } else {
-    if (bridge.mtu !== br.mtu) {
+    // A bridge someone else made (netplan, an admin) keeps its MTU: its other ports and its
+    // owner's config depend on it. Status reports the mismatch (foreignBridgeMtu).
+    if (bridge.mtu !== br.mtu && isOwnedBridge(bridge)) {
       plan.pre.push(`link set dev ${br.name} mtu ${br.mtu}`);
       plan.changes.push(`set ${br.name} mtu ${bridge.mtu} -> ${br.mtu}`);
     }
@@ -447,6 +449,15 @@ export function computeTeardown(actual: ActualState): Plan {
   if (attachedOwnedPorts(actual).length === 0) planChainRemoval(plan, actual.ebtables);
   planIngress(plan, undefined, actual.ingress);
   return finish(plan);
+}
+
+/**
+ * Why the mesh bridge, made by someone else, does not suit the mesh MTU, or undefined. vxmesh
+ * does not change it; an admin who wants vxmesh to own the bridge marks it with its alias.
+ */
+export function foreignBridgeMtu(bridge: LinkInfo | undefined, mtu: number): string | undefined {
+  if (!bridge || bridge.kind !== 'bridge' || isOwnedBridge(bridge) || bridge.mtu === mtu) return undefined;
+  return `bridge ${bridge.name} was not made by vxmesh and has mtu ${bridge.mtu}, not the mesh mtu ${mtu}; vxmesh leaves it as it is (set its mtu, or hand it to vxmesh with \`ip link set dev ${bridge.name} alias ${BRIDGE_ALIAS}\`)`;
 }
 
 /** Ports of `bridge` that are not vxmesh's VXLAN devices. */

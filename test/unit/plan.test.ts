@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { computeDesired, findSelf } from '../../src/plan/desired.js';
-import { PHASES, computePlan, computeTeardown, isEmptyPlan, renderPlan, type Step } from '../../src/plan/plan.js';
+import { PHASES, computePlan, foreignBridgeMtu, computeTeardown, isEmptyPlan, renderPlan, type Step } from '../../src/plan/plan.js';
 import { applyPlan } from '../../src/kernel/apply.js';
 import { CommandError, type Runner } from '../../src/kernel/runner.js';
 import { emptyHost, link, phases } from '../helpers/kernel-state.js';
@@ -281,11 +281,17 @@ describe('planner', () => {
     expect(phases(computePlan(desiredFor(iso, b), b)).ebtables.length).toBe(3);
   });
 
-  it('uses a bridge someone else made (netplan), sets its MTU, and never deletes it', () => {
+  it('uses a bridge someone else made (netplan), leaves its MTU and reports it, and never deletes it', () => {
     const a = converged(MESH);
     a.links.set('vxbr0', link('vxbr0', { kind: 'bridge', mtu: 1500, alias: undefined }));
     const plan = phases(computePlan(desiredFor(MESH, a), a));
-    expect(plan.pre).toEqual(['link set dev vxbr0 mtu 1450', 'addr add fe80::7678:0:0:1/64 dev vxbr0 nodad']);
+    expect(plan.pre).toEqual(['addr add fe80::7678:0:0:1/64 dev vxbr0 nodad']);
+    expect(foreignBridgeMtu(a.links.get('vxbr0'), 1450)).toMatch(/^bridge vxbr0 was not made by vxmesh and has mtu 1500, not the mesh mtu 1450/);
+    // Handed to vxmesh (its alias), the bridge gets the mesh MTU, and the reason goes.
+    const owned = converged(MESH);
+    owned.links.get('vxbr0')!.mtu = 1500;
+    expect(phases(computePlan(desiredFor(MESH, owned), owned)).pre).toEqual(['link set dev vxbr0 mtu 1450']);
+    expect(foreignBridgeMtu(owned.links.get('vxbr0'), 1450)).toBeUndefined();
     expect(phases(computeTeardown(a)).pre.sort()).toEqual(['link del dev vxlan2', 'link del dev vxlan3']);
     // With our probe address on it, stop takes that address back, and only that.
     a.links.set('vxbr0', link('vxbr0', { kind: 'bridge', mtu: 1450, alias: undefined, addresses: ['fe80::1', probeAddressV6(1), '100.64.0.1'] }));
