@@ -1,6 +1,6 @@
 import { formatIssue, type ConfigIssue } from '../config/load.js';
 import { BRIDGE_ALIAS, CHAIN, DEFAULT_BRIDGE, GATE_RULE } from '../model/names.js';
-import type { ActualState } from '../model/state.js';
+import { isOwnedDevice, type ActualState } from '../model/state.js';
 import { VXLAN_OVERHEAD, type Config, type Peer } from '../model/types.js';
 import type { DesiredLink, DesiredState } from '../plan/desired.js';
 import { chainCoverage, foreignBridgeMtu } from '../plan/plan.js';
@@ -135,6 +135,11 @@ export function buildStatus(s: StatusInput): StatusReport {
     }
     if (s.pendingRemoval?.length) reasons.push(`config change removing ${s.pendingRemoval.join(', ')} waits until the files read the same again`);
     if (underlay) reasons.push(underlay);
+    if (s.desired) {
+      // An owned device the config no longer wants is work left, never a converged mesh.
+      const wanted = new Set(s.desired.single ? [s.desired.single.device] : s.desired.devices.map((d) => d.device));
+      for (const l of s.actual.links.values()) if (isOwnedDevice(l) && !wanted.has(l.name)) reasons.push(`${l.name} is vxmesh's and no longer wanted: waiting to remove it`);
+    }
     if (s.desired && !br) reasons.push(`bridge ${bridgeName} is missing`);
     const brMtu = s.desired ? foreignBridgeMtu(br, s.desired.bridge.mtu) : undefined;
     if (brMtu) reasons.push(brMtu);
