@@ -34,6 +34,8 @@ export interface LinkInfo {
   /** Bridge-port isolation, when the link is a bridge port. */
   isolated: boolean | undefined;
   addresses: string[];
+  /** Prefix length of each address, where the kernel said (planning replaces a probe address of the wrong length). */
+  prefixLens?: Map<string, number>;
   stats: { rxBytes: number; txBytes: number; rxPackets: number; txPackets: number };
 }
 
