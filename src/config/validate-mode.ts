@@ -56,6 +56,6 @@ export function validateMode(mesh: MeshSettings, peers: Peer[], mainFile: string
     const over = peers[PER_PEER_MAX_PEERS]!;
     err(where.mode ?? over.where.item, where.mode ? 'mesh.mode' : over.where.field, `per-peer mode cannot take ${n} peers: it puts one bridge port per remote on the bridge, and a Linux bridge has at most ${BRIDGE_MAX_PORTS} ports (vxmesh stops at ${PER_PEER_MAX_PEERS} peers to leave ports for containers); use mode: flood-list`);
   } else if (n >= PER_PEER_WARN_PEERS) {
-    warnings.push(`${n} peers in per-peer mode: ${n - 1} devices and ${(n - 1) * (n - 2)} loop-prevention rules per host, and a hard limit of ${PER_PEER_MAX_PEERS} peers (a bridge takes ${BRIDGE_MAX_PORTS} ports); mode: flood-list needs one device and one fdb entry per remote`);
+    warnings.push(`${n} peers in per-peer mode: ${n - 1} devices and ${n - 1} loop-prevention port rules per host (one per port), and a hard limit of ${PER_PEER_MAX_PEERS} peers (a bridge takes ${BRIDGE_MAX_PORTS} ports); mode: flood-list needs one device and one fdb entry per remote`);
   }
 }

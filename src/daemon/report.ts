@@ -1,9 +1,9 @@
 import { formatIssue, type ConfigIssue } from '../config/load.js';
 import { BRIDGE_ALIAS, CHAIN, DEFAULT_BRIDGE, GATE_RULE } from '../model/names.js';
-import type { ActualState } from '../model/state.js';
+import { isOwnedDevice, type ActualState } from '../model/state.js';
 import { VXLAN_OVERHEAD, type Config, type Peer } from '../model/types.js';
 import type { DesiredLink, DesiredState } from '../plan/desired.js';
-import { chainCoverage } from '../plan/plan.js';
+import { chainCoverage, foreignBridgeMtu } from '../plan/plan.js';
 import { ingressMatches } from '../plan/ingress.js';
 import type { EbtablesChoice } from '../model/ebtables.js';
 import { VERSION } from '../version.js';
@@ -135,7 +135,14 @@ export function buildStatus(s: StatusInput): StatusReport {
     }
     if (s.pendingRemoval?.length) reasons.push(`config change removing ${s.pendingRemoval.join(', ')} waits until the files read the same again`);
     if (underlay) reasons.push(underlay);
+    if (s.desired) {
+      // An owned device the config no longer wants is work left, never a converged mesh.
+      const wanted = new Set(s.desired.single ? [s.desired.single.device] : s.desired.devices.map((d) => d.device));
+      for (const l of s.actual.links.values()) if (isOwnedDevice(l) && !wanted.has(l.name)) reasons.push(`${l.name} is vxmesh's and no longer wanted: waiting to remove it`);
+    }
     if (s.desired && !br) reasons.push(`bridge ${bridgeName} is missing`);
+    const brMtu = s.desired ? foreignBridgeMtu(br, s.desired.bridge.mtu) : undefined;
+    if (brMtu) reasons.push(brMtu);
     if (one?.device.problem) reasons.push(`${one.device.name}: ${one.device.problem}`);
     for (const l of links) if (l.problem) reasons.push(`${l.device} (${l.peer}): ${l.problem}`);
     if (s.desired && loop.problem) reasons.push(`loop prevention: ${loop.problem}`);

@@ -1,5 +1,5 @@
-import type { Runner } from './runner.js';
-import { commandOf, type Plan } from '../plan/plan.js';
+import { CommandError, type Runner } from './runner.js';
+import { commandOf, redactedInput, type Plan, type Step } from '../plan/plan.js';
 import type { EbtablesBackend } from '../model/ebtables.js';
 
 /**
@@ -23,9 +23,15 @@ export async function applyPlan(runner: Runner, plan: Plan, eb: EbtablesBackend 
     try {
       await runner.run(commandOf(step, eb), step.args, step.input === undefined ? {} : { input: step.input });
     } catch (err) {
-      errors.push(err instanceof Error ? err : new Error(String(err)));
+      errors.push(redact(step, err instanceof Error ? err : new Error(String(err))));
       if (step.guardsLoops) loopSafe = false;
     }
   }
   return errors;
+}
+
+/** A secret step's error without its input: errors go to the log and to status. */
+function redact(step: Step, err: Error): Error {
+  if (!step.secret || !(err instanceof CommandError) || err.input === undefined) return err;
+  return new CommandError(err.command, err.exitCode, err.stderr, redactedInput(err.input));
 }

@@ -16,7 +16,7 @@ interface IpJsonLink {
     info_slave_kind?: string;
     info_slave_data?: Record<string, unknown>;
   };
-  addr_info?: { local?: string }[];
+  addr_info?: { local?: string; prefixlen?: number }[];
   stats64?: { rx?: { bytes?: number; packets?: number }; tx?: { bytes?: number; packets?: number } };
 }
 
@@ -49,6 +49,7 @@ export function parseIpLinks(json: string): Map<string, LinkInfo> {
           : undefined,
       isolated: slave ? slave.isolated === true : undefined,
       addresses: (l.addr_info ?? []).map((a) => a.local).filter((a): a is string => typeof a === 'string'),
+      prefixLens: new Map((l.addr_info ?? []).flatMap((a) => (typeof a.local === 'string' && typeof a.prefixlen === 'number' ? [[a.local, a.prefixlen] as const] : []))),
       stats: {
         rxBytes: l.stats64?.rx?.bytes ?? 0,
         txBytes: l.stats64?.tx?.bytes ?? 0,

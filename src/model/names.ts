@@ -51,6 +51,46 @@ export function isOwnedAlias(alias: string | undefined): boolean {
   return alias?.startsWith(OWNER_PREFIX) ?? false;
 }
 
+/** The segment of a mesh without `segments:`, and of every alias written before segments. */
+export const DEFAULT_SEGMENT = 'default';
+
+/** What an owned object is to vxmesh. */
+export type OwnerRole = 'bridge' | 'peer' | 'shared' | 'flood-list' | 'multicast';
+
+/** What an owned object's alias says: the segment it belongs to, its role, and its name there. */
+export interface Owner {
+  segment: string;
+  role: OwnerRole;
+  /** The peer for `peer`, `vni<N>` for `shared`, the mode for the one-device roles, `bridge`. */
+  name: string;
+}
+
+const ROLES: ReadonlySet<string> = new Set<OwnerRole>(['bridge', 'peer', 'shared', 'flood-list', 'multicast']);
+const SCOPED = /^vxmesh:([A-Za-z0-9][A-Za-z0-9_.-]{0,62}):([a-z-]+):([A-Za-z0-9][A-Za-z0-9_.-]{0,62})$/;
+
+/**
+ * Pure: who owns an object, from its alias and what the kernel says it is, or undefined for a
+ * foreign object. Two forms: `vxmesh:<segment>:<role>:<name>` (for segments), and today's
+ * `vxmesh:<peer>`, `vxmesh:vni<N>`, `vxmesh:flood-list`, `vxmesh:multicast`, `vxmesh:bridge`,
+ * read as the default segment, so meshes made before segments are adopted as they are. Peer
+ * names hold no ':' (PEER_NAME), so the forms cannot be confused. In the short form a peer may
+ * be named like a role: the kernel object decides (a bridge, or a VXLAN device with no fixed
+ * remote, is the role; a VXLAN device with a remote is the peer's).
+ */
+export function parseOwner(alias: string | undefined, kind: string | undefined, hasRemote: boolean): Owner | undefined {
+  if (alias === undefined || !alias.startsWith(OWNER_PREFIX)) return undefined;
+  const scoped = SCOPED.exec(alias);
+  if (scoped) return ROLES.has(scoped[2]!) ? { segment: scoped[1]!, role: scoped[2] as OwnerRole, name: scoped[3]! } : undefined;
+  const rest = alias.slice(OWNER_PREFIX.length);
+  if (rest.includes(':') || !PEER_NAME.test(rest)) return undefined;
+  const d = DEFAULT_SEGMENT;
+  if (kind === 'bridge') return rest === 'bridge' ? { segment: d, role: 'bridge', name: rest } : undefined;
+  if (kind !== 'vxlan') return undefined;
+  if (!hasRemote && (rest === 'flood-list' || rest === 'multicast')) return { segment: d, role: rest, name: rest };
+  if (!hasRemote && /^vni[0-9]{1,8}$/.test(rest)) return { segment: d, role: 'shared', name: rest };
+  return { segment: d, role: 'peer', name: rest };
+}
+
 /** The names vxmesh gives its VXLAN devices: `vxlan<peer id>` and `vxlanv<vni>`. */
 const OWNED_DEVICE_NAME = /^vxlanv?[0-9]{1,10}$/;
 

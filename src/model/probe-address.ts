@@ -3,13 +3,17 @@
  * plan is needed and both ends compute the same address with no coordination.
  *
  * IPv6: fe80::7678:<id bits 47-32>:<31-16>:<15-0> (0x7678 is "vx"), prefix /64 on the bridge.
- * IPv4 fallback (IPv6 disabled on the host): 169.254.<1 + id / 256>.<id % 256>/16, which
- * covers ids below 65024 (RFC 3927 keeps 169.254.0.x and 169.254.255.x out of use).
+ * IPv4 fallback (IPv6 disabled on the host): 169.254.<1 + id / 256>.<id % 256>/17. The address
+ * is defined for ids below 65024 (RFC 3927 keeps 169.254.0.x and 169.254.255.x out of use), but
+ * the bridge routes only 169.254.0.0/17 (ids below 32512): a /16 would send all of 169.254/16,
+ * and with it the cloud metadata service at 169.254.169.254, onto the tenants' bridge.
  */
 
 export const PROBE_V6_MARK = 0x7678;
 export const PROBE_V6_PREFIX_LEN = 64;
-export const PROBE_V4_PREFIX_LEN = 16;
+export const PROBE_V4_PREFIX_LEN = 17;
+/** The largest id whose IPv4 fallback address lies in the routed 169.254.0.0/17. */
+export const V4_ROUTED_MAX_ID = 126 * 256 + 255;
 /** Ids up to 2^48 - 1 fit the three low groups of the IPv6 address; config ids are far below. */
 const V6_MAX_ID = 2 ** 48 - 1;
 export const V4_MAX_ID = 254 * 256 - 1;

@@ -2,7 +2,7 @@
  * What the kernel has, as the parsers read it (kernel/) and planning and status use it
  * (plan/, daemon/). Plain data and pure helpers only.
  */
-import { BRIDGE_ALIAS, isOwnedAlias, isOwnedDeviceName, isSafeIfname } from './names.js';
+import { DEFAULT_SEGMENT, isOwnedDeviceName, isSafeIfname, parseOwner, type Owner, type OwnerRole } from './names.js';
 
 export interface VxlanInfo {
   vni: number;
@@ -34,6 +34,8 @@ export interface LinkInfo {
   /** Bridge-port isolation, when the link is a bridge port. */
   isolated: boolean | undefined;
   addresses: string[];
+  /** Prefix length of each address, where the kernel said (planning replaces a probe address of the wrong length). */
+  prefixLens?: Map<string, number>;
   stats: { rxBytes: number; txBytes: number; rxPackets: number; txPackets: number };
 }
 
@@ -99,18 +101,40 @@ export function ipv6UsableOn(s: Ipv6State, device: string): boolean {
   return !(s.disabled.get(device) ?? s.defaultDisabled);
 }
 
-/**
- * A VXLAN device vxmesh made: its alias carries the mark and its name is one vxmesh gives.
- * The alias alone proves nothing (anyone can set it), and a name outside vxmesh's alphabet
- * would corrupt the batch line that deletes it: such a device is foreign and left alone.
- */
-export function isOwnedDevice(l: LinkInfo): boolean {
-  return l.kind === 'vxlan' && isOwnedAlias(l.alias) && isOwnedDeviceName(l.name);
+/** Which owned objects a question is about: a segment, some roles (absent: any). */
+export interface OwnerScope {
+  segment?: string;
+  roles?: readonly OwnerRole[];
 }
 
-/** The bridge vxmesh made (the alias the bridge gets, and a name a config could give it). */
-export function isOwnedBridge(l: LinkInfo): boolean {
-  return l.kind === 'bridge' && l.alias === BRIDGE_ALIAS && isSafeIfname(l.name);
+/**
+ * The one ownership test, for plan, teardown, observe and status: who owns `l`, or undefined
+ * when it is foreign or outside `scope`. The alias carries the mark; a name outside vxmesh's
+ * alphabet would corrupt the batch line that deletes it, so such an object is foreign and left
+ * alone whatever its alias says.
+ */
+export function ownerOf(l: LinkInfo, scope: OwnerScope = {}): Owner | undefined {
+  if (!isSafeIfname(l.name)) return undefined;
+  const o = parseOwner(l.alias, l.kind, l.vxlan?.remote !== undefined);
+  if (!o) return undefined;
+  // The alias alone proves little (anyone can set it): per-peer and shared devices also carry
+  // the names vxmesh gives them. Only the one device of the one-device modes is named by config.
+  if ((o.role === 'peer' || o.role === 'shared') && !isOwnedDeviceName(l.name)) return undefined;
+  if (scope.segment !== undefined && o.segment !== scope.segment) return undefined;
+  if (scope.roles && !scope.roles.includes(o.role)) return undefined;
+  return o;
+}
+
+const DEVICE_ROLES: readonly OwnerRole[] = ['peer', 'shared', 'flood-list', 'multicast'];
+
+/** A VXLAN device vxmesh made (any role but the bridge), in `segment` when given. */
+export function isOwnedDevice(l: LinkInfo, segment?: string): boolean {
+  return l.kind === 'vxlan' && ownerOf(l, { roles: DEVICE_ROLES, ...(segment === undefined ? {} : { segment }) }) !== undefined;
+}
+
+/** The bridge vxmesh made. */
+export function isOwnedBridge(l: LinkInfo, segment: string = DEFAULT_SEGMENT): boolean {
+  return l.kind === 'bridge' && ownerOf(l, { segment, roles: ['bridge'] }) !== undefined;
 }
 
 /** The underlay the owned VXLAN devices use now: where the mesh was before an address change. */

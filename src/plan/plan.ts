@@ -14,27 +14,28 @@ import { planProbeAddress, planProbeAddressRemoval } from './probe-address.js';
  */
 export type Tool = 'nft' | 'ip' | 'bridge' | 'ebtables-restore' | 'ebtables';
 
+/** The phases of a plan; the order they run in is PHASES. */
+export type Phase = 'ingress' | 'links' | 'flood' | 'loop' | 'ports';
+
 /**
- * One command of a plan, exactly as apply runs it and `vxmesh plan` prints it. The phases,
- * in the order they run:
- *  1. `ingress`: the nft table that guards the VXLAN port (`nft -f -`);
- *  2. `links`: bridge, device create/delete/modify (`ip -force -batch -`); new ports stay down
- *     and unattached; then `flood` (`bridge -force -batch -`): flood lists of shared legacy devices;
- *  3. `loop`: loop prevention (the vxmesh chain replaced or appended to in one
- *     ebtables-restore, then the FORWARD jump);
- *  4. `ports` (`ip -force -batch -`): attach ports, isolate, bring up. Runs only if every
- *     loop-guarding step succeeded, so no port ever joins the bridge without loop prevention.
+ * One command of a plan, exactly as apply runs it and `vxmesh plan` prints it. Where it sits
+ * and what it guards come from its row in PHASES.
  */
 export interface Step {
   tool: Tool;
   args: string[];
   /** Standard input (a batch, a restore file), when the tool reads one. */
   input?: string;
-  phase: 'ingress' | 'links' | 'flood' | 'loop' | 'ports';
+  phase: Phase;
   /** Loop prevention: when this step fails, no later `needsLoopSafety` step runs. */
   guardsLoops: boolean;
   /** Attaches or brings up ports: runs only if every `guardsLoops` step before it succeeded. */
   needsLoopSafety: boolean;
+  /**
+   * The input holds a secret (a WireGuard key): `vxmesh plan` and the error log show that it
+   * was there, never what it was. Secrets go only in the input: arguments show in `ps`.
+   */
+  secret?: boolean;
 }
 
 /** The difference between desired and actual: the steps to run, in order, and what they change. */
@@ -48,7 +49,7 @@ export interface Plan {
 }
 
 /** The plan while it is worked out: lines per phase, made into steps once at the end. */
-interface Draft {
+export interface Draft {
   nft: string | undefined;
   pre: string[];
   fdb: string[];
@@ -74,19 +75,55 @@ function newDraft(): Draft {
  */
 const BATCH = ['-force', '-batch', '-'];
 
+const lines = (l: string[]) => l.join('\n') + '\n';
+
+/** What one row of PHASES takes from the draft: the steps' arguments and inputs. */
+interface Command {
+  args: string[];
+  input?: string;
+  secret?: boolean;
+}
+
+/** A row of the phase table: the order steps run in, and what each guards or needs. */
+export interface PhaseRow {
+  phase: Phase;
+  tool: Tool;
+  /** Whether its steps guard loops; a function when it depends on the step (inserting a jump does, deleting one does not). */
+  guardsLoops: boolean | ((args: string[]) => boolean);
+  needsLoopSafety: boolean;
+  /** The row's steps, from the draft (none when it has nothing to do). */
+  take: (d: Draft) => Command[];
+}
+
+/**
+ * The order a plan runs in:
+ *  1. `ingress`: the nft table that guards the VXLAN port (`nft -f -`);
+ *  2. `links`: bridge, device create/delete/modify (`ip -force -batch -`); new ports stay down
+ *     and unattached; then `flood` (`bridge -force -batch -`): flood lists of shared devices;
+ *  3. `loop`: loop prevention (the vxmesh chain replaced or appended to in one
+ *     ebtables-restore, then the FORWARD jump);
+ *  4. `ports` (`ip -force -batch -`): attach ports, isolate, bring up. Runs only if every
+ *     loop-guarding step succeeded, so no port ever joins the bridge without loop prevention.
+ */
+export const PHASES: readonly PhaseRow[] = [
+  { phase: 'ingress', tool: 'nft', guardsLoops: false, needsLoopSafety: false, take: (d) => (d.nft ? [{ args: ['-f', '-'], input: d.nft }] : []) },
+  { phase: 'links', tool: 'ip', guardsLoops: false, needsLoopSafety: false, take: (d) => (d.pre.length ? [{ args: BATCH, input: lines(d.pre) }] : []) },
+  { phase: 'flood', tool: 'bridge', guardsLoops: false, needsLoopSafety: false, take: (d) => (d.fdb.length ? [{ args: BATCH, input: lines(d.fdb) }] : []) },
+  { phase: 'loop', tool: 'ebtables-restore', guardsLoops: true, needsLoopSafety: false, take: (d) => (d.chain ? [{ args: ['--noflush'], input: renderChainRestore(d.chain) }] : []) },
+  { phase: 'loop', tool: 'ebtables-restore', guardsLoops: true, needsLoopSafety: false, take: (d) => (d.chainAppend.length ? [{ args: ['--noflush'], input: renderChainAppend(d.chainAppend) }] : []) },
+  // Removing a jump or the chain guards nothing; inserting the jump does.
+  { phase: 'loop', tool: 'ebtables', guardsLoops: (args) => args.includes('-I'), needsLoopSafety: false, take: (d) => d.ebtables.map((args) => ({ args })) },
+  { phase: 'ports', tool: 'ip', guardsLoops: false, needsLoopSafety: true, take: (d) => (d.post.length ? [{ args: BATCH, input: lines(d.post) }] : []) },
+];
+
 function finish(d: Draft): Plan {
   const steps: Step[] = [];
-  const add = (tool: Tool, args: string[], input: string | undefined, phase: Step['phase'], guardsLoops = false) =>
-    steps.push({ tool, args, ...(input === undefined ? {} : { input }), phase, guardsLoops, needsLoopSafety: phase === 'ports' });
-  const lines = (l: string[]) => l.join('\n') + '\n';
-  if (d.nft) add('nft', ['-f', '-'], d.nft, 'ingress');
-  if (d.pre.length) add('ip', BATCH, lines(d.pre), 'links');
-  if (d.fdb.length) add('bridge', BATCH, lines(d.fdb), 'flood');
-  if (d.chain) add('ebtables-restore', ['--noflush'], renderChainRestore(d.chain), 'loop', true);
-  if (d.chainAppend.length) add('ebtables-restore', ['--noflush'], renderChainAppend(d.chainAppend), 'loop', true);
-  // Removing a jump or the chain guards nothing; inserting the jump does.
-  for (const args of d.ebtables) add('ebtables', args, undefined, 'loop', args.includes('-I'));
-  if (d.post.length) add('ip', BATCH, lines(d.post), 'ports');
+  for (const row of PHASES) {
+    for (const c of row.take(d)) {
+      const guardsLoops = typeof row.guardsLoops === 'function' ? row.guardsLoops(c.args) : row.guardsLoops;
+      steps.push({ tool: row.tool, args: c.args, ...(c.input === undefined ? {} : { input: c.input }), phase: row.phase, guardsLoops, needsLoopSafety: row.needsLoopSafety, ...(c.secret ? { secret: true } : {}) });
+    }
+  }
   return { steps, changes: d.changes, blocked: d.blocked };
 }
 
@@ -151,7 +188,9 @@ export function computePlan(desired: DesiredState, actual: ActualState): Plan {
     bridgeUsable = false;
     plan.blocked.push(`${br.name} exists and is not a bridge (kind ${bridge.kind ?? 'none'}); no port is attached`);
   } else {
-    if (bridge.mtu !== br.mtu) {
+    // A bridge someone else made (netplan, an admin) keeps its MTU: its other ports and its
+    // owner's config depend on it. Status reports the mismatch (foreignBridgeMtu).
+    if (bridge.mtu !== br.mtu && isOwnedBridge(bridge)) {
       plan.pre.push(`link set dev ${br.name} mtu ${br.mtu}`);
       plan.changes.push(`set ${br.name} mtu ${bridge.mtu} -> ${br.mtu}`);
     }
@@ -393,18 +432,37 @@ export function computeTeardown(actual: ActualState): Plan {
       plan.changes.push(`delete ${a.name}`);
     }
   }
+  // A bridge with ports vxmesh does not own (containers' veths) stays: deleting it would
+  // release them, and nothing plugs them back (LXD, libvirt and Docker attach once).
+  const deleted = (l: LinkInfo) => isOwnedBridge(l) && foreignPorts(actual, l.name).length === 0;
   for (const a of actual.links.values()) {
-    if (isOwnedBridge(a)) {
+    if (deleted(a)) {
       plan.pre.push(`link del dev ${a.name}`);
       plan.changes.push(`delete bridge ${a.name}`);
+    } else if (isOwnedBridge(a)) {
+      plan.changes.push(`keep bridge ${a.name}: it has ports vxmesh does not own (${foreignPorts(actual, a.name).join(', ')})`);
     }
   }
-  const probe = planProbeAddressRemoval(actual.links.values(), isOwnedBridge);
+  const probe = planProbeAddressRemoval(actual.links.values(), deleted);
   plan.pre.unshift(...probe.lines);
   plan.changes.unshift(...probe.changes);
   if (attachedOwnedPorts(actual).length === 0) planChainRemoval(plan, actual.ebtables);
   planIngress(plan, undefined, actual.ingress);
   return finish(plan);
+}
+
+/**
+ * Why the mesh bridge, made by someone else, does not suit the mesh MTU, or undefined. vxmesh
+ * does not change it; an admin who wants vxmesh to own the bridge marks it with its alias.
+ */
+export function foreignBridgeMtu(bridge: LinkInfo | undefined, mtu: number): string | undefined {
+  if (!bridge || bridge.kind !== 'bridge' || isOwnedBridge(bridge) || bridge.mtu === mtu) return undefined;
+  return `bridge ${bridge.name} was not made by vxmesh and has mtu ${bridge.mtu}, not the mesh mtu ${mtu}; vxmesh leaves it as it is (set its mtu, or hand it to vxmesh with \`ip link set dev ${bridge.name} alias ${BRIDGE_ALIAS}\`)`;
+}
+
+/** Ports of `bridge` that are not vxmesh's VXLAN devices. */
+export function foreignPorts(actual: ActualState, bridge: string): string[] {
+  return [...actual.links.values()].filter((l) => l.master === bridge && !isOwnedDevice(l)).map((l) => l.name).sort();
 }
 
 /** Owned VXLAN devices that are ports of some bridge. */
@@ -450,7 +508,15 @@ export function commandOf(step: Step, eb: Pick<EbtablesBackend, 'ebtables' | 're
  */
 export function renderStep(step: Step, eb?: Pick<EbtablesBackend, 'ebtables' | 'restore'>): string {
   const line = [commandOf(step, eb), ...step.args].join(' ');
-  return step.input === undefined ? line : `${line} <<'EOF'\n${step.input.trimEnd()}\nEOF`;
+  if (step.input === undefined) return line;
+  // A secret's here-document would not run as printed: say so in a comment, not in the input.
+  if (step.secret) return `${line} <<'EOF'  # secret input not shown\n${redactedInput(step.input)}\nEOF`;
+  return `${line} <<'EOF'\n${step.input.trimEnd()}\nEOF`;
+}
+
+/** What stands in for a secret step's input wherever it is shown (plan output, error log). */
+export function redactedInput(input: string): string {
+  return `<secret: ${Buffer.byteLength(input)} bytes>`;
 }
 
 /** The plan as the exact commands apply runs, one step after the other, with the backend's ebtables commands. */

@@ -7,7 +7,7 @@
  */
 import { OWNER_PREFIX, ZERO_MAC } from '../model/names.js';
 import { noPortAddressLines } from './port-address.js';
-import type { ActualState, LinkInfo } from '../model/state.js';
+import { isOwnedDevice, ownerOf, type ActualState, type LinkInfo } from '../model/state.js';
 import { VXLAN_OVERHEAD, type Config, type Peer } from '../model/types.js';
 
 export interface SingleDevice {
@@ -65,7 +65,7 @@ export interface SingleDevicePlan {
  */
 export function planSingleDevice(plan: SingleDevicePlan, d: SingleDevice, actual: ActualState, bridge: string | undefined, tunnelPortsLeft: boolean): void {
   const a = actual.links.get(d.device);
-  if (a && !(a.kind === 'vxlan' && a.alias?.startsWith(OWNER_PREFIX))) {
+  if (a && !isOwnedDevice(a)) {
     plan.blocked.push(`${d.device} exists and is not managed by vxmesh (alias ${JSON.stringify(a.alias ?? '')}); the ${d.mode} device is not made`);
     return;
   }
@@ -150,14 +150,14 @@ function updateInPlace(plan: SingleDevicePlan, a: LinkInfo, d: SingleDevice, mtu
 
 /** Owned VXLAN devices other than the single one: per-peer ports a mode switch has not removed yet. */
 export function tunnelPortsLeft(actual: ActualState, device: string): boolean {
-  for (const l of actual.links.values()) if (l.kind === 'vxlan' && l.name !== device && l.alias?.startsWith(OWNER_PREFIX)) return true;
+  for (const l of actual.links.values()) if (l.name !== device && isOwnedDevice(l)) return true;
   return false;
 }
 
 /** A flood-list or multicast device is still there (per-peer ports must not join the bridge beside it). */
 export function singleDeviceLeft(actual: ActualState): boolean {
   for (const l of actual.links.values()) {
-    if (l.kind === 'vxlan' && l.vxlan?.remote === undefined && (l.alias === `${OWNER_PREFIX}flood-list` || l.alias === `${OWNER_PREFIX}multicast`)) return true;
+    if (l.kind === 'vxlan' && ownerOf(l, { roles: ['flood-list', 'multicast'] })) return true;
   }
   return false;
 }

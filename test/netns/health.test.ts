@@ -371,7 +371,10 @@ describe('link health where IPv6 is disabled on the hosts, 2 servers', () => {
       const st = await statusJson(s);
       expect(st.probe.family).toBe(4);
       expect(st.probe.address).toBe(`169.254.1.${s.index}`);
-      expect(await ns(s.ns, 'ip', '-4', 'addr', 'show', 'dev', 'vxbr0')).toContain(`169.254.1.${s.index}/16`);
+      expect(await ns(s.ns, 'ip', '-4', 'addr', 'show', 'dev', 'vxbr0')).toContain(`169.254.1.${s.index}/17`);
+      // The cloud metadata address is not routed onto the tenants' bridge.
+      expect(await ns(s.ns, 'ip', '-4', 'route', 'get', '169.254.169.254').catch((e: Error) => e.message)).not.toMatch(/dev vxbr0/);
+      expect(await ns(s.ns, 'ip', '-4', 'route', 'show', 'dev', 'vxbr0')).not.toMatch(/169\.254\.0\.0\/16/);
     }
   }, 60_000);
 

@@ -415,3 +415,31 @@ for (const mode of ['flood-list', 'multicast'] as const) {
     });
   });
 }
+
+describe('flood-list with a custom mesh.device (vxmesh0), 3 servers, and back to per-peer', () => {
+  const lab = new Lab();
+  const CUSTOM = { ...FLOOD, device: 'vxmesh0' };
+  beforeAll(async () => {
+    await buildModeMesh(lab, 3, CUSTOM);
+  });
+  afterAll(async () => {
+    await lab.cleanup();
+  });
+
+  it('status says running, `vxmesh plan` is empty, and the switch back leaves no vxmesh0 behind', async () => {
+    await expectAllPairsPing(lab);
+    for (const s of lab.servers) {
+      const st = await statusJson(s);
+      expect(st.state, JSON.stringify(st.reasons)).toBe('running');
+      const plan = await run('ip', ['netns', 'exec', s.ns, process.execPath, CLI, 'plan', '--config', s.configDir, '--state-dir', s.stateDir]);
+      expect(plan.trim()).toBe('# nothing to do: the kernel matches the config');
+    }
+    for (const s of lab.servers) lab.writeConfig(s, peersYaml(lab.servers, {}));
+    for (const s of lab.servers) {
+      await waitFor(`${s.ns} back in per-peer`, async () => ((await statusJson(s)).mode === 'per-peer' && (await statusJson(s)).state === 'running') || 'not yet', 20_000, 100);
+      const names = (await vxlanLinks(s.ns)).map((l) => l.ifname).sort();
+      expect(names).toEqual(lab.servers.filter((o) => o !== s).map((o) => `vxlan${o.index}`).sort());
+    }
+    await expectAllPairsPing(lab);
+  });
+});

@@ -81,7 +81,12 @@ describe('probe address in the plan', () => {
     const none = chooseProbeAddress({ bridge: 'vxbr0', id: 70_000 }, off);
     expect(none).toEqual({ ok: false, reason: expect.stringMatching(/IPv6 is disabled on vxbr0 and peer id 70000 is too large/) });
     // The v6 address stays from before IPv6 was turned off: it is swapped for the v4 one.
-    expect(planProbeAddress({ bridge: 'vxbr0', id: 2 }, 'vxbr0', bridge(['fe80::7678:0:0:2']), off).lines).toEqual(['addr del fe80::7678:0:0:2/64 dev vxbr0', 'addr add 169.254.1.2/16 dev vxbr0']);
+    expect(planProbeAddress({ bridge: 'vxbr0', id: 2 }, 'vxbr0', bridge(['fe80::7678:0:0:2']), off).lines).toEqual(['addr del fe80::7678:0:0:2/64 dev vxbr0', 'addr add 169.254.1.2/17 dev vxbr0']);
+    // Not an id whose address lies outside the routed 169.254.0.0/17 (169.254.169.254 is cloud metadata).
+    expect(chooseProbeAddress({ bridge: 'vxbr0', id: 168 * 256 + 254 }, off)).toEqual({ ok: false, reason: expect.stringMatching(/ids up to 32511/) });
+    // A /16 from before is made again as /17.
+    const old = { ...bridge(['169.254.1.2']), prefixLens: new Map([['169.254.1.2', 16]]) };
+    expect(planProbeAddress({ bridge: 'vxbr0', id: 2 }, 'vxbr0', old, off).lines).toEqual(['addr del 169.254.1.2/16 dev vxbr0', 'addr add 169.254.1.2/17 dev vxbr0']);
   });
 
   it('removes stale marked addresses (id changed, probing off) and leaves every other address alone', () => {

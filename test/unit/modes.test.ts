@@ -3,11 +3,11 @@ import { PEERS, config } from '../helpers/config.js';
 import { formatIssue, parseConfig, type LoadResult } from '../../src/config/load.js';
 import { isMulticast } from '../../src/config/validate-mode.js';
 import { computeDesired, findSelf } from '../../src/plan/desired.js';
-import { computePlan, isEmptyPlan, renderPlan } from '../../src/plan/plan.js';
+import { computePlan, computeTeardown, isEmptyPlan, renderPlan } from '../../src/plan/plan.js';
 import { emptyHost, link, phases } from '../helpers/kernel-state.js';
-import { GATE_RULE } from '../../src/model/names.js';
+import { DEFAULT_SEGMENT, GATE_RULE, parseOwner } from '../../src/model/names.js';
 import { parseDeviceFdb, parseMaddr } from '../../src/kernel/parse.js';
-import type { ActualState } from '../../src/model/state.js';
+import { isOwnedDevice, ownerOf, type ActualState } from '../../src/model/state.js';
 import { expectedRules } from '../../src/plan/ingress.js';
 import type { Config } from '../../src/model/types.js';
 
@@ -68,7 +68,7 @@ describe('mesh.mode config', () => {
 
   it('warns from 500 peers in per-peer mode and refuses more than 1000 (a bridge takes 1024 ports); flood-list takes 2000', () => {
     expect(config(`mesh: { vni_base: 1000 }\npeers:\n${manyPeers(499)}\n`).warnings).toEqual([]);
-    expect(config(`mesh: { vni_base: 1000 }\npeers:\n${manyPeers(500)}\n`).warnings[0]).toMatch(/^500 peers in per-peer mode: 499 devices and 248502 loop-prevention rules per host, and a hard limit of 1000 peers.*mode: flood-list/);
+    expect(config(`mesh: { vni_base: 1000 }\npeers:\n${manyPeers(500)}\n`).warnings[0]).toMatch(/^500 peers in per-peer mode: 499 devices and 499 loop-prevention port rules per host \(one per port\), and a hard limit of 1000 peers.*mode: flood-list/);
     const over = errors(parseConfig([file(`mesh:\n  vni_base: 1000\n  mode: per-peer\npeers:\n${manyPeers(1001)}\n`)]));
     expect(over).toEqual([
       '/etc/vxmesh/peers.yaml:3:9: mesh.mode: per-peer mode cannot take 1001 peers: it puts one bridge port per remote on the bridge, and a Linux bridge has at most 1024 ports (vxmesh stops at 1000 peers to leave ports for containers); use mode: flood-list',
@@ -253,5 +253,47 @@ describe('fdb and maddr parsers', () => {
   it('reads the joined groups from ip -j maddr', () => {
     const json = '[{"ifindex":3,"ifname":"eth0","maddr":[{"link":"01:00:5e:01:01:01"},{"family":"inet","address":"239.1.1.1"},{"family":"inet","address":"224.0.0.1"},{"family":"inet6","address":"ff05::4242"}]}]';
     expect(parseMaddr(json)).toEqual(['239.1.1.1', '224.0.0.1', 'ff05::4242']);
+  });
+});
+
+describe('one ownership test, whatever mesh.device is called', () => {
+  /** convergedSingle with the one device renamed, as `mesh.device: vxmesh0` makes it. */
+  function renamed(cfg: Config, name: string): ActualState {
+    const a = convergedSingle(cfg);
+    const dev = a.links.get('vxlan0')!;
+    a.links.delete('vxlan0');
+    a.links.set(name, { ...dev, name });
+    return a;
+  }
+  const CUSTOM = config(`mesh: { mode: flood-list, vni: 42, device: vxmesh0 }\n${PEERS}`);
+
+  it('a converged flood-list mesh on a custom device plans nothing, and teardown removes the device', () => {
+    const a = renamed(CUSTOM, 'vxmesh0');
+    expect(isOwnedDevice(a.links.get('vxmesh0')!)).toBe(true);
+    expect(renderPlan(computePlan(desiredFor(CUSTOM), a))).toBe('');
+    expect(phases(computeTeardown(a)).pre).toContain('link del dev vxmesh0');
+  });
+
+  it('back to per-peer, the custom device is deleted (the per-peer ports join once it is gone)', () => {
+    const first = phases(computePlan(desiredFor(config(PEERS)), renamed(CUSTOM, 'vxmesh0')));
+    expect(first.pre[0]).toBe('link del dev vxmesh0');
+  });
+
+  it('reads today\'s aliases as the default segment and the scoped form as its segment; foreign marks stay foreign', () => {
+    expect(parseOwner('vxmesh:lxd2', 'vxlan', true)).toEqual({ segment: DEFAULT_SEGMENT, role: 'peer', name: 'lxd2' });
+    expect(parseOwner('vxmesh:flood-list', 'vxlan', false)).toEqual({ segment: DEFAULT_SEGMENT, role: 'flood-list', name: 'flood-list' });
+    expect(parseOwner('vxmesh:vni7', 'vxlan', false)).toEqual({ segment: DEFAULT_SEGMENT, role: 'shared', name: 'vni7' });
+    expect(parseOwner('vxmesh:bridge', 'bridge', false)).toEqual({ segment: DEFAULT_SEGMENT, role: 'bridge', name: 'bridge' });
+    // A peer named like a role: a device with a fixed remote is the peer's.
+    expect(parseOwner('vxmesh:flood-list', 'vxlan', true)?.role).toBe('peer');
+    expect(parseOwner('vxmesh:blue:multicast:multicast', 'vxlan', false)).toEqual({ segment: 'blue', role: 'multicast', name: 'multicast' });
+    expect(parseOwner('vxmesh:blue:owner:x', 'vxlan', false)).toBeUndefined();
+    expect(parseOwner('vxmesh:a:b', 'vxlan', true)).toBeUndefined();
+    expect(parseOwner('someone', 'vxlan', true)).toBeUndefined();
+    expect(parseOwner('vxmesh:other', 'bridge', false)).toBeUndefined();
+    // A per-peer alias on a device vxmesh would not have named so is foreign.
+    const a = renamed(CUSTOM, 'vxmesh0');
+    expect(isOwnedDevice({ ...a.links.get('vxmesh0')!, alias: 'vxmesh:b', vxlan: { ...a.links.get('vxmesh0')!.vxlan!, remote: '198.18.0.2' } })).toBe(false);
+    expect(ownerOf(a.links.get('vxbr0')!, { segment: 'blue' })).toBeUndefined();
   });
 });

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { computeDesired, findSelf } from '../../src/plan/desired.js';
-import { computePlan, computeTeardown, isEmptyPlan, renderPlan } from '../../src/plan/plan.js';
+import { PHASES, computePlan, foreignBridgeMtu, computeTeardown, isEmptyPlan, renderPlan, type Step } from '../../src/plan/plan.js';
+import { applyPlan } from '../../src/kernel/apply.js';
+import { CommandError, type Runner } from '../../src/kernel/runner.js';
 import { emptyHost, link, phases } from '../helpers/kernel-state.js';
 import { GATE_RULE } from '../../src/model/names.js';
 import type { ActualState, LinkInfo } from '../../src/model/state.js';
@@ -278,11 +280,17 @@ describe('planner', () => {
     expect(phases(computePlan(desiredFor(iso, b), b)).ebtables.length).toBe(3);
   });
 
-  it('uses a bridge someone else made (netplan), sets its MTU, and never deletes it', () => {
+  it('uses a bridge someone else made (netplan), leaves its MTU and reports it, and never deletes it', () => {
     const a = converged(MESH);
     a.links.set('vxbr0', link('vxbr0', { kind: 'bridge', mtu: 1500, alias: undefined }));
     const plan = phases(computePlan(desiredFor(MESH, a), a));
-    expect(plan.pre).toEqual(['link set dev vxbr0 mtu 1450', 'addr add fe80::7678:0:0:1/64 dev vxbr0 nodad']);
+    expect(plan.pre).toEqual(['addr add fe80::7678:0:0:1/64 dev vxbr0 nodad']);
+    expect(foreignBridgeMtu(a.links.get('vxbr0'), 1450)).toMatch(/^bridge vxbr0 was not made by vxmesh and has mtu 1500, not the mesh mtu 1450/);
+    // Handed to vxmesh (its alias), the bridge gets the mesh MTU, and the reason goes.
+    const owned = converged(MESH);
+    owned.links.get('vxbr0')!.mtu = 1500;
+    expect(phases(computePlan(desiredFor(MESH, owned), owned)).pre).toEqual(['link set dev vxbr0 mtu 1450']);
+    expect(foreignBridgeMtu(owned.links.get('vxbr0'), 1450)).toBeUndefined();
     expect(phases(computeTeardown(a)).pre.sort()).toEqual(['link del dev vxlan2', 'link del dev vxlan3']);
     // With our probe address on it, stop takes that address back, and only that.
     a.links.set('vxbr0', link('vxbr0', { kind: 'bridge', mtu: 1450, alias: undefined, addresses: ['fe80::1', probeAddressV6(1), '100.64.0.1'] }));
@@ -324,6 +332,17 @@ describe('planner', () => {
     expect(phases(computeTeardown(a)).ebtables.length).toBe(3);
   });
 
+  it('teardown keeps its own bridge while containers are plugged into it, and takes back only its address', () => {
+    const a = converged(MESH);
+    a.links.set('c1', link('c1', { kind: 'veth', master: 'vxbr0' }));
+    const plan = computeTeardown(a);
+    expect(phases(plan).pre.sort()).toEqual(['addr del fe80::7678:0:0:1/64 dev vxbr0', 'link del dev vxlan2', 'link del dev vxlan3']);
+    expect(plan.changes).toContain('keep bridge vxbr0: it has ports vxmesh does not own (c1)');
+    // Once the veth is gone, the bridge goes.
+    a.links.delete('c1');
+    expect(phases(computeTeardown(a)).pre).toContain('link del dev vxbr0');
+  });
+
   it('plans 1000 peers (isolated mode, the per-peer ceiling) from config to plan', () => {
     const peers = Array.from({ length: 1000 }, (_, k) => `  - { name: p${k + 1}, id: ${k + 1}, address: 198.18.${Math.floor((k + 1) / 250)}.${((k + 1) % 250) + 1} }`).join('\n');
     const cfg = config(`mesh: { loop_prevention: isolated, vni_base: 1000 }\npeers:\n${peers}\n`);
@@ -333,5 +352,35 @@ describe('planner', () => {
     const plan = phases(computePlan(computeDesired(cfg, self.self, self.underlay), a));
     expect(plan.post.filter((l) => l.endsWith(' isolated on')).length).toBe(999);
     expect(plan.post.filter((l) => l.endsWith(' up')).length).toBe(0);
+  });
+});
+
+describe('phases as data', () => {
+  it('runs the phases in the table order, with what each guards and needs', () => {
+    expect(PHASES.map((r) => `${r.phase}:${r.tool}`)).toEqual(['ingress:nft', 'links:ip', 'flood:bridge', 'loop:ebtables-restore', 'loop:ebtables-restore', 'loop:ebtables', 'ports:ip']);
+    expect(PHASES.filter((r) => r.needsLoopSafety).map((r) => r.phase)).toEqual(['ports']);
+    // Every loop-guarding row comes before the first row that needs loop safety.
+    const firstNeeds = PHASES.findIndex((r) => r.needsLoopSafety);
+    expect(PHASES.slice(firstNeeds).some((r) => r.guardsLoops !== false)).toBe(false);
+    // A plan's steps follow the table: a fresh host's plan touches every phase but flood.
+    const a = emptyHost();
+    const plan = computePlan(desiredFor(MESH, a), a);
+    expect(plan.steps.map((s) => `${s.phase}:${s.tool}`)).toEqual(['ingress:nft', 'links:ip', 'loop:ebtables-restore', 'loop:ebtables', 'ports:ip']);
+    expect(plan.steps.map((s) => [s.guardsLoops, s.needsLoopSafety])).toEqual([[false, false], [false, false], [true, false], [true, false], [false, true]]);
+  });
+
+  it('a secret step shows neither in `vxmesh plan` nor in the error of a failed apply', async () => {
+    const key = 'private-key yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=';
+    const step: Step = { tool: 'ip', args: ['-force', '-batch', '-'], input: `${key}\n`, phase: 'links', guardsLoops: false, needsLoopSafety: false, secret: true };
+    const text = renderPlan({ steps: [step], changes: [], blocked: [] });
+    expect(text).not.toContain('yAnz5TF');
+    expect(text).toContain('<secret: 57 bytes>');
+    // The same step, not secret, prints its input as is (so the test above can fail).
+    expect(renderPlan({ steps: [{ ...step, secret: false }], changes: [], blocked: [] })).toContain('yAnz5TF');
+    const runner: Runner = { run: async (file, args, opts) => { throw new CommandError([file, ...args].join(' '), 1, 'Invalid argument', opts?.input); } };
+    const [err] = await applyPlan(runner, { steps: [step], changes: [], blocked: [] }, undefined);
+    expect(err).toBeInstanceOf(CommandError);
+    expect(JSON.stringify({ ...(err as CommandError), message: err!.message })).not.toContain('yAnz5TF');
+    expect((err as CommandError).input).toBe('<secret: 57 bytes>');
   });
 });
