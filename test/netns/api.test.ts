@@ -408,7 +408,7 @@ describe('an impostor holding 127.0.0.1:7789', () => {
       const status = await cli(s1, 'status', '--run-dir', dir);
       expect(status.exitCode).toBe(1);
       expect(status.stderr).toBe(
-        `vxmesh: the answer from ${socket} to GET /status is not a vxmesh status report: (the whole answer): Invalid input: expected object, received string; found text "<html><body>It works</body></html>"`,
+        `vxmesh: the answer from ${socket} to GET /status is not a vxmesh status report: (the whole answer): expected an object, got the string "<html><body>It works</body></html>"; found text "<html><body>It works</body></html>"`,
       );
       const reload = await cli(s1, 'reload', '--run-dir', dir);
       expect(reload.exitCode).toBe(1);
@@ -428,7 +428,7 @@ describe('an impostor holding 127.0.0.1:7789', () => {
       const r = await cli(s1, 'status', '--run-dir', dir);
       expect(r.exitCode).toBe(1);
       expect(r.stderr).toBe(
-        `vxmesh: the answer from ${socket} to GET /status is not a vxmesh status report: version: Invalid input: expected string, received undefined; found JSON {"state":"running","links":null}`,
+        `vxmesh: the answer from ${socket} to GET /status is not a vxmesh status report: version: expected a string, got nothing; found JSON {"state":"running","links":null}`,
       );
     } finally {
       await json.stop();

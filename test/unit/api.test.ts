@@ -605,11 +605,14 @@ describe('the API on a Unix socket', () => {
 describe('answers the CLI accepts', () => {
   it('a web page, a wrong shape and a foreign JSON are errors naming what was found and where', () => {
     expect(() => statusAnswer('<!doctype html><html><body>It works</body></html>', '/run/vxmesh/api.sock')).toThrow(
-      'the answer from /run/vxmesh/api.sock to GET /status is not a vxmesh status report: (the whole answer): Invalid input: expected object, received string; found text "<!doctype html><html><body>It works</body></html>"',
+      'the answer from /run/vxmesh/api.sock to GET /status is not a vxmesh status report: (the whole answer): expected an object, got the string "<!doctype html><html><body>It works</bod..."; found text "<!doctype html><html><body>It works</body></html>"',
     );
-    expect(() => statusAnswer({ ...sampleReport(), links: undefined }, 'S')).toThrow(/^the answer from S to GET \/status is not a vxmesh status report: links: Invalid input: expected array, received undefined; found JSON \{/);
-    expect(() => operationAnswer({ hello: 'world' }, 'S', 'reload')).toThrow('the answer from S to POST /reload is not a vxmesh operation result: ok: Invalid input: expected boolean, received undefined; found JSON {"hello":"world"}');
+    expect(() => statusAnswer({ ...sampleReport(), links: undefined }, 'S')).toThrow(/^the answer from S to GET \/status is not a vxmesh status report: links: expected an array, got nothing; found JSON \{/);
+    expect(() => operationAnswer({ hello: 'world' }, 'S', 'reload')).toThrow('the answer from S to POST /reload is not a vxmesh operation result: ok: expected a boolean, got nothing; found JSON {"hello":"world"}');
+    expect(() => statusAnswer({ ...sampleReport(), links: [link({}), { ...link({}), vni: '7' }] }, 'S')).toThrow(/: links\[1\]\.vni: expected a number, got the string "7"; found JSON/);
+    expect(() => statusAnswer({ ...sampleReport(), state: 'fine' }, 'S')).toThrow(/: state: expected one of running, degraded, stopped, got the string "fine"/);
     expect(statusAnswer(sampleReport(), 'S')).toEqual(sampleReport());
+    expect(statusAnswer(sampleReport({ state: 'degraded', links: [link({ mtu: null, problem: 'down' })], lastReconcile: null }), 'S').state).toBe('degraded');
     expect(operationAnswer({ ok: true, operation: 'stop', state: 'stopped', changes: [], errors: [] }, 'S', 'stop').ok).toBe(true);
   });
 });
