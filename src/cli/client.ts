@@ -169,7 +169,7 @@ function describeSocketError(err: Error, path: string): Error {
       return new DaemonNotRunningError(`vxmesh daemon is not running (nobody answers on the API socket ${path}, left by a daemon that exited)`);
     case 'EACCES':
     case 'EPERM':
-      return new Error(`permission denied on the API socket ${path}: it is for root and the daemon's user (run as root)`);
+      return new Error(`permission denied on the API socket ${path}: it is for root and the daemon's user (run as root; anyone may read GET /status on 127.0.0.1:7789 with curl)`);
     case 'ENOTSOCK':
       return new Error(`cannot reach the vxmesh daemon: ${path} is not a socket`);
     case 'ECONNRESET':

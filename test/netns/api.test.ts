@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -397,6 +397,25 @@ describe('an impostor holding 127.0.0.1:7789', () => {
       await lab.stopDaemon(s1);
     }
     expect(fake.requests().map((q) => q.url)).toEqual(['/probe-from-test']);
+  });
+
+  it('the socket admits root only: an unprivileged user is refused with a clear message, and cannot stop the mesh', async () => {
+    lab.startDaemon(s1);
+    try {
+      const socket = join(s1.stateDir, 'api.sock');
+      // The log holds the previous test's start line too: wait for the socket itself.
+      await waitFor('the daemon\'s API socket', async () => existsSync(socket), 20_000);
+      expect(statSync(socket).mode & 0o777).toBe(0o600);
+      expect(statSync(s1.stateDir).mode & 0o077).toBe(0);
+      for (const verb of ['status', 'stop']) {
+        const r = await execa('ip', ['netns', 'exec', s1.ns, 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, verb, '--state-dir', s1.stateDir], { reject: false });
+        expect(r.exitCode, r.stderr).toBe(1);
+        expect(r.stderr).toBe(`vxmesh: permission denied on the API socket ${socket}: it is for root and the daemon's user (run as root; anyone may read GET /status on 127.0.0.1:7789 with curl)`);
+      }
+      expect((await links(s1.ns)).some((l) => l.ifname === 'vxbr0')).toBe(true);
+    } finally {
+      await lab.stopDaemon(s1);
+    }
   });
 
   it('whatever answers on a socket that is not vxmesh: a clear error naming what was found and where, never a TypeError', async () => {
