@@ -265,7 +265,7 @@ function safe(f: () => number): number {
  * the figure). Medians in ms.
  */
 export async function cliStatus(h: LiveHost, reps: number): Promise<{ statusMs: number; nodeMs: number; status: number[]; node: number[] }> {
-  const spec = { reps, commands: [[...programArgv(), 'status'], [process.execPath, '-e', '0']] };
+  const spec = { reps, commands: [[...programArgv(), 'status', '--state-dir', h.daemon.stateDir], [process.execPath, '-e', '0']] };
   const out = JSON.parse(await nsRun(h.host, [process.execPath, BENCH_JS, '__time', JSON.stringify(spec)], { timeoutMs: 300_000 })) as number[][];
   return { statusMs: median(out[0]!), nodeMs: median(out[1]!), status: out[0]!, node: out[1]! };
 }

@@ -61,7 +61,7 @@ async function main(): Promise<number> {
     if (c1 && c2) failures += await addServerLive(lab, c1, c2);
     for (const s of lab.servers) {
       say(`\n=== ${s.ns} (underlay ${s.address}): vxmesh status (after the traffic) ===`);
-      const r = await execa('ip', ['netns', 'exec', s.ns, process.execPath, CLI, 'status'], { reject: false });
+      const r = await execa('ip', ['netns', 'exec', s.ns, process.execPath, CLI, 'status', '--state-dir', s.stateDir], { reject: false });
       process.stdout.write(r.stdout + '\n');
     }
     say(failures === 0 ? '\nThe mesh carries traffic between every pair of containers.' : `\n${failures} container pairs could not reach each other.`);

@@ -182,7 +182,7 @@ export async function ping(from: Container, to: string, extra: string[] = []): P
 }
 
 export async function statusJson(server: Server): Promise<Record<string, any>> {
-  return JSON.parse(await ns(server.ns, process.execPath, CLI, 'status', '--json').catch((e: Error) => {
+  return JSON.parse(await ns(server.ns, process.execPath, CLI, 'status', '--json', '--state-dir', server.stateDir).catch((e: Error) => {
     // status exits 1 when degraded but still prints the JSON.
     const m = /failed \(1\): ([\s\S]*)$/.exec(e.message);
     if (m?.[1]?.trim().startsWith('{')) return m[1];

@@ -40,24 +40,49 @@ export function isLoopbackAddress(address: string): boolean {
  * (::1 with IPv6 disabled, as in some namespaces) is skipped with a warning as long as one
  * address listens; anything else fails.
  */
-export async function listenLoopback(host: string | readonly string[], port: number, log?: WarnLog): Promise<LoopbackListener> {
-  const [first, ...rest] = expandHosts(host);
-  if (first === undefined) throw new Error('the API needs at least one address to listen on');
+/** Where requests go: held while nothing is attached, handed over in order when something is. */
+export interface Router {
+  readonly route: RequestListener;
+  attach(handler: RequestListener): void;
+  /** Answer the held requests 503. */
+  drain(): void;
+}
+
+export function createRouter(): Router {
   let handler: RequestListener | undefined;
   const waiting: [IncomingMessage, ServerResponse][] = [];
-  const route: RequestListener = (req, res) => {
-    if (handler) return handler(req, res);
-    if (waiting.length >= MAX_WAITING) {
-      res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '1' }).end('{"error":"the daemon is starting"}');
-      return;
-    }
-    waiting.push([req, res]);
+  return {
+    route(req, res) {
+      if (handler) return handler(req, res);
+      if (waiting.length >= MAX_WAITING) {
+        res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '1' }).end('{"error":"the daemon is starting"}');
+        return;
+      }
+      waiting.push([req, res]);
+    },
+    attach(h) {
+      handler = h;
+      for (const [req, res] of waiting.splice(0)) h(req, res);
+    },
+    drain() {
+      for (const [, res] of waiting.splice(0)) res.writeHead(503).end();
+    },
   };
-  const servers: Server[] = [await listenOne(route, first, port, log)];
+}
+
+/**
+ * Listens on every given loopback address with one port. An address this host does not have
+ * (::1 with IPv6 disabled, as in some namespaces) is skipped with a warning as long as one
+ * address listens; anything else fails (the error's `code` is the system's, e.g. EADDRINUSE).
+ */
+export async function listenLoopback(host: string | readonly string[], port: number, log?: WarnLog, router: Router = createRouter()): Promise<LoopbackListener> {
+  const [first, ...rest] = expandHosts(host);
+  if (first === undefined) throw new Error('the API needs at least one address to listen on');
+  const servers: Server[] = [await listenOne(router.route, first, port, log)];
   const bound = (servers[0]!.address() as { port: number }).port;
   for (const h of rest) {
     try {
-      servers.push(await listenOne(route, h, bound, log));
+      servers.push(await listenOne(router.route, h, bound, log));
     } catch (err) {
       if (!isAddressUnavailable(err)) {
         await Promise.all(servers.map(closeServer));
@@ -69,12 +94,9 @@ export async function listenLoopback(host: string | readonly string[], port: num
   return {
     port: bound,
     servers,
-    attach(h) {
-      handler = h;
-      for (const [req, res] of waiting.splice(0)) h(req, res);
-    },
+    attach: (h) => router.attach(h),
     async close() {
-      for (const [, res] of waiting.splice(0)) res.writeHead(503).end();
+      router.drain();
       await Promise.all(servers.map(closeServer));
     },
   };
@@ -121,13 +143,15 @@ function isAddressUnavailable(err: unknown): boolean {
 function listenError(err: unknown, host: string, port: number): Error {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
-  if (code === 'EADDRINUSE') {
-    return new Error(`cannot listen on ${where}: the address is in use (is another vxmesh daemon running?)`);
-  }
-  return new Error(`cannot listen on ${where}: ${err instanceof Error ? err.message : String(err)}`);
+  const e: NodeJS.ErrnoException =
+    code === 'EADDRINUSE'
+      ? new Error(`cannot listen on ${where}: the address is in use (is another vxmesh daemon running?)`)
+      : new Error(`cannot listen on ${where}: ${err instanceof Error ? err.message : String(err)}`);
+  if (code !== undefined) e.code = code;
+  return e;
 }
 
-function closeServer(server: Server): Promise<void> {
+export function closeServer(server: Server): Promise<void> {
   return new Promise<void>((resolve) => {
     server.close(() => resolve());
     server.closeIdleConnections();

@@ -18,12 +18,15 @@ import type { Logger } from 'pino';
 import type { MeshControl, OperationResult } from '../daemon/status.js';
 import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js';
 import { RateLimitedCount } from './rate-limited-log.js';
+import { arrivedOnUnixSocket } from './unix-socket.js';
 
 export interface BuildServerOptions {
   control: MeshControl;
   token: string;
   /** Shown in 401 answers so the caller knows where the token is. */
   tokenPath: string;
+  /** Problems of the API's own sockets (port 7789 held by someone else), shown in status as reasons. */
+  apiProblems?: () => readonly string[];
   /** Request lines and errors go here; false or absent: no logging. */
   logger?: Logger | false;
 }
@@ -50,7 +53,7 @@ const ALLOWED_METHODS = new Map<string, readonly string[]>([
 const ENDPOINTS_SUMMARY = 'GET /status, /healthz, /metrics; POST /start, /stop, /restart, /reload';
 
 /** The sockets each app answers on, closed with the app. */
-const listeners = new WeakMap<FastifyInstance, LoopbackListener[]>();
+const listeners = new WeakMap<FastifyInstance, Pick<LoopbackListener, 'close'>[]>();
 
 export function buildServer(opts: BuildServerOptions): FastifyInstance {
   const app = Fastify({
@@ -80,7 +83,7 @@ export function buildServer(opts: BuildServerOptions): FastifyInstance {
   app.setErrorHandler(answerError);
   app.setNotFoundHandler(answerNotFound);
 
-  registerReadRoutes(app, opts.control);
+  registerReadRoutes(app, withApiProblems(opts.control, opts.apiProblems));
   registerOperationRoutes(app, opts);
   return app;
 }
@@ -97,7 +100,7 @@ export async function listenApi(app: FastifyInstance, options: ApiListenOptions)
 }
 
 /** Route the listener's requests (also those waiting already) to the app; the app closes it. */
-export async function serveOn(app: FastifyInstance, listener: LoopbackListener): Promise<void> {
+export async function serveOn(app: FastifyInstance, listener: Pick<LoopbackListener, 'attach' | 'close'>): Promise<void> {
   await app.ready();
   listeners.get(app)?.push(listener);
   listener.attach((req, res) => app.routing(req, res));
@@ -107,7 +110,7 @@ export { isLoopbackAddress };
 
 // ---------------------------------------------------------------- routes
 
-function registerReadRoutes(app: FastifyInstance, control: MeshControl): void {
+function registerReadRoutes(app: FastifyInstance, control: Pick<MeshControl, 'status'>): void {
   app.get('/status', async () => control.status());
 
   app.get('/healthz', async (_request, reply) => {
@@ -120,6 +123,19 @@ function registerReadRoutes(app: FastifyInstance, control: MeshControl): void {
     const status = await control.status();
     return reply.type(METRICS_CONTENT_TYPE).send(renderMetrics(status));
   });
+}
+
+/** The status with the API's own problems as reasons: a mesh nobody can reach on 7789 is degraded. */
+function withApiProblems(control: MeshControl, problems: (() => readonly string[]) | undefined): Pick<MeshControl, 'status'> {
+  if (!problems) return control;
+  return {
+    async status() {
+      const s = await control.status();
+      const extra = problems();
+      if (extra.length === 0) return s;
+      return { ...s, state: s.state === 'running' ? 'degraded' : s.state, reasons: [...s.reasons, ...extra] };
+    },
+  };
 }
 
 function registerOperationRoutes(app: FastifyInstance, opts: BuildServerOptions): void {
@@ -150,6 +166,8 @@ function tokenCheck(token: string, tokenPath: string) {
     `the token is in ${tokenPath} (readable by root)`;
 
   return async function requireToken(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    // The socket's file mode already admitted only root and the daemon's user.
+    if (arrivedOnUnixSocket(request.raw)) return;
     const presented = bearerToken(request.headers.authorization);
     if (presented !== null && timingSafeEqual(digest(presented), expected)) return;
     request.log.debug({ reason: presented === null ? 'missing token' : 'wrong token' }, 'API operation refused');

@@ -1,15 +1,14 @@
 /**
  * The CLI's HTTP client for the daemon's control API (node:http, one request
- * per connection so the CLI exits as soon as it has its answer).
+ * per connection so the CLI exits as soon as it has its answer). The CLI's verbs talk to the
+ * Unix socket (only the daemon can answer there, see src/api/unix-socket.ts); loopback TCP
+ * with the token remains for callers that ask for it.
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { EXIT } from './exit-codes.js';
 import { isLoopbackAddress } from '../api/listen.js';
 
-export interface ApiAddress {
-  host: string;
-  port: number;
-}
+export type ApiAddress = { host: string; port: number } | { socketPath: string };
 
 export interface ApiResponse {
   status: number;
@@ -73,9 +72,17 @@ export async function apiPost(api: ApiAddress, path: string, token: string, opti
  * listens nowhere else), never to an address someone slipped into --api.
  */
 export function assertTokenDestination(api: ApiAddress): void {
+  // On the socket the file mode authenticates: the token has no business there either.
+  if ('socketPath' in api) throw new Error(`refusing to send the API token to ${formatAddress(api)}: the socket needs none`);
   const host = api.host.toLowerCase();
   if (host === 'localhost' || isLoopbackAddress(host)) return;
   throw new Error(`refusing to send the API token to ${formatAddress(api)}: not a loopback address (the daemon's API listens on 127.0.0.1 and [::1] only)`);
+}
+
+/** POST an operation on the Unix socket, where the socket's file mode is the authentication: no token. */
+export async function apiOperation(api: { socketPath: string }, path: string, options: RequestOptions = {}): Promise<unknown> {
+  const response = await apiRequest(api, 'POST', path, { 'content-length': '0' }, options.timeoutMs ?? POST_TIMEOUT_MS);
+  return bodyOrThrow(response);
 }
 
 /** The raw exchange, for callers that want the status code themselves. */
@@ -89,7 +96,7 @@ export function apiRequest(
   const where = formatAddress(api);
   return new Promise<ApiResponse>((resolve, reject) => {
     const req = httpRequest(
-      { host: api.host, port: api.port, method, path, agent: false, headers: { accept: 'application/json', ...headers } },
+      { ...('socketPath' in api ? { socketPath: api.socketPath } : { host: api.host, port: api.port }), method, path, agent: false, headers: { accept: 'application/json', ...headers } },
       (res) => {
         readResponse(res, where).then(resolve, reject);
       },
@@ -97,12 +104,13 @@ export function apiRequest(
     req.setTimeout(timeoutMs, () => {
       req.destroy(new Error(`the vxmesh daemon on ${where} did not answer ${method} ${path} within ${timeoutMs / 1000} s`));
     });
-    req.on('error', (err) => reject(describeConnectionError(err, where)));
+    req.on('error', (err) => reject('socketPath' in api ? describeSocketError(err, api.socketPath) : describeConnectionError(err, where)));
     req.end();
   });
 }
 
 export function formatAddress(api: ApiAddress): string {
+  if ('socketPath' in api) return api.socketPath;
   return api.host.includes(':') ? `[${api.host}]:${api.port}` : `${api.host}:${api.port}`;
 }
 
@@ -111,7 +119,8 @@ function bodyOrThrow(response: ApiResponse): unknown {
     throw new ApiError(`the vxmesh daemon refused: ${response.body.error} (HTTP ${response.status})`, response.status);
   }
   if (response.status >= 400 && typeof response.body === 'string') {
-    throw new ApiError(`the vxmesh daemon answered HTTP ${response.status}: ${response.body.trim()}`, response.status);
+    const text = response.body.replace(/\s+/g, ' ').trim();
+    throw new ApiError(`the vxmesh daemon answered HTTP ${response.status}: ${text.length > 200 ? `${text.slice(0, 200)}...` : text}`, response.status);
   }
   return response.body;
 }
@@ -147,6 +156,27 @@ function readResponse(res: IncomingMessage, where: string): Promise<ApiResponse>
 
 function parseBody(contentType: string, text: string): unknown {
   return contentType.startsWith('application/json') ? JSON.parse(text) : text;
+}
+
+function describeSocketError(err: Error, path: string): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  switch (code) {
+    case 'ENOENT':
+      return new DaemonNotRunningError(
+        `vxmesh daemon is not running (no API socket at ${path}; a daemon started with another --state-dir or --run-dir has its socket there)`,
+      );
+    case 'ECONNREFUSED':
+      return new DaemonNotRunningError(`vxmesh daemon is not running (nobody answers on the API socket ${path}, left by a daemon that exited)`);
+    case 'EACCES':
+    case 'EPERM':
+      return new Error(`permission denied on the API socket ${path}: it is for root and the daemon's user (run as root; anyone may read GET /status on 127.0.0.1:7789 with curl)`);
+    case 'ENOTSOCK':
+      return new Error(`cannot reach the vxmesh daemon: ${path} is not a socket`);
+    case 'ECONNRESET':
+      return new Error(`the vxmesh daemon on ${path} closed the connection before answering`);
+    default:
+      return err.message.startsWith('the vxmesh daemon') ? err : new Error(`cannot reach the vxmesh daemon on ${path}: ${err.message}`);
+  }
 }
 
 function describeConnectionError(err: Error, where: string): Error {

@@ -1,4 +1,5 @@
-import { listenLoopback, type LoopbackListener } from '../api/listen.js';
+import { listenLocal, type LocalListener } from '../api/local-listener.js';
+import { apiSocketPath } from '../api/run-dir.js';
 import { ensureToken } from '../api/token.js';
 import { Daemon } from '../daemon/daemon.js';
 import { createDaemonLogger } from '../daemon/log.js';
@@ -21,9 +22,9 @@ export async function runDaemon(common: CommonOptions, opts: { resyncMs: number;
   // The default address also listens on [::1]: `curl localhost:7789` may resolve either way.
   const hosts = common.api.host === '127.0.0.1' ? ['127.0.0.1', '::1'] : [common.api.host];
   const apiLog = log.child({ component: 'api' });
-  // The API's sockets open before the daemon starts anything: a second daemon (port in use)
-  // exits here, having touched nothing, instead of running headless next to the first.
-  const listener = await listenLoopback(hosts, common.api.port, apiLog);
+  // The API's sockets open before the daemon starts anything: a second daemon (its Unix socket
+  // answered) exits here, having touched nothing, instead of running headless next to the first.
+  const listener = await listenLocal({ socketPath: apiSocketPath(common.runDir), hosts, port: common.api.port, log: apiLog });
   try {
     await daemon.run();
   } catch (err) {
@@ -31,7 +32,7 @@ export async function runDaemon(common: CommonOptions, opts: { resyncMs: number;
     await Promise.allSettled([listener.close(), daemon.close()]);
     throw err;
   }
-  log.info({ api: hosts.map((h) => `${h.includes(':') ? `[${h}]` : h}:${listener.port}`), config: common.configDir, node: common.node ?? '(by local address)' }, 'vxmesh daemon running');
+  log.info({ api: listener.tcp ? hosts.map((h) => `${h.includes(':') ? `[${h}]` : h}:${listener.tcp!.port}`) : [], socket: listener.socketPath, config: common.configDir, node: common.node ?? '(by local address)' }, 'vxmesh daemon running');
 
   return new Promise<number>((resolve, reject) => {
     let closing = false;
@@ -70,10 +71,10 @@ export async function runDaemon(common: CommonOptions, opts: { resyncMs: number;
 }
 
 /** Load the API server and attach it to the open sockets; returns how to close it. */
-async function serveApi(listener: LoopbackListener, daemon: Daemon, token: string, tokenPath: string, log: Logger): Promise<() => Promise<unknown>> {
+async function serveApi(listener: LocalListener, daemon: Daemon, token: string, tokenPath: string, log: Logger): Promise<() => Promise<unknown>> {
   const { buildServer, serveOn } = await import('../api/server.js');
-  const app = buildServer({ control: daemon, token, tokenPath, logger: log });
+  const app = buildServer({ control: daemon, token, tokenPath, logger: log, apiProblems: () => listener.problems() });
   await serveOn(app, listener);
-  log.info({ port: listener.port }, 'API serving');
+  log.info({ port: listener.tcp?.port ?? null, socket: listener.socketPath }, 'API serving');
   return () => app.close();
 }

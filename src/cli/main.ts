@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { EXIT } from './exit-codes.js';
 import { UsageError, parseApiAddress, type CommonOptions } from './options.js';
 import { VERSION } from '../version.js';
+import { resolveRunDir } from '../api/run-dir.js';
 
 const HELP = `vxmesh: keeps a unicast VXLAN mesh between servers reconciled to one peers file
 
@@ -28,7 +29,9 @@ Options:
   --config DIR        config directory with peers.yaml and peers.d/ (default /etc/vxmesh)
   --node NAME         this server's peer name (default: found by a local address)
   --state-dir DIR     API token and runtime state (default /var/lib/vxmesh)
-  --api HOST:PORT     control API address (default 127.0.0.1:7789)
+  --run-dir DIR       the API's Unix socket DIR/api.sock, which the CLI talks to (default
+                      /run/vxmesh; with another --state-dir: that directory)
+  --api HOST:PORT     daemon: loopback TCP address of the API for curl (default 127.0.0.1:7789)
   --json              machine-readable output (status, check, doctor, start, stop, restart, reload)
   --resync SECONDS    daemon: periodic full resync interval (default 30)
   --max-lifetime S    daemon: exit after S seconds, leaving the mesh up (for tests and demos)
@@ -41,12 +44,12 @@ invalid, or doctor found a problem; 2 usage error; 3 the daemon is not running.
 
 /** `vxmesh VERB --help`. */
 const VERB_HELP: Record<string, string> = {
-  daemon: 'Usage: vxmesh daemon [--config DIR] [--state-dir DIR] [--node NAME] [--api HOST:PORT] [--resync S] [--max-lifetime S]\nRun the daemon in the foreground, logging JSON to stdout (with syslog priority prefixes when stdout is the journal). SIGTERM/SIGINT exit and leave the mesh up; SIGHUP reloads.\n',
-  status: 'Usage: vxmesh status [--json] [--api HOST:PORT]\nShow node, state, links, loop prevention, ingress filter and the last reconcile. Exit 0 when running, 1 when degraded or stopped, 3 when the daemon is not running.\n',
-  start: 'Usage: vxmesh start [--state-dir DIR] [--api HOST:PORT] [--json]\nBring the mesh up after `vxmesh stop`. Needs the API token in DIR/api-token (root). Exit 3 when the daemon is not running.\n',
-  stop: 'Usage: vxmesh stop [--state-dir DIR] [--api HOST:PORT] [--json]\nRemove everything vxmesh owns (devices, its bridge, its ebtables chain, its nft table) and keep it down until `vxmesh start`.\n',
-  restart: 'Usage: vxmesh restart [--state-dir DIR] [--api HOST:PORT] [--json]\nStop, then start.\n',
-  reload: 'Usage: vxmesh reload [--state-dir DIR] [--api HOST:PORT] [--json]\nRe-read the config now and reconcile (a save does this by itself). Exit 1 when the config is invalid (the mesh keeps the last good one).\n',
+  daemon: 'Usage: vxmesh daemon [--config DIR] [--state-dir DIR] [--run-dir DIR] [--node NAME] [--api HOST:PORT] [--resync S] [--max-lifetime S]\nRun the daemon in the foreground, logging JSON to stdout (with syslog priority prefixes when stdout is the journal). SIGTERM/SIGINT exit and leave the mesh up; SIGHUP reloads.\n',
+  status: 'Usage: vxmesh status [--json] [--state-dir DIR] [--run-dir DIR]\nShow node, state, links, loop prevention, ingress filter and the last reconcile. Exit 0 when running, 1 when degraded or stopped, 3 when the daemon is not running.\n',
+  start: 'Usage: vxmesh start [--state-dir DIR] [--run-dir DIR] [--json]\nBring the mesh up after `vxmesh stop`, through the API socket (root or the daemon user). Exit 3 when the daemon is not running.\n',
+  stop: 'Usage: vxmesh stop [--state-dir DIR] [--run-dir DIR] [--json]\nRemove everything vxmesh owns (devices, its bridge, its ebtables chain, its nft table) and keep it down until `vxmesh start`.\n',
+  restart: 'Usage: vxmesh restart [--state-dir DIR] [--run-dir DIR] [--json]\nStop, then start.\n',
+  reload: 'Usage: vxmesh reload [--state-dir DIR] [--run-dir DIR] [--json]\nRe-read the config now and reconcile (a save does this by itself). Exit 1 when the config is invalid (the mesh keeps the last good one).\n',
   check: 'Usage: vxmesh check [DIR] [--json]\nValidate DIR/peers.yaml and DIR/peers.d/*.yaml (default: --config). Errors as file:line:col: field: message; exit 1 on any. As root it also says when no ebtables works on this host.\n',
   plan: 'Usage: vxmesh plan [--config DIR] [--node NAME]\nPrint the exact nft/ip/ebtables commands a reconcile would run now, without running them.\n',
   doctor: 'Usage: vxmesh doctor [--config DIR] [--node NAME] [--state-dir DIR] [--json]\nCheck this host before anything is changed: kernel support (vxlan, bridge, port isolation), the ebtables backend and nft, the underlay device and its MTU, the UDP port, the config, the API token. One line per check: ok, warning or problem with its fix. Exit 1 on a problem.\n',
@@ -67,6 +70,7 @@ async function main(argv: string[]): Promise<number> {
         config: { type: 'string', default: '/etc/vxmesh' },
         node: { type: 'string' },
         'state-dir': { type: 'string', default: '/var/lib/vxmesh' },
+        'run-dir': { type: 'string' },
         api: { type: 'string', default: '127.0.0.1:7789' },
         json: { type: 'boolean', default: false },
         resync: { type: 'string', default: '30' },
@@ -93,6 +97,7 @@ async function main(argv: string[]): Promise<number> {
   const common: CommonOptions = {
     configDir: values.config,
     stateDir: values['state-dir'],
+    runDir: resolveRunDir(values['state-dir'], values['run-dir']),
     node: values.node,
     api: parseApiAddress(values.api),
   };

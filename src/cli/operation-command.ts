@@ -1,23 +1,19 @@
-import { apiGet, apiPost, assertTokenDestination } from './client.js';
+import { apiOperation } from './client.js';
+import { operationAnswer } from './answers.js';
 import { EXIT } from './exit-codes.js';
 import { renderOperation } from './render.js';
-import { readToken } from '../api/token.js';
+import { apiSocketPath } from '../api/run-dir.js';
 import type { CommonOptions } from './options.js';
 import type { OperationResult } from '../daemon/status.js';
 
-/** `vxmesh start|stop|restart|reload` through the API, with the token from the state dir. */
+/**
+ * `vxmesh start|stop|restart|reload` through the API's Unix socket. Its file mode is the
+ * authentication, so no token is read or sent, and nothing goes to TCP port 7789, which
+ * anyone on the host may be holding.
+ */
 export async function operationCommand(common: CommonOptions, operation: OperationResult['operation'], json: boolean): Promise<number> {
-  // Before the token is even read: it goes to loopback only.
-  assertTokenDestination(common.api);
-  let token: string;
-  try {
-    token = await readToken(common.stateDir);
-  } catch (err) {
-    // No token is most often no daemon (it makes the token at first start): say that, exit 3.
-    await apiGet(common.api, '/healthz');
-    throw err;
-  }
-  const r = (await apiPost(common.api, `/${operation}`, token)) as OperationResult;
+  const api = { socketPath: apiSocketPath(common.runDir) };
+  const r = operationAnswer(await apiOperation(api, `/${operation}`), api.socketPath, operation);
   process.stdout.write(json ? JSON.stringify(r, null, 2) + '\n' : renderOperation(r));
   return r.ok ? EXIT.ok : EXIT.failure;
 }

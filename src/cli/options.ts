@@ -2,6 +2,8 @@
 export interface CommonOptions {
   configDir: string;
   stateDir: string;
+  /** Where the API's Unix socket is (resolveRunDir: /run/vxmesh, or the state dir in tests). */
+  runDir: string;
   node: string | undefined;
   api: { host: string; port: number };
 }

@@ -5,16 +5,19 @@
  * Node cannot send sd_notify datagrams, so readiness is read from the local API instead.
  */
 import { parseArgs } from 'node:util';
-import { apiGet, formatAddress, type ApiAddress } from './client.js';
+import { apiGet, formatAddress } from './client.js';
 import { EXIT } from './exit-codes.js';
-import { UsageError, parseApiAddress } from './options.js';
+import { UsageError } from './options.js';
+import { statusAnswer } from './answers.js';
+import { DEFAULT_STATE_DIR, apiSocketPath, resolveRunDir } from '../api/run-dir.js';
 import type { StatusReport } from '../daemon/status.js';
 
-export const WAIT_READY_HELP = `Usage: vxmesh wait-ready [--timeout SECONDS] [--api HOST:PORT]
+export const WAIT_READY_HELP = `Usage: vxmesh wait-ready [--timeout SECONDS] [--state-dir DIR] [--run-dir DIR]
 Wait until the daemon has the bridge up with loop prevention in place (or the mesh is
 stopped with \`vxmesh stop\`: nothing to wait for). Exit 0 when ready; 1 with the reasons when
 not ready within the timeout (default 60) or the config cannot be loaded at all; 3 when the
-daemon never answered. The unit runs it as ExecStartPost=.
+daemon never answered. It asks the API's Unix socket (DIR/api.sock; default /run/vxmesh, or
+the --state-dir when that is not the default). The unit runs it as ExecStartPost=.
 `;
 
 const POLL_MS = 200;
@@ -52,7 +55,8 @@ export async function waitReady(argv: string[]): Promise<number> {
       args: argv,
       options: {
         timeout: { type: 'string', default: '60' },
-        api: { type: 'string', default: '127.0.0.1:7789' },
+        'state-dir': { type: 'string', default: DEFAULT_STATE_DIR },
+        'run-dir': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -65,7 +69,7 @@ export async function waitReady(argv: string[]): Promise<number> {
   }
   const timeoutS = Number(values.timeout);
   if (!(timeoutS > 0)) throw new UsageError('wait-ready: --timeout must be a positive number of seconds');
-  const api = parseApiAddress(values.api);
+  const api = { socketPath: apiSocketPath(resolveRunDir(values['state-dir'], values['run-dir'])) };
   const started = Date.now();
   const deadline = started + timeoutS * 1000;
   // What the daemon last said is the reason to give; a later request that failed is added to it.
@@ -100,9 +104,9 @@ export async function waitReady(argv: string[]): Promise<number> {
   return EXIT.failure;
 }
 
-async function poll(api: ApiAddress, timeoutMs: number): Promise<{ status: StatusReport } | { error: string }> {
+async function poll(api: { socketPath: string }, timeoutMs: number): Promise<{ status: StatusReport } | { error: string }> {
   try {
-    return { status: (await apiGet(api, '/status', { timeoutMs })) as StatusReport };
+    return { status: statusAnswer(await apiGet(api, '/status', { timeoutMs }), api.socketPath) };
   } catch (err) {
     return { error: err instanceof Error ? err.message : String(err) };
   }

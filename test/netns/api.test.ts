@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -178,7 +178,7 @@ describe('control API and CLI on a live 3-server mesh', () => {
     const before = (await vxlanLinks(s1.ns)).map((l) => l.ifindex);
     const second = await execa('ip', ['netns', 'exec', s1.ns, process.execPath, CLI, 'daemon', '--config', s1.configDir, '--state-dir', s1.stateDir, '--max-lifetime', '20'], { reject: false, timeout: 30_000 });
     expect(second.exitCode).toBe(1);
-    expect(second.stderr).toMatch(/address is in use \(is another vxmesh daemon running\?\)/);
+    expect(second.stderr).toContain(`cannot listen on the API socket ${join(s1.stateDir, 'api.sock')}: a vxmesh daemon already answers there`);
     expect((await vxlanLinks(s1.ns)).map((l) => l.ifindex)).toEqual(before);
   });
 
@@ -297,3 +297,160 @@ async function kernelState(nsName: string) {
     nft: nft.exitCode === 0 ? nft.stdout : `absent: ${nft.stderr}`,
   };
 }
+
+/**
+ * Anyone on the host may bind the unprivileged port 7789. It must learn nothing from the CLI
+ * (the token would let it stop the mesh later) and must not be able to answer for the daemon.
+ */
+const IMPOSTOR_JS = `
+const http = require('http');
+const where = process.argv[1];
+const s = http.createServer((req, res) => {
+  process.stdout.write(JSON.stringify({ method: req.method, url: req.url, headers: req.headers }) + '\\n');
+  res.writeHead(200, { 'content-type': process.argv[2] || 'text/html' }).end(process.argv[3] || '<html><body>It works</body></html>');
+});
+s.listen(where.startsWith('/') ? { path: where } : { host: '127.0.0.1', port: Number(where) }, () => process.stdout.write('listening\\n'));
+setTimeout(() => process.exit(0), 300000);
+`;
+
+interface Impostor {
+  requests(): { method: string; url: string; headers: Record<string, string> }[];
+  stop(): Promise<void>;
+}
+
+async function impostor(nsName: string, where: string, contentType = 'text/html', body = ''): Promise<Impostor> {
+  const p = execa('ip', ['netns', 'exec', nsName, process.execPath, '-e', IMPOSTOR_JS, where, contentType, body], { reject: false });
+  let out = '';
+  p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  await waitFor(`impostor listening on ${where}`, async () => out.includes('listening\n'), 10_000);
+  return {
+    requests: () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)),
+    async stop() {
+      p.kill('SIGKILL');
+      await p;
+    },
+  };
+}
+
+/** The impostor works: a request the test sends itself arrives (so "it got nothing" means something). */
+async function probeImpostor(s: Server): Promise<void> {
+  const r = await http(s, [{ path: '/probe-from-test' }]);
+  expect(r.results[0]!.status).toBe(200);
+}
+
+describe('an impostor holding 127.0.0.1:7789', () => {
+  const lab = new Lab();
+  let s1: Server;
+  beforeAll(async () => {
+    await lab.init();
+    s1 = await lab.addServer(1);
+    const s2 = await lab.addServer(2);
+    lab.writeConfig(s1, `peers:\n  - { name: srv1, id: 1, address: "${s1.address}" }\n  - { name: srv2, id: 2, address: "${s2.address}" }\n`);
+  });
+  afterAll(async () => {
+    await lab.cleanup();
+  });
+
+  it('with the daemon down, no CLI verb sends it anything: each says the daemon is not running (exit 3)', async () => {
+    const fake = await impostor(s1.ns, '7789');
+    try {
+      const socket = join(s1.stateDir, 'api.sock');
+      for (const verb of [['status'], ['status', '--json'], ['reload'], ['start'], ['stop'], ['restart']]) {
+        const r = await cli(s1, ...verb);
+        expect(r.exitCode, `${verb.join(' ')}: ${r.stderr}`).toBe(3);
+        expect(r.stderr).toBe(`vxmesh: vxmesh daemon is not running (no API socket at ${socket}; a daemon started with another --state-dir or --run-dir has its socket there)`);
+      }
+      const wait = await execa('ip', ['netns', 'exec', s1.ns, process.execPath, CLI, 'wait-ready', '--timeout', '1', '--state-dir', s1.stateDir], { reject: false });
+      expect(wait.exitCode).toBe(3);
+      expect(wait.stderr).toContain(`no API socket at ${socket}`);
+      // plan reads the config and the kernel; it never talks to the daemon.
+      const plan = await cli(s1, 'plan');
+      expect(plan.exitCode, plan.stderr).toBe(0);
+      await probeImpostor(s1);
+    } finally {
+      await fake.stop();
+    }
+    expect(fake.requests().map((q) => q.url)).toEqual(['/probe-from-test']);
+  });
+
+  it('a daemon started while it holds the port serves its socket and says who holds 7789; the CLI works and the impostor hears nothing', async () => {
+    const fake = await impostor(s1.ns, '7789');
+    try {
+      lab.startDaemon(s1);
+      await s1.waitRunning();
+      const reason = `API port 7789 is held by another process (not this daemon): whatever answers there is not vxmesh; the API is served on ${join(s1.stateDir, 'api.sock')} only (find the holder with \`ss -ltnp sport = :7789\`)`;
+      expect(s1.log()).toContain(reason);
+      const ready = await execa('ip', ['netns', 'exec', s1.ns, process.execPath, CLI, 'wait-ready', '--timeout', '30', '--state-dir', s1.stateDir], { reject: false });
+      expect(ready.exitCode, ready.stderr).toBe(0);
+      const st = await cli(s1, 'status', '--json');
+      expect(JSON.parse(st.stdout).reasons).toContain(reason);
+      expect(JSON.parse(st.stdout).state).toBe('degraded');
+      for (const op of ['reload', 'stop', 'start', 'restart']) {
+        const r = await cli(s1, op, '--json');
+        expect(r.exitCode, `${op}: ${r.stderr}`).toBe(0);
+        expect(JSON.parse(r.stdout).operation).toBe(op);
+      }
+      expect((await links(s1.ns)).some((l) => l.ifname === 'vxbr0')).toBe(true);
+      await probeImpostor(s1);
+    } finally {
+      await fake.stop();
+      await lab.stopDaemon(s1);
+    }
+    expect(fake.requests().map((q) => q.url)).toEqual(['/probe-from-test']);
+  });
+
+  it('the socket admits root only: an unprivileged user is refused with a clear message, and cannot stop the mesh', async () => {
+    lab.startDaemon(s1);
+    try {
+      const socket = join(s1.stateDir, 'api.sock');
+      // The log holds the previous test's start line too: wait for the socket itself.
+      await waitFor('the daemon\'s API socket', async () => existsSync(socket), 20_000);
+      expect(statSync(socket).mode & 0o777).toBe(0o600);
+      expect(statSync(s1.stateDir).mode & 0o077).toBe(0);
+      for (const verb of ['status', 'stop']) {
+        const r = await execa('ip', ['netns', 'exec', s1.ns, 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, verb, '--state-dir', s1.stateDir], { reject: false });
+        expect(r.exitCode, r.stderr).toBe(1);
+        expect(r.stderr).toBe(`vxmesh: permission denied on the API socket ${socket}: it is for root and the daemon's user (run as root; anyone may read GET /status on 127.0.0.1:7789 with curl)`);
+      }
+      expect((await links(s1.ns)).some((l) => l.ifname === 'vxbr0')).toBe(true);
+    } finally {
+      await lab.stopDaemon(s1);
+    }
+  });
+
+  it('whatever answers on a socket that is not vxmesh: a clear error naming what was found and where, never a TypeError', async () => {
+    const dir = join(lab.dir, 'not-vxmesh');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const socket = join(dir, 'api.sock');
+    const html = await impostor(s1.ns, socket);
+    try {
+      const status = await cli(s1, 'status', '--run-dir', dir);
+      expect(status.exitCode).toBe(1);
+      expect(status.stderr).toBe(
+        `vxmesh: the answer from ${socket} to GET /status is not a vxmesh status report: (the whole answer): expected an object, got the string "<html><body>It works</body></html>"; found text "<html><body>It works</body></html>"`,
+      );
+      const reload = await cli(s1, 'reload', '--run-dir', dir);
+      expect(reload.exitCode).toBe(1);
+      expect(reload.stderr).toMatch(new RegExp(`^vxmesh: the answer from ${socket} to POST /reload is not a vxmesh operation result: .*found text "<html>`));
+      const wait = await execa('ip', ['netns', 'exec', s1.ns, process.execPath, CLI, 'wait-ready', '--timeout', '1', '--run-dir', dir], { reject: false });
+      expect(wait.exitCode).toBe(3);
+      expect(wait.stderr).toContain('is not a vxmesh status report');
+    } finally {
+      await html.stop();
+    }
+    // Nobody sent it a token on the socket either.
+    expect(html.requests().length).toBeGreaterThan(0);
+    expect(html.requests().every((q) => q.headers.authorization === undefined)).toBe(true);
+    rmSync(socket, { force: true }); // left by the SIGKILLed one
+    const json = await impostor(s1.ns, socket, 'application/json', '{"state":"running","links":null}');
+    try {
+      const r = await cli(s1, 'status', '--run-dir', dir);
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toBe(
+        `vxmesh: the answer from ${socket} to GET /status is not a vxmesh status report: version: expected a string, got nothing; found JSON {"state":"running","links":null}`,
+      );
+    } finally {
+      await json.stop();
+    }
+  });
+});

@@ -10,7 +10,8 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TRACER = join(ROOT, 'test/fixtures/trace-imports.mjs');
 
 async function cli(s: Server | undefined, args: string[], opts: { env?: Record<string, string>; nodeArgs?: string[] } = {}) {
-  const cmd = [process.execPath, ...(opts.nodeArgs ?? []), CLI, ...args];
+  // The verbs reach the daemon through the socket in its state dir.
+  const cmd = [process.execPath, ...(opts.nodeArgs ?? []), CLI, ...args, ...(s ? ['--state-dir', s.stateDir] : [])];
   const r = s ? await execa('ip', ['netns', 'exec', s.ns, ...cmd], { reject: false, env: opts.env, timeout: 60_000 }) : await execa(cmd[0]!, cmd.slice(1), { reject: false, env: opts.env, timeout: 60_000 });
   return { code: r.exitCode, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
@@ -41,7 +42,7 @@ describe('vxmesh CLI: version, exit codes, check --json, what each verb loads', 
     for (const args of [['status'], ['status', '--json'], ['start'], ['stop'], ['reload']]) {
       const r = await cli(up, [...args, '--state-dir', up.stateDir]);
       expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(3);
-      expect(r.stderr).toContain('vxmesh daemon is not running (nothing listens on 127.0.0.1:7789)');
+      expect(r.stderr).toContain(`vxmesh daemon is not running (no API socket at ${join(up.stateDir, 'api.sock')}`);
     }
     expect((await cli(up, ['status', '--bogus'])).code).toBe(2);
     expect((await cli(up, ['frobnicate'])).code).toBe(2);

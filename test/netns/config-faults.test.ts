@@ -98,7 +98,7 @@ describe('config faults on a running daemon (2 servers)', () => {
     for (const s of [s1, s2]) lab.writeConfig(s, peersYaml(lab.servers, { port: 53 }));
     const why = 'mesh.port 53 is the UDP port of DNS: the ingress filter drops UDP to port 53 from every host that is not a peer';
     await waitFor('s1 status warns about port 53', async () => ((await statusJson(s1)).config.warnings as string[]).some((w) => w.startsWith(why)) || JSON.stringify((await statusJson(s1)).config.warnings), 10_000);
-    const table = await execa('ip', ['netns', 'exec', s1.ns, process.execPath, CLI, 'status'], { reject: false, timeout: 20_000 });
+    const table = await execa('ip', ['netns', 'exec', s1.ns, process.execPath, CLI, 'status', '--state-dir', s1.stateDir], { reject: false, timeout: 20_000 });
     expect(table.stdout).toContain(`warning: ${why}`);
     for (const s of [s1, s2]) lab.writeConfig(s, peersYaml(lab.servers));
     await waitFor('s1 back on 4789 without the warning', async () => (await statusJson(s1)).config.warnings.length === 0, 10_000);

@@ -108,7 +108,7 @@ describe('link health through the overlay, 3 servers', () => {
     expect(metricValue(m, 'vxmesh_link_probe_full_size_pass', 'peer="srv2"')).toBe(1);
     expect(metricValue(m, 'vxmesh_link_probe_rtt_seconds', 'peer="srv2"')).toBeGreaterThan(0);
     expect(metricValue(m, 'vxmesh_link_probe_loss_ratio', 'peer="srv2"')).toBeLessThanOrEqual(0.5);
-    const table = await ns(lab.servers[0]!.ns, process.execPath, CLI, 'status');
+    const table = await ns(lab.servers[0]!.ns, process.execPath, CLI, 'status', '--state-dir', lab.servers[0]!.stateDir);
     expect(table).toMatch(/^PEER .* TUNNEL +RTT +LOSS +FULL +AGREE$/m);
     expect(table).toMatch(/^srv2 .* up +[\d.]+ ms +\d+% +yes +yes$/m);
   }, 120_000);

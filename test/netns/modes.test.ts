@@ -136,7 +136,7 @@ describe(`flood-list mode, ${N} servers`, () => {
     expect(st.links.map((l: { peer: string; fdbEntry: boolean }) => [l.peer, l.fdbEntry])).toEqual(lab.servers.slice(1).map((o) => [`srv${o.index}`, true]));
     // The pings above taught vxlan0 each remote container's MAC.
     for (const l of st.links) expect(l.learnedMacs, l.peer).toBeGreaterThanOrEqual(1);
-    const table = await ns(s1.ns, process.execPath, CLI, 'status');
+    const table = await ns(s1.ns, process.execPath, CLI, 'status', '--state-dir', s1.stateDir);
     expect(table).toMatch(/Mode:\s+flood-list: vxlan0 vni 4242/);
     expect(table).toMatch(/srv2\s+198\.18\.0\.2\s+4242\s+vxlan0\s+up\s+present\s+\d+/);
     const metrics = await ns(s1.ns, process.execPath, '-e', "fetch('http://127.0.0.1:7789/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))");
@@ -260,7 +260,7 @@ describe(`multicast mode, ${N} servers, IPv4 group`, () => {
       expect(st.multicast.warning).toMatch(/underlay must route the group/);
       expect(st.ingressFilter).toMatchObject({ present: true, peers: N - 1 });
     }
-    const table = await ns(lab.servers[0]!.ns, process.execPath, CLI, 'status');
+    const table = await ns(lab.servers[0]!.ns, process.execPath, CLI, 'status', '--state-dir', lab.servers[0]!.stateDir);
     expect(table).toMatch(/group 239\.1\.1\.1 on eth0, ttl 4: joined/);
   });
 });

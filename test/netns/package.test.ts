@@ -96,7 +96,7 @@ describe('the Debian package', () => {
     }
     for (const s of lab.servers) {
       // The packaged readiness check, as the unit's ExecStartPost= runs it.
-      const ready = await execa('ip', ['netns', 'exec', s.ns, exe, 'wait-ready', '--timeout', '60'], { env, extendEnv: false, reject: false });
+      const ready = await execa('ip', ['netns', 'exec', s.ns, exe, 'wait-ready', '--timeout', '60', '--state-dir', s.stateDir], { env, extendEnv: false, reject: false });
       expect(ready.exitCode, `${ready.stderr}\n${lab.log(s)}`).toBe(0);
       await waitForConverged(s, 2);
       expect((await chainRules(s.ns))[0]).toBe('-o ! vxlan+ -j RETURN');
@@ -107,7 +107,7 @@ describe('the Debian package', () => {
         if (a !== b) expect(await ping(a, b.address), `${a.address} -> ${b.address}`).toBe(true);
       }
     }
-    const st = await execa('ip', ['netns', 'exec', lab.servers[0]!.ns, exe, 'status', '--json'], { env, extendEnv: false, reject: false });
+    const st = await execa('ip', ['netns', 'exec', lab.servers[0]!.ns, exe, 'status', '--json', '--state-dir', lab.servers[0]!.stateDir], { env, extendEnv: false, reject: false });
     expect(JSON.parse(st.stdout).state).toBe('running');
   });
 

@@ -8,7 +8,7 @@ import { CLI, Lab, chainRules, forwardRules, links, peersYaml, waitForConverged,
  * within its bound, with the reason, when that cannot happen.
  */
 function waitReady(s: Server, timeoutS: number) {
-  return execa('ip', ['netns', 'exec', s.ns, process.execPath, CLI, 'wait-ready', '--timeout', String(timeoutS)], { reject: false, timeout: (timeoutS + 30) * 1000 });
+  return execa('ip', ['netns', 'exec', s.ns, process.execPath, CLI, 'wait-ready', '--timeout', String(timeoutS), '--state-dir', s.stateDir], { reject: false, timeout: (timeoutS + 30) * 1000 });
 }
 
 async function bridgeUp(s: Server): Promise<boolean> {

@@ -5,11 +5,15 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { connect } from 'node:net';
-import { buildServer, isLoopbackHostHeader, listenApi } from '../../src/api/server.js';
+import { spawnSync } from 'node:child_process';
+import { buildServer, isLoopbackHostHeader, listenApi, serveOn } from '../../src/api/server.js';
+import { listenLocal } from '../../src/api/local-listener.js';
+import { listenUnix, resolveRunDir } from '../../src/api/unix-socket.js';
+import { operationAnswer, statusAnswer } from '../../src/cli/answers.js';
 import { API_LIMITS } from '../../src/api/limits.js';
 import { renderMetrics } from '../../src/api/metrics.js';
 import { ensureToken, readToken } from '../../src/api/token.js';
-import { apiGet, apiPost } from '../../src/cli/client.js';
+import { apiGet, apiOperation, apiPost, apiRequest } from '../../src/cli/client.js';
 import { runCliFromSource } from './helpers/cli.js';
 import { formatBytes, linkState, renderOperation, renderStatusTable } from '../../src/cli/render.js';
 import type { LinkStatus, MeshControl, OperationResult, StatusReport } from '../../src/daemon/status.js';
@@ -504,10 +508,112 @@ describe('the CLI sends the token only to loopback', () => {
     }
   });
 
-  it('`vxmesh stop --api 198.18.0.1:7789` exits 1 without reading or sending the token', async () => {
+  it('`vxmesh stop --api 198.18.0.1:7789` talks only to the Unix socket: no socket, not running (3)', async () => {
     const r = await runCliFromSource(['stop', '--api', '198.18.0.1:7789', '--state-dir', '/nonexistent-state-dir']);
-    expect(r.exitCode).toBe(1);
-    expect(r.stderr).toBe('vxmesh: refusing to send the API token to 198.18.0.1:7789: not a loopback address (the daemon\'s API listens on 127.0.0.1 and [::1] only)');
+    expect(r.exitCode).toBe(3);
+    expect(r.stderr).toBe(
+      'vxmesh: vxmesh daemon is not running (no API socket at /nonexistent-state-dir/api.sock; a daemon started with another --state-dir or --run-dir has its socket there)',
+    );
+  });
+
+  it('apiPost never sends the token to the Unix socket', async () => {
+    await expect(apiPost({ socketPath: '/run/vxmesh/api.sock' }, '/stop', TOKEN)).rejects.toThrow(/^refusing to send the API token to \/run\/vxmesh\/api\.sock: the socket needs none/);
+  });
+});
+
+describe('the API on a Unix socket', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'vxmesh-sock-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('the run dir is /run/vxmesh with the default state dir, else the state dir, unless given', () => {
+    expect(resolveRunDir('/var/lib/vxmesh', undefined)).toBe('/run/vxmesh');
+    expect(resolveRunDir('/var/lib/vxmesh/', undefined)).toBe('/run/vxmesh');
+    expect(resolveRunDir('/tmp/lab/ns1/state', undefined)).toBe('/tmp/lab/ns1/state');
+    expect(resolveRunDir('/var/lib/vxmesh', '/run/other')).toBe('/run/other');
+  });
+
+  it('operations need no token on the socket (its file mode authenticates) and still need it on TCP', async () => {
+    const control = fakeControl();
+    const app = buildServer({ control, token: TOKEN, tokenPath: TOKEN_PATH });
+    const listener = await listenLocal({ socketPath: join(dir, 'run', 'api.sock'), hosts: ['127.0.0.1'], port: 0, log: pino({ level: 'silent' }) });
+    await serveOn(app, listener);
+    try {
+      const sock = { socketPath: listener.socketPath };
+      expect((await stat(listener.socketPath)).mode & 0o777).toBe(0o600);
+      expect((await stat(join(dir, 'run'))).mode & 0o777).toBe(0o700);
+      expect(await apiOperation(sock, '/reload')).toMatchObject({ ok: true, operation: 'reload' });
+      expect(await apiGet(sock, '/status')).toEqual(sampleReport());
+      const tcp = { host: '127.0.0.1', port: listener.tcp!.port };
+      const refused = await apiRequest(tcp, 'POST', '/reload', { 'content-length': '0' }, 5000);
+      expect(refused.status).toBe(401);
+      expect(control.calls).toEqual(['reload', 'status']);
+    } finally {
+      await app.close();
+    }
+    await expect(stat(listener.socketPath)).rejects.toThrow(/ENOENT/);
+  });
+
+  it('a second daemon with the same run dir fails; a socket left by a dead one is replaced', async () => {
+    const log = pino({ level: 'silent' });
+    const socketPath = join(dir, 'api.sock');
+    const first = await listenLocal({ socketPath, hosts: ['127.0.0.1'], port: 0, log });
+    await expect(listenLocal({ socketPath, hosts: ['127.0.0.1'], port: 0, log })).rejects.toThrow(
+      `cannot listen on the API socket ${socketPath}: a vxmesh daemon already answers there`,
+    );
+    await first.close();
+    // A SIGKILLed daemon leaves its socket file behind, with nobody answering on it.
+    spawnSync(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(socketPath)}, () => process.kill(process.pid, 'SIGKILL'))`]);
+    expect((await stat(socketPath)).isSocket()).toBe(true);
+    const again = await listenLocal({ socketPath, hosts: ['127.0.0.1'], port: 0, log });
+    await again.close();
+  });
+
+  it('a TCP port held by someone else: the socket still serves, and status says who holds what', async () => {
+    const log = pino({ level: 'silent' });
+    const squatter = (await import('node:http')).createServer((_q, r) => r.end('<html>hi</html>'));
+    await new Promise<void>((r) => squatter.listen({ host: '127.0.0.1', port: 0 }, () => r()));
+    const port = (squatter.address() as { port: number }).port;
+    const app = buildServer({ control: fakeControl(), token: TOKEN, tokenPath: TOKEN_PATH, apiProblems: () => listener.problems() });
+    const listener = await listenLocal({ socketPath: join(dir, 'api.sock'), hosts: ['127.0.0.1'], port, log });
+    await serveOn(app, listener);
+    try {
+      expect(listener.tcp).toBeNull();
+      const s = statusAnswer(await apiGet({ socketPath: listener.socketPath }, '/status'), listener.socketPath);
+      expect(s.state).toBe('degraded');
+      expect(s.reasons).toContain(
+        `API port ${port} is held by another process (not this daemon): whatever answers there is not vxmesh; the API is served on ${listener.socketPath} only (find the holder with \`ss -ltnp sport = :${port}\`)`,
+      );
+    } finally {
+      await app.close();
+      await new Promise<void>((r) => squatter.close(() => r()));
+    }
+  });
+
+  it('refuses a run dir others can write', async () => {
+    const open = join(dir, 'open');
+    await mkdir(open);
+    await chmod(open, 0o777);
+    await expect(listenUnix(join(open, 'api.sock'))).rejects.toThrow(`refusing the API run directory ${open}: mode 0777 lets others replace the socket (make it 0700 or 0750)`);
+  });
+});
+
+describe('answers the CLI accepts', () => {
+  it('a web page, a wrong shape and a foreign JSON are errors naming what was found and where', () => {
+    expect(() => statusAnswer('<!doctype html><html><body>It works</body></html>', '/run/vxmesh/api.sock')).toThrow(
+      'the answer from /run/vxmesh/api.sock to GET /status is not a vxmesh status report: (the whole answer): expected an object, got the string "<!doctype html><html><body>It works</bod..."; found text "<!doctype html><html><body>It works</body></html>"',
+    );
+    expect(() => statusAnswer({ ...sampleReport(), links: undefined }, 'S')).toThrow(/^the answer from S to GET \/status is not a vxmesh status report: links: expected an array, got nothing; found JSON \{/);
+    expect(() => operationAnswer({ hello: 'world' }, 'S', 'reload')).toThrow('the answer from S to POST /reload is not a vxmesh operation result: ok: expected a boolean, got nothing; found JSON {"hello":"world"}');
+    expect(() => statusAnswer({ ...sampleReport(), links: [link({}), { ...link({}), vni: '7' }] }, 'S')).toThrow(/: links\[1\]\.vni: expected a number, got the string "7"; found JSON/);
+    expect(() => statusAnswer({ ...sampleReport(), state: 'fine' }, 'S')).toThrow(/: state: expected one of running, degraded, stopped, got the string "fine"/);
+    expect(statusAnswer(sampleReport(), 'S')).toEqual(sampleReport());
+    expect(statusAnswer(sampleReport({ state: 'degraded', links: [link({ mtu: null, problem: 'down' })], lastReconcile: null }), 'S').state).toBe('degraded');
+    expect(operationAnswer({ ok: true, operation: 'stop', state: 'stopped', changes: [], errors: [] }, 'S', 'stop').ok).toBe(true);
   });
 });
 
