@@ -409,7 +409,7 @@ function convergedActual(cfg: Config, desiredLinks: ReturnType<typeof computeDes
   const chain = isolated ? [] : expectedChain(desiredLinks.links.map((l) => l.device));
   const ing = desiredLinks.ingress;
   const ingress: IngressState = ing
-    ? { available: true, error: undefined, present: true, peers4: [...ing.peers4], peers6: [...ing.peers6], rules: expectedRules(ing.port), dropped: 0, droppedBytes: 0 }
+    ? { available: true, error: undefined, present: true, peers4: [...ing.peers4], peers6: [...ing.peers6], rules: expectedRules(ing.port, ing.local), dropped: 0, droppedBytes: 0 }
     : NO_INGRESS;
   return { links, ebtables: { available: true, error: undefined, chainExists: !isolated, chain, jumps: isolated ? 0 : 1 }, ingress };
 }

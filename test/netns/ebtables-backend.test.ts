@@ -64,7 +64,7 @@ describe('a host whose plain ebtables is the legacy one, on a kernel without leg
       expect(st.loopPrevention).toMatchObject({ mode: 'ebtables', backend: { name: 'nft', ebtables: 'ebtables-nft', save: 'ebtables-nft-save', restore: 'ebtables-nft-restore' }, expected: 2, present: 2, problem: null });
       expect(lab.log(s)).toContain('"msg":"ebtables backend: nft (ebtables-nft)"');
     }
-    const table = await cli(lab.servers[0]!.ns, path, 'status');
+    const table = await cli(lab.servers[0]!.ns, path, 'status', '--state-dir', lab.servers[0]!.stateDir);
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(/^Loop prevention: +ebtables \(backend nft: ebtables-nft\), 2\/2 rules present, 2 ports isolated$/m);
     for (const a of lab.containers) for (const b of lab.containers) if (a !== b) expect(await ping(a, b.address), `${a.address} -> ${b.address}`).toBe(true);
@@ -124,7 +124,7 @@ describe('a host where no ebtables works', () => {
     expect(log).toMatch(/"level":50,.*"msg":"no working ebtables: no VXLAN port joins the bridge until one works"/);
     expect(log).toContain('apt-get install iptables');
 
-    const table = await cli(s1.ns, path, 'status');
+    const table = await cli(s1.ns, path, 'status', '--state-dir', s1.stateDir);
     expect(table.code).toBe(1);
     expect(table.stdout).toMatch(/^Loop prevention: +ebtables \(no working ebtables\), 0\/1 rules present, 0 ports isolated: PROBLEM: no working ebtables .*apt-get install iptables/m);
 
