@@ -12,7 +12,8 @@ import { Lab, peersYaml, run, sleep, type PeerEntry } from '../helpers/lab.js';
  * daemon directly. The unit-run server must be `running` with every link's health ok: the
  * probes (fe80:: on the bridge), the knock and the `ping` children all pass the sandbox.
  */
-const DEBIAN_ROOT = resolve('../shared/tools/debian-root');
+// ../shared beside the checkout (as CI lays it); VXMESH_DEBIAN_ROOT names it elsewhere (a worktree).
+const DEBIAN_ROOT = resolve(process.env.VXMESH_DEBIAN_ROOT ?? '../shared/tools/debian-root');
 const ENV = ['HOME=/root', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'LANG=C.UTF-8', 'DEBIAN_FRONTEND=noninteractive'];
 
 function findDeb(): string {
@@ -38,7 +39,7 @@ describe('the packaged unit under real systemd', () => {
 
   it('runs the mesh with every link healthy', async () => {
     // Fails loudly: the tool (and the debootstrap it installs) is what this test is about.
-    if (!existsSync(DEBIAN_ROOT)) throw new Error(`${DEBIAN_ROOT} not found: this test needs ../shared/tools/debian-root`);
+    if (!existsSync(DEBIAN_ROOT)) throw new Error(`${DEBIAN_ROOT} not found: this test needs ../shared/tools/debian-root (or VXMESH_DEBIAN_ROOT)`);
     const deb = findDeb();
     const boot = await run(DEBIAN_ROOT, ['boot', 'bookworm'], { timeoutMs: 600_000 });
     const m = /^(\d+) (\/\S+)$/m.exec(boot);
