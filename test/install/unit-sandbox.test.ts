@@ -2,7 +2,8 @@ import { execa } from 'execa';
 import { copyFileSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Lab, peersYaml, run, sleep, type PeerEntry } from '../helpers/lab.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Lab, peersYaml, run } from '../helpers/lab.js';
 
 /**
  * The packaged unit's sandbox under real systemd: a stock Debian 12 root booted with systemd as
@@ -56,13 +57,14 @@ describe('the packaged unit under real systemd', () => {
     await inRoot('ip link set lo up && ip link set eth0 up && ip addr add 198.18.0.1/24 dev eth0');
     const s2 = await lab.addServer(2);
     const s3 = await lab.addServer(3);
-    const peers: PeerEntry[] = [{ name: 's1', id: 1, address: '198.18.0.1' }, ...[s2, s3].map((s) => ({ name: `s${s.index}`, id: s.index, address: s.address }))];
+    const peers = [{ index: 1, address: '198.18.0.1' }, s2, s3];
     for (const s of [s2, s3]) {
       lab.writeConfig(s, peersYaml(peers));
       lab.startDaemon(s);
     }
     writeFileSync(join(root, 'etc/vxmesh/peers.yaml'), peersYaml(peers));
-    await inRoot('systemctl start vxmesh', 120_000);
+    const started = await execa(DEBIAN_ROOT, ['exec', pid, 'systemctl start vxmesh'], { reject: false, timeout: 120_000 });
+    if (started.exitCode !== 0) throw new Error(`systemctl start vxmesh failed: ${started.stderr}\n${await inRoot('journalctl -u vxmesh --no-pager -n 40 || true')}`);
 
     // Health needs a few probe rounds (every 10 s); bounded at 90 s.
     let st: any;
