@@ -5,7 +5,8 @@ import { defineConfig } from 'vitest/config';
  * fake clock, reconcile against a strict fake runner; runs as any user, without root or the
  * network tools (`npm run test:unit`). `netns`: the real kernel in network namespaces, and the
  * install tests; needs root, iproute2, ebtables, nft, ping and iperf3, and fails loudly without.
- * `npm test` runs both.
+ * `npm test` runs both. `systemd`: the packaged unit under real systemd, in a Debian root booted
+ * by ../shared/tools/debian-root (`npm run test:systemd`, which CI runs after `npm test`).
  */
 export default defineConfig({
   test: {
@@ -17,6 +18,7 @@ export default defineConfig({
     projects: [
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 20_000 } },
       { extends: true, test: { name: 'netns', include: ['test/netns/**/*.test.ts', 'test/install/**/*.test.ts'], globalSetup: ['test/helpers/global-setup.ts'] } },
+      { extends: true, test: { name: 'systemd', include: ['test/systemd/**/*.test.ts'], globalSetup: ['test/helpers/global-setup.ts'] } },
     ],
   },
 });

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { formatIssue, type ConfigIssue } from '../config/load.js';
 import { ConfigReader, configFingerprint, encodeSavedConfig, readSavedConfig, type SavedConfig } from '../config/reader.js';
+import { pinBridgeIpv6 } from '../kernel/bridge-sysctl.js';
 import { KernelMonitor } from '../kernel/monitor.js';
 import { learnedMacs, multicastGroups, observe } from '../kernel/observe.js';
 import { CommandRunner, withDeadline, type Runner } from '../kernel/runner.js';
@@ -336,7 +337,9 @@ export class Daemon implements MeshControl {
     if (outcome.observed) this.observed = { actual: outcome.observed, at: this.clock.now(), nftEvents };
     for (const { err } of outcome.errors) this.log.error({ err, trigger, planned: outcome.planned }, 'reconcile step failed');
     for (const change of outcome.changes) this.log.info({ change }, 'applied');
-    const errors = outcome.errors.map((e) => e.message);
+    // The bridge's IPv6 sysctls (no RA, no SLAAC from containers): a failure shows in status.
+    const sysctl = goal.kind === 'mesh' && outcome.desired ? await pinBridgeIpv6(goal.config.mesh.bridge) : [];
+    const errors = [...outcome.errors.map((e) => e.message), ...sysctl];
     const report: ReconcileReport = { at: new Date().toISOString(), durationMs: outcome.durationMs, trigger, changes: outcome.changes, errors };
     if (outcome.changes.length || errors.length) this.log.info({ trigger, durationMs: outcome.durationMs, changes: outcome.changes.length, errors: errors.length }, 'reconciled');
     this.last = { report, outcome };
