@@ -1,5 +1,6 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { readFile } from 'node:fs/promises';
+import { networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
 import type { Runner } from '../kernel/runner.js';
 import { readIpv6State } from '../kernel/ipv6.js';
@@ -534,13 +535,21 @@ export class ProbeService {
   }
 }
 
+/**
+ * The bridge's ifindex from sysfs, or from its addresses (getifaddrs, netlink: an IPv6 address's
+ * scope id is its interface's index) where /sys belongs to another network namespace, as in some
+ * sandboxes and containers. 0: the bridge has addresses but no index could be read.
+ */
 async function bridgeIfindex(bridge: string): Promise<number | undefined> {
   try {
     const n = Number((await readFile(`/sys/class/net/${bridge}/ifindex`, 'utf8')).trim());
-    return Number.isInteger(n) && n > 0 ? n : undefined;
+    if (Number.isInteger(n) && n > 0) return n;
   } catch {
-    return undefined;
+    // fall through to the addresses
   }
+  const addrs = networkInterfaces()[bridge];
+  if (!addrs) return undefined;
+  return addrs.find((a) => a.family === 'IPv6' && (a.scopeid ?? 0) > 0)?.scopeid ?? 0;
 }
 
 /** Link-local addresses need the bridge as their scope. */

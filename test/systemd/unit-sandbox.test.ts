@@ -75,7 +75,7 @@ describe('the packaged unit under real systemd', () => {
     }
     const journal = await inRoot('journalctl -u vxmesh --no-pager -n 30 || true');
     expect(st.state, `${JSON.stringify(st.reasons)}\n${journal}`).toBe('running');
-    expect(st.links.map((l: any) => l.health?.state)).toEqual(['ok', 'ok']);
+    expect(st.links.map((l: any) => l.health?.state), `${JSON.stringify({ probe: st.probe, health: st.links.map((l: any) => l.health) })}\n${journal}`).toEqual(['ok', 'ok']);
     // The unit lets the daemon pin the bridge's IPv6 settings (ReadWritePaths= in ProtectKernelTunables=).
     expect((await inRoot('cat /proc/sys/net/ipv6/conf/vxbr0/accept_ra /proc/sys/net/ipv6/conf/vxbr0/autoconf')).split('\n')).toEqual(['0', '0']);
     expect((await inRoot('systemctl is-active vxmesh')).trim()).toBe('active');
