@@ -71,7 +71,10 @@ export function isAnswering(s: WindowSummary): boolean | null {
 export function computeLinkHealth(i: LinkHealthInput): LinkHealth {
   const s = i.summary;
   const answering = isAnswering(s);
-  const fullSizePass = s.fullLostInRow >= LOST_IN_ROW ? false : s.fullPassed === null ? null : s.fullPassed || s.fullLostInRow < LOST_IN_ROW;
+  // Full-size probes lost while the small ones since are still undecided say nothing yet: the
+  // whole link may have gone (a port change, a drop rule), which the small ones show next.
+  const fullLost = s.fullLostInRow >= LOST_IN_ROW;
+  const fullSizePass = fullLost ? (s.smallAnsweredSinceFullLoss ? false : null) : s.fullPassed === null ? null : s.fullPassed || s.fullLostInRow < LOST_IN_ROW;
   const differences = answering && i.lastInfo ? diffAgreement(i.ours, i.lastInfo) : [];
   const h: LinkHealth = {
     state: 'unknown',
@@ -103,6 +106,11 @@ export function computeLinkHealth(i: LinkHealthInput): LinkHealth {
     const problems: string[] = [];
     if (differences.length) problems.push(`config differs: ${differences.join('; ')}`);
     if (fullSizePass === false) problems.push(`full-size frames (MTU ${i.ours.mtu}) do not cross, small ones do${underlayText}`);
+    if (problems.length === 0 && fullLost) {
+      h.state = 'warning';
+      h.problem = 'full-size probes lost; a small probe tells next whether frames are too large or the link is down';
+      return h;
+    }
     h.state = problems.length ? 'failure' : 'ok';
     h.problem = problems.length ? problems.join('; ') : null;
     return h;

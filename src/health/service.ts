@@ -309,7 +309,11 @@ export class ProbeService {
         const at = wallNow();
         if (this.setup !== setup || !this.bound || this.states.get(s.link.peerId) !== s || s.window.isOutstanding(seq, at, timeoutMs)) return;
         const w = s.window.summarize(at, timeoutMs);
-        if (w.fullLostInRow > 0 && w.fullLostInRow < LOST_IN_ROW) this.send(s, 'full', bytes, to, at);
+        // With a small one beside it: the verdict needs to know whether small frames still cross.
+        if (w.fullLostInRow > 0 && w.fullLostInRow < LOST_IN_ROW) {
+          this.send(s, 'full', bytes, to, at);
+          this.send(s, 'small', 0, to, at);
+        }
         this.refreshReachability(at);
       }, timeoutMs + 50);
       t.unref();

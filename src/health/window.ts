@@ -26,6 +26,12 @@ export interface WindowSummary {
   fullLostInRow: number;
   /** Whether the newest decided full-size probe was answered; null when none is decided yet. */
   fullPassed: boolean | null;
+  /**
+   * A small probe sent after the first full-size probe of the lost row was answered: only then
+   * do lost full-size probes say "too large" rather than "the link went down" (false when no
+   * full-size probe is lost).
+   */
+  smallAnsweredSinceFullLoss: boolean;
   lastAnswerAt: number | null;
 }
 
@@ -78,6 +84,8 @@ export class LinkWindow {
       for (let i = list.length - 1; i >= 0 && list[i]!.rttMs === undefined; i--) n++;
       return n;
     };
+    const fullLostInRow = inRow(full);
+    const fullLostFrom = fullLostInRow > 0 ? full[full.length - fullLostInRow]!.at : null;
     const lastFull = full[full.length - 1];
     return {
       smallDone: small.length,
@@ -86,8 +94,9 @@ export class LinkWindow {
       rttLastMs: rtts.length ? rtts[rtts.length - 1]! : null,
       rttAvgMs: rtts.length ? rtts.reduce((a, b) => a + b, 0) / rtts.length : null,
       smallLostInRow: inRow(small),
-      fullLostInRow: inRow(full),
+      fullLostInRow,
       fullPassed: lastFull === undefined ? null : lastFull.rttMs !== undefined,
+      smallAnsweredSinceFullLoss: fullLostFrom !== null && small.some((x) => x.rttMs !== undefined && x.at >= fullLostFrom),
       lastAnswerAt: this.lastAnswerAt,
     };
   }

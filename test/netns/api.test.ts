@@ -1,6 +1,8 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
+import { ROOT } from '../../lab/harness/paths.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEbtablesChains } from '../../src/kernel/parse.js';
 import { buildMesh, chainRules, CLI, forwardRules, HTTP_BATCH_JS, Lab, links, ns, ping, run, vxlanLinks, waitFor, waitForConverged, type Server } from '../helpers/lab.js';
@@ -407,10 +409,22 @@ describe('an impostor holding 127.0.0.1:7789', () => {
       await waitFor('the daemon\'s API socket', async () => existsSync(socket), 20_000);
       expect(statSync(socket).mode & 0o777).toBe(0o600);
       expect(statSync(s1.stateDir).mode & 0o077).toBe(0);
-      for (const verb of ['status', 'stop']) {
-        const r = await execa('ip', ['netns', 'exec', s1.ns, 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, verb, '--state-dir', s1.stateDir], { reject: false });
+      // The unprivileged user runs the bundled program from a world-readable copy: the checkout
+      // may sit under a home directory it cannot enter (a stock root clones into /root).
+      const bundle = join(ROOT, 'build/vxmesh.cjs');
+      if (!existsSync(bundle)) throw new Error(`${bundle} is missing: npm run package builds it (npm test does)`);
+      const pub = mkdtempSync(join(tmpdir(), 'vxmesh-cli-'));
+      chmodSync(pub, 0o755);
+      copyFileSync(bundle, join(pub, 'vxmesh.cjs'));
+      chmodSync(join(pub, 'vxmesh.cjs'), 0o644);
+      try {
+        for (const verb of ['status', 'stop']) {
+          const r = await execa('ip', ['netns', 'exec', s1.ns, 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, join(pub, 'vxmesh.cjs'), verb, '--state-dir', s1.stateDir], { reject: false });
         expect(r.exitCode, r.stderr).toBe(1);
-        expect(r.stderr).toBe(`vxmesh: permission denied on the API socket ${socket}: it is for root and the daemon's user (run as root; anyone may read GET /status on 127.0.0.1:7789 with curl)`);
+          expect(r.stderr).toBe(`vxmesh: permission denied on the API socket ${socket}: it is for root and the daemon's user (run as root; anyone may read GET /status on 127.0.0.1:7789 with curl)`);
+        }
+      } finally {
+        rmSync(pub, { recursive: true, force: true });
       }
       expect((await links(s1.ns)).some((l) => l.ifname === 'vxbr0')).toBe(true);
     } finally {

@@ -283,6 +283,18 @@ describe('loss and RTT window', () => {
     expect(w.isOutstanding(2, 1003, 800)).toBe(false);
   });
 
+  it('knows whether a small probe was answered after the full-size ones began to go missing', () => {
+    const w = new LinkWindow();
+    w.recordSent(1, 'small', 0);
+    w.recordAnswer(1, 1, 800);
+    w.recordSent(2, 'full', 1000);
+    w.recordSent(3, 'full', 1900);
+    expect(w.summarize(3000, 800)).toMatchObject({ fullLostInRow: 2, smallAnsweredSinceFullLoss: false });
+    w.recordSent(4, 'small', 2000);
+    w.recordAnswer(4, 2001, 800);
+    expect(w.summarize(3000, 800)).toMatchObject({ fullLostInRow: 2, smallAnsweredSinceFullLoss: true });
+  });
+
   it('counts losses in a row and forgets what is older than a minute', () => {
     const w = new LinkWindow();
     w.recordSent(1, 'small', 0);
@@ -295,6 +307,7 @@ describe('loss and RTT window', () => {
     expect(s.smallLostInRow).toBe(3);
     expect(s.fullLostInRow).toBe(3);
     expect(s.fullPassed).toBe(false);
+    expect(s.smallAnsweredSinceFullLoss).toBe(false);
     expect(s.lossRatio).toBe(0.75);
     s = w.summarize(200_000, 800);
     expect(s.smallDone).toBe(0);
@@ -383,7 +396,7 @@ describe('agreement across probe protocol versions (rolling upgrades)', () => {
   });
 
   it('another protocol version is a note on an ok link, not a failure', () => {
-    const summary = { smallDone: 10, smallLost: 0, lossRatio: 0, rttLastMs: 0.5, rttAvgMs: 0.6, smallLostInRow: 0, fullLostInRow: 0, fullPassed: true, lastAnswerAt: 1000 };
+    const summary = { smallDone: 10, smallLost: 0, lossRatio: 0, rttLastMs: 0.5, rttAvgMs: 0.6, smallLostInRow: 0, fullLostInRow: 0, fullPassed: true, smallAnsweredSinceFullLoss: false, lastAnswerAt: 1000 };
     const i: LinkHealthInput = { peer: 'b', remote: '198.18.0.2', probeAddress: 'fe80::7678:0:0:2', summary, since: 0, ours, lastInfo: { ...base, meshDigest: facts.meshDigest }, authenticated: false, tunnelIcmp: null, underlay: null, authMismatch: null };
     const h = computeLinkHealth(i);
     expect(h).toMatchObject({ state: 'ok', agreement: true, peerProtocol: 1, problem: null });
@@ -395,7 +408,7 @@ describe('agreement across probe protocol versions (rolling upgrades)', () => {
 
 describe('link verdict', () => {
   const facts = computeConfigFacts(config(PEERS));
-  const summary = { smallDone: 10, smallLost: 0, lossRatio: 0, rttLastMs: 0.5, rttAvgMs: 0.6, smallLostInRow: 0, fullLostInRow: 0, fullPassed: true, lastAnswerAt: 1000 };
+  const summary = { smallDone: 10, smallLost: 0, lossRatio: 0, rttLastMs: 0.5, rttAvgMs: 0.6, smallLostInRow: 0, fullLostInRow: 0, fullPassed: true, smallAnsweredSinceFullLoss: false, lastAnswerAt: 1000 };
   const input = (over: Partial<LinkHealthInput> = {}): LinkHealthInput => ({
     peer: 'b', remote: '198.18.0.2', probeAddress: 'fe80::7678:0:0:2', summary, since: 0,
     ours: { ...facts, peerName: 'b', vni: 100002 },
@@ -414,12 +427,18 @@ describe('link verdict', () => {
   });
 
   it('full-size loss with small answers is a failure naming the underlay finding', () => {
-    const h = computeLinkHealth(input({ summary: { ...summary, fullLostInRow: 2, fullPassed: false }, underlay: { ...underlay, dfPasses: false, largestPassing: 1400 } }));
+    const h = computeLinkHealth(input({ summary: { ...summary, fullLostInRow: 2, fullPassed: false, smallAnsweredSinceFullLoss: true }, underlay: { ...underlay, dfPasses: false, largestPassing: 1400 } }));
     expect(h.state).toBe('failure');
     expect(h.fullSizePass).toBe(false);
     expect(h.problem).toBe('full-size frames (MTU 1450) do not cross, small ones do; the host 198.18.0.2 answers on the underlay, but a DF ping of 1500 bytes does not cross it; the largest that does is 1400 bytes');
     // One lost full-size probe alone is not a verdict.
     expect(computeLinkHealth(input({ summary: { ...summary, fullLostInRow: 1, fullPassed: false } })).fullSizePass).toBe(true);
+  });
+
+  it('full-size loss before any small probe since is answered: no size verdict yet (the whole link may be down)', () => {
+    const h = computeLinkHealth(input({ summary: { ...summary, fullLostInRow: 2, fullPassed: false, smallAnsweredSinceFullLoss: false }, underlay }));
+    expect(h).toMatchObject({ state: 'warning', reachable: true, fullSizePass: null });
+    expect(h.problem).toBe('full-size probes lost; a small probe tells next whether frames are too large or the link is down');
   });
 
   it('no answers: checking, then daemon down (warning) or unreachable (failure) with the cause', () => {
