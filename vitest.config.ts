@@ -6,7 +6,7 @@ import { defineConfig } from 'vitest/config';
  * network tools (`npm run test:unit`). `netns`: the real kernel in network namespaces, and the
  * install tests; needs root, iproute2, ebtables, nft, ping and iperf3, and fails loudly without.
  * `npm test` runs both. `systemd`: the packaged unit under real systemd, in a Debian root booted
- * by ../shared/tools/debian-root (`npm run test:systemd`; not in CI until it passes: issue 17).
+ * by ../shared/tools/debian-root (`npm run test:systemd`; CI runs it after `npm test`).
  */
 export default defineConfig({
   test: {
