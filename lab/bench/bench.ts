@@ -5,7 +5,8 @@
  * bench.json, bench.svg and results.md under --out (default docs/bench).
  *
  *   node dist-lab/lab/bench/bench.js [--sizes 8,32,64] [--runs 3] [--edits 20] [--smoke] [--out DIR]
- *                           [--only cold,converge,drift,idle,api,cli,data,plan,modes,status] [--status-peers 500]
+ *                           [--only cold,converge,drift,idle,churn,api,cli,data,plan,modes,status] [--status-peers 500]
+ *                           [--churn-veths 3000] [--churn-per-sec 20]
  *                           [--modes-sizes 64,500,2000] [--modes flood-list,isolated,ebtables] [--modes-skip ebtables@500] [--modes-idle-seconds 30]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -35,6 +36,7 @@ import {
   type DataConfig,
   type DataMode,
 } from './measure.js';
+import { vethChurn, type ChurnPhase } from './veth-churn.js';
 import { NetnsRegistry, programLabel, sweepDeadNamespaces, Underlay } from '../harness/netns.js';
 import { isModesRow, markdownTable, modesMarkdownTable, modesTextTable, svgChart, textTable, type Report, type Row } from './report.js';
 
@@ -55,6 +57,9 @@ interface Options {
   /** Cells left out of this run (`mode@peers`): reported as not measured, never left blank. */
   modesSkip: Set<string>;
   modesIdleSeconds: number;
+  /** Unrelated veths on the mesh host, and how many are replaced each second. */
+  churnVeths: number;
+  churnPerSec: number;
   dataSizes: number[];
   out: string;
   only: Set<string>;
@@ -63,7 +68,7 @@ interface Options {
 
 /** The benchmark's namespaces: apart from the test suite's `vxt` and the demo's `vxdemo`. */
 const PREFIX = `vxb${process.pid}`;
-const ALL = ['cold', 'converge', 'drift', 'idle', 'api', 'cli', 'data', 'plan', 'modes', 'status'];
+const ALL = ['cold', 'converge', 'drift', 'idle', 'churn', 'api', 'cli', 'data', 'plan', 'modes', 'status'];
 /** Older spellings that still work: `--only flood` and `--flood-sizes` (the modes figures began as flood-list alone). */
 const ONLY_ALIASES: Record<string, string> = { flood: 'modes' };
 
@@ -83,6 +88,8 @@ function options(argv: string[]): Options {
       'modes-skip': { type: 'string' },
       'modes-idle-seconds': { type: 'string' },
       'status-peers': { type: 'string' },
+      'churn-veths': { type: 'string' },
+      'churn-per-sec': { type: 'string' },
       out: { type: 'string', default: 'docs/bench' },
       only: { type: 'string' },
       smoke: { type: 'boolean', default: false },
@@ -96,7 +103,8 @@ function options(argv: string[]): Options {
     process.stdout.write(
       'usage: bench [--program PATH] [--sizes 8,32,64] [--runs 3] [--edits 20] [--iperf-seconds 3] [--idle-seconds 60] [--plan-sizes 500,1000] [--status-peers 500]\n' +
         '             [--modes-sizes 64,500,2000] [--modes flood-list,isolated,ebtables] [--modes-skip MODE@PEERS,...] [--modes-idle-seconds 30]\n' +
-        '             [--smoke] [--out docs/bench] [--only cold,converge,drift,idle,api,cli,data,plan,modes,status]\n' +
+        '             [--churn-veths 3000] [--churn-per-sec 20]\n' +
+        '             [--smoke] [--out docs/bench] [--only cold,converge,drift,idle,churn,api,cli,data,plan,modes,status]\n' +
         '(--flood-sizes is --modes-sizes, --only flood is --only modes)\n',
     );
     process.exit(0);
@@ -123,6 +131,8 @@ function options(argv: string[]): Options {
     modesSkip: new Set(values['modes-skip'] ? values['modes-skip'].split(',').map((x) => x.trim()) : []),
     modesIdleSeconds: Number(values['modes-idle-seconds'] ?? (smoke ? 2 : 30)),
     statusPeers: Number(values['status-peers'] ?? (smoke ? 10 : 500)),
+    churnVeths: Number(values['churn-veths'] ?? (smoke ? 100 : 3000)),
+    churnPerSec: Number(values['churn-per-sec'] ?? (smoke ? 10 : 20)),
     planReps: smoke ? 2 : 5,
     dataSizes: [...new Set([1, Math.max(...sizes)])],
     out: resolve(values.out),
@@ -290,6 +300,16 @@ async function liveFigures({ o, reg, rows, big, baselineStart, baselineStop }: C
         rows.push({ key: `idle_rss@${n}`, id: 'idle_rss', figure: 'idle daemon: resident memory', size: n, unit: 'MB', kind: 'compare', vxmesh: r1(idle.rssMb), baseline: null, baselineNote: note, ratio: null, ratioText: '', target: '<= 60 MB', pass: idle.rssMb <= 60, detail: { monitorsRssMb: r1(idle.helpersRssMb), windowS: r1(idle.windowS), program: programLabel() } });
         rows.push({ key: `idle_cpu@${n}`, id: 'idle_cpu', figure: 'idle daemon: CPU (incl. resync children)', size: n, unit: 's/min', kind: 'compare', vxmesh: r3(idle.cpuSecPerMin), baseline: null, baselineNote: note, ratio: null, ratioText: '', target: '< 0.5 s/min', pass: idle.cpuSecPerMin < 0.5, detail: { windowS: r1(idle.windowS), resyncS: 30 } });
       }
+      if (o.only.has('churn') && n === big) {
+        log(`${o.churnVeths} unrelated veths beside ${n} remotes, ${o.churnPerSec}/s replaced, ${o.idleSeconds} s a phase...`);
+        const c = await vethChurn(reg, h, { veths: o.churnVeths, churnPerSec: o.churnPerSec, windowMs: o.idleSeconds * 1000 });
+        for (const p of c.phases) log(`churn: ${p.label}: cpu ${p.cpuSecPerMin.toFixed(3)} s/min, ${p.reconcilesPerSec.toFixed(2)} reconciles/s`);
+        const [alone, standing, churned] = c.phases as [ChurnPhase, ChurnPhase, ChurnPhase];
+        const note = 'the same mesh, no veths';
+        const detail = { veths: c.veths, churnPerSec: c.churnPerSec, phases: c.phases.map((p) => ({ ...p, cpuSecPerMin: r3(p.cpuSecPerMin), reconcilesPerSec: r3(p.reconcilesPerSec), windowS: r1(p.windowS) })) };
+        rows.push({ key: `churn_cpu@${n}`, id: 'churn_cpu', figure: `daemon CPU beside ${c.veths} unrelated veths, ${c.churnPerSec}/s replaced (baseline: ${note})`, size: n, unit: 's/min', kind: 'compare', vxmesh: r3(churned.cpuSecPerMin), baseline: r3(alone.cpuSecPerMin), baselineNote: note, ratio: null, ratioText: `standing: ${r3(standing.cpuSecPerMin)}`, target: '< 0.5 s/min', pass: churned.cpuSecPerMin < 0.5, detail });
+        rows.push({ key: `churn_reconciles@${n}`, id: 'churn_reconciles', figure: `reconciles beside ${c.veths} unrelated veths, ${c.churnPerSec}/s replaced (baseline: ${note})`, size: n, unit: '/s', kind: 'compare', vxmesh: r3(churned.reconcilesPerSec), baseline: r3(alone.reconcilesPerSec), baselineNote: note, ratio: null, ratioText: `standing: ${r3(standing.reconcilesPerSec)}`, target: '', pass: null, detail });
+      }
       if (o.only.has('converge')) {
         const c = await convergence(h, o.edits, o.gapMs);
         const p50 = quantile(c.add, 0.5);
@@ -400,7 +420,7 @@ async function dataPathFigures({ o, reg, rows }: Ctx): Promise<void> {
 
 /** Sort the figures and write bench.json, bench.svg and results.md; print the table. */
 function writeReport(o: Options, argv: string[], started: number, rows: Row[]): void {
-  const order = ['cold_start', 'cold_start_process', 'cli_status', 'converge_p50', 'converge_p95', 'drift_p50', 'drift_p95', 'underlay', 'throughput_ref', 'throughput', 'overlay_underlay', 'idle_rss', 'idle_cpu', 'api_status_p95', 'status_idle_p95', 'plan_cold', 'plan_steady', 'plan_steady_isolated', 'plan_parse', 'modes_cold_start', 'modes_converge', 'modes_drift', 'modes_plan_steady', 'modes_status_p95', 'modes_change_rss', 'modes_idle_rss', 'modes_idle_cpu'];
+  const order = ['cold_start', 'cold_start_process', 'cli_status', 'converge_p50', 'converge_p95', 'drift_p50', 'drift_p95', 'underlay', 'throughput_ref', 'throughput', 'overlay_underlay', 'idle_rss', 'idle_cpu', 'churn_cpu', 'churn_reconciles', 'api_status_p95', 'status_idle_p95', 'plan_cold', 'plan_steady', 'plan_steady_isolated', 'plan_parse', 'modes_cold_start', 'modes_converge', 'modes_drift', 'modes_plan_steady', 'modes_status_p95', 'modes_change_rss', 'modes_idle_rss', 'modes_idle_cpu'];
   rows.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id) || (a.size ?? 0) - (b.size ?? 0));
   const report: Report = {
     meta: {
@@ -456,7 +476,7 @@ async function main(): Promise<void> {
   const ul = await Underlay.create(reg);
   if (o.only.has('modes')) await modesFigures(ctx, ul);
   if (o.only.has('cold')) await coldStartFigures(ctx, ul);
-  if (['converge', 'drift', 'idle', 'api', 'cli'].some((f) => o.only.has(f))) await liveFigures(ctx, ul);
+  if (['converge', 'drift', 'idle', 'churn', 'api', 'cli'].some((f) => o.only.has(f))) await liveFigures(ctx, ul);
   if (o.only.has('status')) await statusFigures(ctx, ul);
   await reg.delNs(ul.ns);
   if (o.only.has('data')) await dataPathFigures(ctx);

@@ -89,6 +89,11 @@ export class Lab {
     return name;
   }
 
+  /** A bare namespace of the lab's (removed with it): the far ends of veths a test makes. */
+  addNamespace(suffix: string): Promise<string> {
+    return this.reg.addNs(`${this.prefix}${suffix}`);
+  }
+
   writeConfig(server: Server, text: string, file = 'peers.yaml'): void {
     server.writeConfig(text, file);
   }

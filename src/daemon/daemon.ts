@@ -5,6 +5,7 @@ import { formatIssue, type ConfigIssue } from '../config/load.js';
 import { ConfigReader, configFingerprint, encodeSavedConfig, readSavedConfig, type SavedConfig } from '../config/reader.js';
 import { pinBridgeIpv6 } from '../kernel/bridge-sysctl.js';
 import { KernelMonitor } from '../kernel/monitor.js';
+import { watchedInterfaces } from '../plan/watched-interfaces.js';
 import { learnedMacs, multicastGroups, observe } from '../kernel/observe.js';
 import { CommandRunner, withDeadline, type Runner } from '../kernel/runner.js';
 import { describeBackend, probeEbtablesBackend } from '../kernel/ebtables-backend.js';
@@ -335,6 +336,7 @@ export class Daemon implements MeshControl {
     if (outcome.errors.length) this.counters.reconcileErrors++;
     this.counters.changesApplied += outcome.changes.length;
     if (outcome.observed) this.observed = { actual: outcome.observed, at: this.clock.now(), nftEvents };
+    this.monitor?.watch(watchedInterfaces(outcome.desired, outcome.observed));
     for (const { err } of outcome.errors) this.log.error({ err, trigger, planned: outcome.planned }, 'reconcile step failed');
     for (const change of outcome.changes) this.log.info({ change }, 'applied');
     // The bridge's IPv6 sysctls (no RA, no SLAAC from containers): a failure shows in status.

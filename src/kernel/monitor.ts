@@ -1,13 +1,15 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
 import { spawnChild, spawnFailure } from './runner.js';
+import { IpMonitorFilter } from './monitor-filter.js';
 
 /**
  * Long-running `ip monitor link address` (someone deleted vxlan3, the underlay address
  * appeared), `nft monitor` (someone flushed the ebtables chain) and `bridge monitor fdb`
  * (someone deleted a flood-list entry): each relevant event calls
  * `onEvent`. nft events are filtered to the tables vxmesh cares about, so a busy firewall
- * (Docker, kube-proxy) does not keep the daemon reconciling. Restarted with backoff if it dies.
+ * (Docker, kube-proxy) does not keep the daemon reconciling; `ip` events to the interfaces
+ * vxmesh owns or wants (`watch`), so a busy container host does not either. Restarted with backoff if it dies.
  * Every (re)start also calls `onEvent`: what changed while no monitor was listening is seen
  * only by a full sync.
  */
@@ -23,6 +25,7 @@ export class KernelMonitor {
   private procs: ChildProcess[] = [];
   private readonly running = new Set<string>();
   private closed = false;
+  private readonly ipFilter = new IpMonitorFilter();
 
   constructor(
     private readonly log: Logger,
@@ -60,11 +63,12 @@ export class KernelMonitor {
     const proc = s.child;
     this.procs.push(proc);
     const relevant = RELEVANT[file];
+    const matters = file === 'ip' ? (l: string) => this.ipFilter.matters(l) : (l: string) => !relevant || relevant.test(l);
     let partial = '';
     proc.stdout?.on('data', (chunk: Buffer) => {
       const lines = (partial + chunk.toString()).split('\n');
       partial = lines.pop() ?? '';
-      if (lines.some((l) => !relevant || relevant.test(l))) this.onEvent(file);
+      if (lines.some(matters)) this.onEvent(file);
     });
     proc.on('spawn', () => {
       this.log.debug({ command }, 'monitor started; requesting a sync');
@@ -88,6 +92,14 @@ export class KernelMonitor {
       this.procs = this.procs.filter((p) => p !== proc);
       restart({ exitCode: code, signal });
     });
+  }
+
+  /**
+   * The interfaces whose link and address events matter (vxmesh's devices, the bridge, the
+   * underlay); undefined: all of them, until a reconcile has read the kernel.
+   */
+  watch(names: Iterable<string> | undefined): void {
+    this.ipFilter.watch(names);
   }
 
   /** Whether the `file` monitor (`ip`, `nft`) is running now, so its silence means "nothing changed". */

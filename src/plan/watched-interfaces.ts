@@ -1,0 +1,18 @@
+import { ownerOf, type ActualState } from '../model/state.js';
+import type { DesiredState } from './desired.js';
+
+/**
+ * The interfaces whose link and address events should wake a reconcile: every one vxmesh owns
+ * or wants (its VXLAN devices, the bridge) and the underlay. Undefined (every interface) while
+ * the goal is not a mesh with a known underlay, or the kernel has not been read: then nothing
+ * tells which names will matter.
+ */
+export function watchedInterfaces(desired: DesiredState | undefined, observed: ActualState | undefined): string[] | undefined {
+  if (!desired || !observed) return undefined;
+  const names = new Set<string>([desired.bridge.name]);
+  for (const d of desired.devices) names.add(d.device).add(d.underlay);
+  if (desired.single) names.add(desired.single.device).add(desired.single.underlay);
+  // Owned objects that are no longer wanted: their removal is still vxmesh's to see through.
+  for (const l of observed.links.values()) if (ownerOf(l)) names.add(l.name);
+  return [...names].sort();
+}
