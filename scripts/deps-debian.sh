@@ -8,6 +8,8 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(iproute2 iptables ebtables nftables iputils-ping iperf3 procps systemd ansible ansible-lint)
+# The tests' Router Advertisement sender (a container's RAs must configure no mesh host).
+pkgs+=(radvd)
 # npm run package (dpkg-deb, dpkg-shlibdeps, strip) and its checks (lintian; man for systemd-analyze).
 pkgs+=(dpkg-dev lintian binutils xz-utils man-db)
 # Node.js 20 or newer (Debian 13 ships 20); older Debians need it from elsewhere.

@@ -1,4 +1,4 @@
-import { execa, execaSync } from 'execa';
+import { execa, execaSync, type ResultPromise } from 'execa';
 import { parseEbtablesChains } from '../../src/kernel/parse.js';
 import { CHAIN, DEFAULT_BRIDGE } from '../../src/model/names.js';
 import { NFT_BACKEND } from '../../src/kernel/ebtables-backend.js';
@@ -87,6 +87,15 @@ export class Lab {
     const name = `${this.prefix}${suffix}`;
     await this.underlayNet.addHost(name, [`${address}/24`], { port: suffix, ipv6: true });
     return name;
+  }
+
+  /** A program run in `nsName` for a test (radvd, say): killed by `kill` or by cleanup at the latest. */
+  spawn(nsName: string, args: string[], logFile: string): ResultPromise {
+    return this.reg.spawn(nsName, args, { logFile });
+  }
+
+  kill(p: ResultPromise | undefined): Promise<void> {
+    return this.reg.kill(p);
   }
 
   /** A bare namespace of the lab's (removed with it): the far ends of veths a test makes. */
