@@ -2,7 +2,10 @@
  * Pure parts of `vxmesh doctor`: the verdict of each check from what was read. Kept apart
  * from the reads so each verdict and its fix is tested without a host.
  */
-import { VXLAN_OVERHEAD } from '../model/types.js';
+import { VXLAN_OVERHEAD, type Config } from '../model/types.js';
+import { localAddresses, type LinkInfo } from '../model/state.js';
+import { isOwnedAlias } from '../model/names.js';
+import { computeDesired, findSelf } from '../plan/desired.js';
 
 export type Severity = 'ok' | 'warning' | 'problem';
 
@@ -143,6 +146,18 @@ export function foreignVxlanVerdict(port: number, ownLocal: string, meshVnis: Se
     };
   }
   return { name, severity: 'ok', message: `${foreign.map((f) => `${f.name} (VNI ${f.vni}, local ${f.local})`).join(', ')} share${foreign.length === 1 ? 's' : ''} udp ${port} on other addresses: no VNI in common, left alone by the ingress filter` };
+}
+
+/** Pure: the VXLAN devices vxmesh does not own on the mesh's port, judged against this host's part of `config`. */
+export function vxlanPortConflict(config: Config, node: string | undefined, links: Map<string, LinkInfo>): DoctorCheck | undefined {
+  const self = findSelf(config, node, localAddresses(links));
+  if (!self.ok) return undefined;
+  const desired = computeDesired(config, self.self, self.underlay, self.local);
+  const vnis = new Set([...desired.links.map((l) => l.vni), ...(desired.single ? [desired.single.vni] : [])]);
+  const foreign = [...links.values()]
+    .filter((l) => l.vxlan?.port === config.mesh.port && !isOwnedAlias(l.alias))
+    .map((l) => ({ name: l.name, vni: l.vxlan!.vni, local: l.vxlan!.local }));
+  return foreignVxlanVerdict(config.mesh.port, self.local, vnis, foreign, config.mesh.ingressFilter);
 }
 
 /** The mesh bridge must not take router advertisements or autoconfigure addresses from the overlay. */

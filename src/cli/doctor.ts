@@ -12,12 +12,12 @@ import { describeBackend, findInPath, NO_BACKEND_FIX, probeEbtablesBackend } fro
 import { CommandError, CommandRunner } from '../kernel/runner.js';
 import { parseIpLinks } from '../kernel/parse.js';
 import { localAddresses, type LinkInfo } from '../model/state.js';
-import { computeDesired, findSelf } from '../plan/desired.js';
+import { findSelf } from '../plan/desired.js';
 import { readToken, tokenPath } from '../api/token.js';
 import { isOwnedAlias } from '../model/names.js';
 import type { Config } from '../model/types.js';
 import { EXIT } from './exit-codes.js';
-import { bridgeRaVerdict, failedBatchLine, foreignVxlanVerdict, kernelVerdict, linkLocalRouteVerdict, KERNEL_PROBE_LINES, mtuVerdict, portVerdict, renderCheck, summarize, udpPortUsers, type DoctorCheck } from './doctor-checks.js';
+import { bridgeRaVerdict, failedBatchLine, kernelVerdict, linkLocalRouteVerdict, KERNEL_PROBE_LINES, mtuVerdict, portVerdict, renderCheck, summarize, udpPortUsers, vxlanPortConflict, type DoctorCheck } from './doctor-checks.js';
 import type { CommonOptions } from './options.js';
 
 export async function doctorCommand(common: CommonOptions, json: boolean): Promise<number> {
@@ -160,16 +160,8 @@ async function portCheck(port: number, links: Map<string, LinkInfo>): Promise<Do
 /** Other VXLAN users of the port, and the bridge's IPv6 autoconfiguration and link-local routes. */
 async function meshHostChecks(runner: CommandRunner, config: Config, node: string | undefined, links: Map<string, LinkInfo>): Promise<DoctorCheck[]> {
   const out: DoctorCheck[] = [];
-  const self = findSelf(config, node, localAddresses(links));
-  if (self.ok) {
-    const desired = computeDesired(config, self.self, self.underlay, self.local);
-    const vnis = new Set([...desired.links.map((l) => l.vni), ...(desired.single ? [desired.single.vni] : [])]);
-    const foreign = [...links.values()]
-      .filter((l) => l.vxlan?.port === config.mesh.port && !isOwnedAlias(l.alias))
-      .map((l) => ({ name: l.name, vni: l.vxlan!.vni, local: l.vxlan!.local }));
-    const v = foreignVxlanVerdict(config.mesh.port, self.local, vnis, foreign, config.mesh.ingressFilter);
-    if (v) out.push(v);
-  }
+  const v = vxlanPortConflict(config, node, links);
+  if (v) out.push(v);
   const bridge = config.mesh.bridge;
   const sys = (key: string) => readFile(`/proc/sys/net/ipv6/conf/${bridge}/${key}`, 'utf8').catch(() => undefined);
   const ra = bridgeRaVerdict(bridge, await sys('accept_ra'), await sys('autoconf'));
