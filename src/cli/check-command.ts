@@ -3,9 +3,6 @@ import { formatIssue, loadConfig, type ConfigIssue } from '../config/load.js';
 import { probeEbtablesBackend, type EbtablesChoice } from '../kernel/ebtables-backend.js';
 import { CommandRunner } from '../kernel/runner.js';
 import { EXIT } from './exit-codes.js';
-import { parseIpLinks } from '../kernel/parse.js';
-import type { Config } from '../model/types.js';
-import { vxlanPortConflict, type DoctorCheck } from './doctor-checks.js';
 
 /** What `check --json` prints. */
 export interface CheckReport {
@@ -42,12 +39,7 @@ async function buildCheckReport(dir: string): Promise<CheckReport> {
     ebtables = { backend: eb.backend ?? null, problem: eb.problem ?? null };
     if (eb.problem) warnings.push(`this host: ${eb.problem}`);
   }
-  // Another VXLAN user of the mesh's port on this host (Docker swarm, a hand-made VTEP): the one
-  // thing about the host, besides loop prevention, that a config edit can fix. Root reads it.
-  if (process.geteuid?.() === 0) {
-    const conflict = await readPortConflict(c);
-    if (conflict && conflict.severity !== 'ok') warnings.push(`this host: ${conflict.message} (${conflict.fix})`);
-  }
+
   return {
     ok: true,
     dir,
@@ -68,16 +60,6 @@ async function buildCheckReport(dir: string): Promise<CheckReport> {
     },
     host: { ebtables },
   };
-}
-
-/** Undefined when this host's interfaces cannot be read (then doctor says more). */
-async function readPortConflict(c: Config): Promise<DoctorCheck | undefined> {
-  try {
-    const links = parseIpLinks(await new CommandRunner(pino({ level: 'silent' })).run('ip', ['-j', '-d', 'addr', 'show']));
-    return vxlanPortConflict(c, undefined, links);
-  } catch {
-    return undefined;
-  }
 }
 
 function printCheck(r: CheckReport): void {

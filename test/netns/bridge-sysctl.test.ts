@@ -43,7 +43,10 @@ describe('bridge IPv6 sysctls', () => {
     const conf = join(lab.dir, 'radvd.conf');
     writeFileSync(conf, `interface eth0 {\n  AdvSendAdvert on;\n  MinRtrAdvInterval 3;\n  MaxRtrAdvInterval 4;\n  AdvDefaultLifetime 600;\n  prefix ${prefix}/64 { AdvOnLink on; AdvAutonomous on; };\n};\n`);
     // radvd sends from eth0's link-local address: wait until it is there (past DAD).
-    await waitFor('a link-local address on container 1', async () => /inet6 fe80::\S+ scope link\s*$/m.test(await ns(c1.ns, 'ip', '-6', 'addr', 'show', 'dev', 'eth0')), 10_000, 200);
+    await waitFor('a link-local address on container 1', async () => {
+      const [eth0] = JSON.parse(await ns(c1.ns, 'ip', '-j', '-6', 'addr', 'show', 'dev', 'eth0')) as { addr_info: { local: string; tentative?: boolean }[] }[];
+      return eth0!.addr_info.some((a) => a.local.startsWith('fe80:') && !a.tentative);
+    }, 10_000, 200);
     const radvd = lab.spawn(c1.ns, ['radvd', '--nodaemon', '-C', conf, '-p', join(lab.dir, 'radvd.pid'), '-m', 'stderr'], join(lab.dir, 'radvd.log'));
     try {
       // The control: container 2, behind the other server's tunnel, accepts RAs as any host does.

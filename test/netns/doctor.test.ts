@@ -116,16 +116,14 @@ describe('vxmesh doctor in lab namespaces', () => {
     expect(check(lf, 'ebtables (plain name)')).toMatchObject({ severity: 'warning', fix: expect.stringContaining('update-alternatives --set ebtables') });
   });
 
-  it('names another VXLAN device on the mesh port and address, in doctor and in check', async () => {
+  it('names another VXLAN device on the mesh port and address', async () => {
     // Docker swarm or a hand-made VTEP on udp 4789 with no local address: the ingress filter
     // (which guards vxmesh's address) would drop its packets from hosts that are not peers.
     await ns(s1.ns, 'ip', 'link', 'add', 'vxf', 'type', 'vxlan', 'id', '7777', 'dstport', '4789', 'dev', 'eth0');
     try {
       const r = await doctor(s1);
       expect(check(r, 'vxlan port conflict')).toMatchObject({ severity: 'warning', message: "vxf (VNI 7777, local any) shares udp 4789 on vxmesh's address 198.18.0.1: the ingress filter drops its packets from hosts that are not peers" });
-      const c = await execa('ip', ['netns', 'exec', s1.ns, process.execPath, CLI, 'check', s1.configDir], { reject: false, timeout: 30_000 });
-      expect(c.exitCode, String(c.stderr)).toBe(0);
-      expect(String(c.stdout)).toContain("warning: this host: vxf (VNI 7777, local any) shares udp 4789 on vxmesh's address 198.18.0.1: the ingress filter drops its packets from hosts that are not peers (give it its own local address");
+      expect(check(r, 'vxlan port conflict').fix).toContain('give it its own local address');
     } finally {
       await ns(s1.ns, 'ip', 'link', 'del', 'vxf');
     }
