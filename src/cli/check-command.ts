@@ -39,7 +39,6 @@ async function buildCheckReport(dir: string): Promise<CheckReport> {
     ebtables = { backend: eb.backend ?? null, problem: eb.problem ?? null };
     if (eb.problem) warnings.push(`this host: ${eb.problem}`);
   }
-
   return {
     ok: true,
     dir,
