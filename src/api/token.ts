@@ -87,7 +87,7 @@ export async function readToken(stateDir: string): Promise<string> {
  * Whoever can replace files in the state directory can replace the token: it must belong to
  * the daemon's user, and nobody else may list or enter it. Returns the old mode if it changed.
  */
-async function secureStateDir(stateDir: string): Promise<number | null> {
+export async function secureStateDir(stateDir: string): Promise<number | null> {
   const st = await stat(stateDir);
   if (!st.isDirectory()) throw new Error(`state directory ${stateDir} is not a directory`);
   const uid = process.geteuid?.();
@@ -123,7 +123,7 @@ async function readOwnTokenFile(path: string): Promise<{ text: string; fixedMode
 }
 
 /** Opens without following a symlink (ELOOP if it is one), and never blocks on a FIFO. */
-async function withNoFollow<T>(path: string, fn: (handle: FileHandle) => Promise<T>): Promise<T> {
+export async function withNoFollow<T>(path: string, fn: (handle: FileHandle) => Promise<T>): Promise<T> {
   const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
   try {
     return await fn(handle);
