@@ -10,7 +10,7 @@
 import { constants } from 'node:fs';
 import { chmod, mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { secureStateDir, withNoFollow } from '../api/token.js';
+import { secureStateDir, withNoFollow } from '../util/secure-file.js';
 import { generatePrivateKey, keyProblem, publicKeyOf } from '../model/wireguard.js';
 
 export const KEY_FILE_NAME = 'wireguard.key';
