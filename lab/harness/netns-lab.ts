@@ -113,6 +113,15 @@ export class Lab {
     return c;
   }
 
+  /** A long-running process in one of the lab's namespaces (a capture): killed at cleanup at the latest. */
+  spawnIn(nsName: string, args: string[]): ReturnType<NetnsRegistry['spawn']> {
+    return this.reg.spawn(nsName, args);
+  }
+
+  killProc(p: ReturnType<NetnsRegistry['spawn']> | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    return this.reg.kill(p, signal);
+  }
+
   async cleanup(): Promise<void> {
     await Promise.all(this.servers.map((s) => s.stop('SIGKILL')));
     this.reg.cleanupSync();
