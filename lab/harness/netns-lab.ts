@@ -1,4 +1,5 @@
 import { execa, execaSync } from 'execa';
+import { rmSync } from 'node:fs';
 import { parseEbtablesChains } from '../../src/kernel/parse.js';
 import { CHAIN, DEFAULT_BRIDGE } from '../../src/model/names.js';
 import { NFT_BACKEND } from '../../src/kernel/ebtables-backend.js';
@@ -89,6 +90,11 @@ export class Lab {
     return name;
   }
 
+  /** Remove a namespace addUnderlayHost made (and the processes in it). */
+  async removeHost(nsName: string): Promise<void> {
+    await this.reg.delNs(nsName);
+  }
+
   writeConfig(server: Server, text: string, file = 'peers.yaml'): void {
     server.writeConfig(text, file);
   }
@@ -122,9 +128,17 @@ export class Lab {
     return this.reg.kill(p, signal);
   }
 
+  private readonly files: string[] = [];
+
+  /** A file outside the lab's directory that its processes leave (wireguard-go's control socket): removed at cleanup. */
+  removeAtCleanup(path: string): void {
+    this.files.push(path);
+  }
+
   async cleanup(): Promise<void> {
     await Promise.all(this.servers.map((s) => s.stop('SIGKILL')));
     this.reg.cleanupSync();
+    for (const f of this.files.splice(0)) rmSync(f, { force: true });
   }
 }
 

@@ -27,7 +27,12 @@ let labSeq = 0;
 /** Per-lab-server interface names, unique on the machine (pid and lab), at most 15 characters. */
 export function wgDeviceNames(lab: Lab): (s: Server) => string {
   const tag = `${process.pid % 100000}${labSeq++ % 10}`;
-  return (s) => `vxwg${tag}s${s.index}`;
+  return (s) => {
+    const name = `vxwg${tag}s${s.index}`;
+    // A wireguard-go killed with SIGKILL (as cleanup does) leaves its socket behind.
+    lab.removeAtCleanup(`/var/run/wireguard/${name}.sock`);
+    return name;
+  };
 }
 
 export interface EncryptedLab {
