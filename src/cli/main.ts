@@ -53,7 +53,7 @@ const VERB_HELP: Record<string, string> = {
   restart: 'Usage: vxmesh restart [--state-dir DIR] [--run-dir DIR] [--json]\nStop, then start.\n',
   reload: 'Usage: vxmesh reload [--state-dir DIR] [--run-dir DIR] [--json]\nRe-read the config now and reconcile (a save does this by itself). Exit 1 when the config is invalid (the mesh keeps the last good one).\n',
   check: 'Usage: vxmesh check [DIR] [--json]\nValidate DIR/peers.yaml and DIR/peers.d/*.yaml (default: --config). Errors as file:line:col: field: message; exit 1 on any. As root it also says when no ebtables works on this host.\n',
-  plan: 'Usage: vxmesh plan [--config DIR] [--node NAME]\nPrint the exact nft/ip/ebtables commands a reconcile would run now, without running them.\n',
+  plan: 'Usage: vxmesh plan [--config DIR] [--node NAME] [--state-dir DIR]\nPrint the exact nft/ip/ebtables/wg commands a reconcile would run now, without running them.\n',
   doctor: 'Usage: vxmesh doctor [--config DIR] [--node NAME] [--state-dir DIR] [--json]\nCheck this host before anything is changed: kernel support (vxlan, bridge, port isolation), the ebtables backend and nft, the underlay device and its MTU, the UDP port, the config, the API token. One line per check: ok, warning or problem with its fix. Exit 1 on a problem.\n',
 };
 
