@@ -62,6 +62,7 @@ export interface Draft {
   ebtables: string[][];
   post: string[];
   /** Encrypted mode: the WireGuard interface (see wireguard.ts). */
+  wgDel: string[];
   wgGo: string | undefined;
   wgIp: string[];
   wg: string[][];
@@ -70,7 +71,7 @@ export interface Draft {
 }
 
 function newDraft(): Draft {
-  return { nft: undefined, pre: [], fdb: [], chain: undefined, chainAppend: [], ebtables: [], post: [], wgGo: undefined, wgIp: [], wg: [], changes: [], blocked: [] };
+  return { nft: undefined, pre: [], fdb: [], chain: undefined, chainAppend: [], ebtables: [], post: [], wgDel: [], wgGo: undefined, wgIp: [], wg: [], changes: [], blocked: [] };
 }
 
 /**
@@ -115,6 +116,7 @@ export interface PhaseRow {
  */
 export const PHASES: readonly PhaseRow[] = [
   { phase: 'ingress', tool: 'nft', guardsLoops: false, needsLoopSafety: false, take: (d) => (d.nft ? [{ args: ['-f', '-'], input: d.nft }] : []) },
+  { phase: 'wireguard', tool: 'ip', guardsLoops: false, needsLoopSafety: false, take: (d) => (d.wgDel.length ? [{ args: BATCH, input: lines(d.wgDel) }] : []) },
   { phase: 'wireguard', tool: 'wireguard-go', guardsLoops: false, needsLoopSafety: false, take: (d) => (d.wgGo ? [{ args: [d.wgGo] }] : []) },
   { phase: 'wireguard', tool: 'ip', guardsLoops: false, needsLoopSafety: false, take: (d) => (d.wgIp.length ? [{ args: BATCH, input: lines(d.wgIp) }] : []) },
   { phase: 'wireguard', tool: 'wg', guardsLoops: false, needsLoopSafety: false, take: (d) => d.wg.map((args) => ({ args })) },

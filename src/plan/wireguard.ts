@@ -94,6 +94,8 @@ export function mtuChainOf(w: WireguardDesired, actual: ActualState, meshMtu: nu
 
 /** What planWireguard writes into (the draft of plan.ts). */
 export interface WireguardPlan {
+  /** ip batch lines run first: an interface that must be made anew goes. */
+  wgDel: string[];
   /** `wireguard-go <dev>` when the userspace interface must be started. */
   wgGo: string | undefined;
   /** ip batch lines for the interface (create, mark, MTU, address, up), run before the VXLAN devices. */
@@ -128,7 +130,14 @@ export function planWireguard(plan: WireguardPlan, w: WireguardDesired, actual: 
   const under = actual.links.get(w.underlay);
   const mtu = under ? under.mtu - WIREGUARD_OVERHEAD[w.underlayFamily] : a?.mtu ?? 1420;
   const cidr = `${w.address}/${w.prefixLen}`;
-  if (!a) {
+  // A wireguard-go that `wg` cannot reach (its control socket removed) can never be configured
+  // again: its interface is made anew. The VXLAN devices on it go with it and are made again too.
+  const unreachable = a?.kind === 'tun' && actual.wireguardError !== undefined && actual.wireguard === undefined;
+  if (unreachable) {
+    plan.wgDel.push(`link del dev ${w.device}`);
+    plan.changes.push(`recreate WireGuard interface ${w.device}: wg cannot reach its wireguard-go (${actual.wireguardError})`);
+  }
+  if (!a || unreachable) {
     if (w.implementation === 'kernel') plan.wgIp.push(`link add name ${w.device} type wireguard`);
     else plan.wgGo = w.device;
     plan.wgIp.push(`link set dev ${w.device} alias ${w.alias}`, ...noPortAddressLines(w.device, actual), `link set dev ${w.device} mtu ${mtu}`, `addr add ${cidr} dev ${w.device}`, `link set dev ${w.device} up`);

@@ -219,6 +219,19 @@ describe('encrypted planning', () => {
     }
   });
 
+  it('a wireguard-go that wg cannot reach (its socket gone) is made anew, delete first', () => {
+    const a = converged(wgState());
+    delete a.wireguard;
+    a.wireguardError = 'wg show vxwg0 dump failed (exit 1): Unable to access interface: Protocol not supported';
+    const plan = computePlan(computeDesiredFor(cfg, HOST, a), a);
+    expect(plan.steps.slice(0, 3).map((s) => [s.tool, s.input ?? s.args.join(' ')])).toEqual([
+      ['ip', 'link del dev vxwg0\n'],
+      ['wireguard-go', 'vxwg0'],
+      ['ip', 'link set dev vxwg0 alias vxmesh:wireguard\nlink set dev vxwg0 addrgenmode none\nlink set dev vxwg0 mtu 1500\naddr add 100.127.0.1/16 dev vxwg0\nlink set dev vxwg0 up\n'],
+    ]);
+    expect(plan.changes[0]).toMatch(/^recreate WireGuard interface vxwg0: wg cannot reach its wireguard-go/);
+  });
+
   it('an interface of that name vxmesh did not make blocks every encrypted link', () => {
     const a = host();
     a.links.set('vxwg0', link('vxwg0', { kind: 'wireguard', alias: undefined }));
