@@ -111,6 +111,10 @@ export class UnderlayCapture {
     this.file = join(lab.dir, `${tag}.pcap`);
   }
 
+  get path(): string {
+    return this.file;
+  }
+
   async start(): Promise<void> {
     // -U: each packet written at once; -s 128: headers are all that is counted.
     this.proc = this.lab.spawnIn(this.lab.underlay, ['tcpdump', '-i', 'ulbr', '-n', '-U', '-s', '128', '-w', this.file]);
@@ -150,4 +154,24 @@ export async function wgDump(s: Server, device: string): Promise<string> {
 
 export async function encryptionStatus(s: Server): Promise<Record<string, any>> {
   return (await statusJson(s)).encryption as Record<string, any>;
+}
+
+/** One UDP packet of a capture: when, from where to where. */
+export interface WirePacket {
+  t: number;
+  src: string;
+  sport: number;
+  dst: string;
+  dport: number;
+}
+
+/** The IPv4 UDP packets of a capture that match `filter`, with their times (tcpdump -tt). */
+export async function packets(capture: UnderlayCapture, filter: string): Promise<WirePacket[]> {
+  const out = await run('tcpdump', ['-r', capture.path, '-n', '-tt', filter]);
+  const res: WirePacket[] = [];
+  for (const line of out.split('\n')) {
+    const m = /^(\d+\.\d+) IP (\d+\.\d+\.\d+\.\d+)\.(\d+) > (\d+\.\d+\.\d+\.\d+)\.(\d+):/.exec(line);
+    if (m) res.push({ t: Number(m[1]), src: m[2]!, sport: Number(m[3]), dst: m[4]!, dport: Number(m[5]) });
+  }
+  return res;
 }
