@@ -23,7 +23,7 @@ import { watchConfig } from './watch.js';
 import { pathExists } from '../util/fs.js';
 import { ProbeService } from '../health/service.js';
 import { computeProbeSetup } from './probe-setup.js';
-import { ensurePrivateKey } from '../keys/private-key.js';
+import { ensurePrivateKey, readPublicKey } from '../keys/private-key.js';
 import { probeWireguard, type WireguardChoice } from '../kernel/wireguard-probe.js';
 import { wireguardDeviceOf } from './reconcile.js';
 import type { WireguardHost } from '../plan/wireguard.js';
@@ -341,6 +341,22 @@ export class Daemon implements MeshControl {
         if (this.wgKey?.problem !== problem) this.log.error({ problem }, 'no WireGuard key: no encrypted link is made');
         this.wgKey = { path: join(this.opts.stateDir, 'wireguard.key'), publicKey: undefined, problem };
       }
+      return;
+    }
+    // Read again at every sync, so a rotated key (docs/encryption.md) is taken up; a file that
+    // went missing or bad is never replaced here, and the key in use stays in use.
+    try {
+      const k = await readPublicKey(this.opts.stateDir);
+      if (k.publicKey !== this.wgKey.publicKey) {
+        this.log.info({ path: k.path, publicKey: k.publicKey, previous: this.wgKey.publicKey }, 'WireGuard key changed; publish its public key as this peer\'s public_key');
+        this.wgKey = { path: k.path, publicKey: k.publicKey, problem: undefined };
+      } else if (this.wgKey.problem) {
+        this.wgKey = { ...this.wgKey, problem: undefined };
+      }
+    } catch (err) {
+      const problem = err instanceof Error ? err.message : String(err);
+      if (this.wgKey.problem !== problem) this.log.error({ problem }, 'cannot read the WireGuard key again; the key in use stays in use');
+      this.wgKey = { ...this.wgKey, problem };
     }
   }
 

@@ -1,7 +1,9 @@
 import { execa } from 'execa';
+import { renameSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, ping, statusJson, vxlanLinks, waitFor, waitForConverged, type Container } from '../helpers/lab.js';
-import { encryptedLab, encryptedMesh, packets, requireTools, TUNNEL_RANGE, UnderlayCapture, waitForEncrypted, type EncryptedLab } from '../helpers/encryption.js';
+import { CLI, Lab, ns, ping, run, statusJson, vxlanLinks, waitFor, waitForConverged, type Container } from '../helpers/lab.js';
+import { buildEncryptedMesh, encryptedLab, encryptedMesh, encryptionStatus, packets, requireTools, TUNNEL_RANGE, UnderlayCapture, waitForEncrypted, type EncryptedLab } from '../helpers/encryption.js';
 
 /** A ping train: sent and answered, at `intervalS`. */
 async function pingTrain(from: Container, to: string, count: number, intervalS: number): Promise<{ sent: number; received: number }> {
@@ -98,5 +100,44 @@ describe('live switch of a running 3-server mesh: none -> wireguard -> none', ()
     const lastWg = new Map(lab.servers.map((s) => [s.address, Math.max(0, ...wire.filter((p) => p.src === s.address && p.dport === 51820).map((p) => p.t))]));
     const early = wire.filter((p) => p.dport === 4789 && p.t < (lastWg.get(p.dst) ?? 0)).length;
     console.info(`switch wireguard -> none: ${early} clear VXLAN packets went to a peer before its last WireGuard packet`);
+  });
+});
+
+describe('key rotation on a running encrypted mesh: srv3 makes a new key, the file is published', () => {
+  const lab = new Lab();
+  let enc: EncryptedLab;
+  beforeAll(async () => {
+    enc = await buildEncryptedMesh(lab, 3);
+    for (const c of lab.containers.slice(1)) expect(await ping(lab.containers[0]!, c.address)).toBe(true);
+  });
+  afterAll(async () => {
+    await lab.cleanup();
+  });
+
+  it('only the links of srv3 pause, for a measured gap; link 1-2 loses nothing; status names no stale key after', async () => {
+    const s3 = lab.servers[2]!;
+    const [c1, c2, c3] = lab.containers as [Container, Container, Container];
+    const old = enc.keys.get(3)!;
+    // 1. A new key on srv3 (the old one kept aside); the daemon still runs the old one.
+    renameSync(join(s3.stateDir, 'wireguard.key'), join(s3.stateDir, 'wireguard.key.old'));
+    const fresh = (await run(process.execPath, [CLI, 'keygen', '--state-dir', s3.stateDir])).trim();
+    expect(fresh).not.toBe(old);
+    enc.keys.set(3, fresh);
+    const trains = [pingTrain(c1, c2.address, TRAIN, INTERVAL_S), pingTrain(c1, c3.address, TRAIN, INTERVAL_S)];
+    await new Promise((r) => setTimeout(r, 2000));
+    // 2. Publish it: every server's peers file at once (an Ansible run).
+    enc.writeAll(encryptedMesh());
+    await waitFor('srv1 to hold srv3\'s new key', async () => (await ns(lab.servers[0]!.ns, 'wg', 'show', enc.device(lab.servers[0]!), 'peers')).includes(fresh), 15_000, 100);
+    const [other, rotated] = await Promise.all(trains);
+    console.info(`rotation of srv3's key: link 1-2 lost ${other!.sent - other!.received} of ${other!.sent}; link 1-3 lost ${rotated!.sent - rotated!.received} pings at ${INTERVAL_S * 1000} ms (gap about ${(rotated!.sent - rotated!.received) * INTERVAL_S * 1000} ms)`);
+    expect(other!.received).toBe(other!.sent);
+    expect((rotated!.sent - rotated!.received) * INTERVAL_S * 1000).toBeLessThan(10_000);
+    expect(await ping(c1, c3.address)).toBe(true);
+    expect((await encryptionStatus(s3)).publicKey).toBe(fresh);
+    expect((await ns(s3.ns, 'wg', 'show', enc.device(s3), 'public-key')).trim()).toBe(fresh);
+    for (const s of lab.servers) {
+      const st = await waitFor(`${s.ns} running`, async () => (await statusJson(s)).state === 'running' || JSON.stringify((await statusJson(s)).reasons), 15_000, 200);
+      expect(st).toBeGreaterThanOrEqual(0);
+    }
   });
 });
