@@ -82,14 +82,15 @@ export function encryptedMesh(extra: Record<string, unknown> = {}): Record<strin
 }
 
 /** Servers 1..n on an underlay of `underlayMtu`, encrypted, daemons running, `remotes` ports up. */
-export async function buildEncryptedMesh(lab: Lab, n: number, opts: { underlayMtu?: number; mesh?: Record<string, unknown>; containerMtu?: number; containers?: boolean } = {}): Promise<EncryptedLab> {
+export async function buildEncryptedMesh(lab: Lab, n: number, opts: { underlayMtu?: number; mesh?: Record<string, unknown>; containerMtu?: number; containers?: boolean; family?: 4 | 6 } = {}): Promise<EncryptedLab> {
   await requireTools();
   await lab.init();
-  for (let i = 1; i <= n; i++) await lab.addServer(i, { mtu: opts.underlayMtu ?? 1560 });
+  for (let i = 1; i <= n; i++) await lab.addServer(i, { mtu: opts.underlayMtu ?? 1560, family: opts.family ?? 4 });
   const enc = await encryptedLab(lab);
   enc.writeAll(encryptedMesh(opts.mesh));
   for (const s of lab.servers) lab.startDaemon(s);
-  for (const s of lab.servers) await waitForEncrypted(s, n - 1);
+  const single = opts.mesh?.mode !== undefined && opts.mesh.mode !== 'per-peer';
+  for (const s of lab.servers) await waitForEncrypted(s, single ? 1 : n - 1);
   if (opts.containers !== false) for (const s of lab.servers) await lab.addContainer(s, s.index, opts.containerMtu ?? 1450);
   return enc;
 }

@@ -113,3 +113,53 @@ describe('encrypted mesh over a 1500 underlay: 1450 cannot fit, the largest that
     expect(st.state, st.reasons.join('; ')).toBe('running');
   });
 });
+
+describe('encrypted flood-list mesh (one VXLAN device, its flood list on tunnel addresses)', () => {
+  const lab = new Lab();
+  let enc: EncryptedLab;
+  const capture = new UnderlayCapture(lab, 'flood');
+  beforeAll(async () => {
+    enc = await buildEncryptedMesh(lab, 3, { mesh: { mode: 'flood-list', vni: 4242 } });
+    await capture.start();
+  });
+  afterAll(async () => {
+    await capture.stop().catch(() => undefined);
+    await lab.cleanup();
+  });
+
+  it('every container pings every other at the mesh MTU, the flood list names tunnel addresses via the WireGuard interface, only WireGuard on the wire', async () => {
+    await expectAllPairsAtMtu(lab.containers, 1450);
+    for (const s of lab.servers) {
+      const [dev] = await vxlanLinks(s.ns);
+      expect((dev!.linkinfo!.info_data as Record<string, unknown>)).toMatchObject({ id: 4242, local: tunnelOf(s.index), link: enc.device(s) });
+      const fdb = JSON.parse(await ns(s.ns, 'bridge', '-j', 'fdb', 'show', 'dev', dev!.ifname)) as { mac: string; dst?: string; viaIf?: string }[];
+      const flood = fdb.filter((e) => e.mac === '00:00:00:00:00:00').map((e) => [e.dst, e.viaIf]).sort();
+      expect(flood).toEqual(lab.servers.filter((o) => o !== s).map((o) => [tunnelOf(o.index), enc.device(s)]).sort());
+    }
+    await capture.stop();
+    expect(await capture.count('udp port 4789')).toBe(0);
+    expect(await capture.count('udp port 51820')).toBeGreaterThan(0);
+    expect((await statusJson(lab.servers[0]!)).state).toBe('running');
+  });
+});
+
+describe('encrypted mesh over IPv6 (underlay 1580 = 1450 + 50 + 80)', () => {
+  const lab = new Lab();
+  let enc: EncryptedLab;
+  beforeAll(async () => {
+    enc = await buildEncryptedMesh(lab, 3, { family: 6, underlayMtu: 1580 });
+  });
+  afterAll(async () => {
+    await lab.cleanup();
+  });
+
+  it('all pairs at 1450 DF; WireGuard endpoints are [v6]:port; the chain reads 1580 -> 1500 -> 1450', async () => {
+    await expectAllPairsAtMtu(lab.containers, 1450);
+    const s1 = lab.servers[0]!;
+    const peers = (await wgDump(s1, enc.device(s1))).trim().split('\n').slice(1).map((l) => l.split('\t')[2]).sort();
+    expect(peers).toEqual(['[2001:2::2]:51820', '[2001:2::3]:51820']);
+    const st = await statusJson(s1);
+    expect(st.encryption.mtuChain).toEqual({ underlay: 1580, wireguard: 1500, fits: 1450, mesh: 1450, ok: true });
+    expect(st.state, st.reasons.join('; ')).toBe('running');
+  });
+});
