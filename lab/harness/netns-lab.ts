@@ -61,6 +61,11 @@ export class Lab {
     return this.reg.dir;
   }
 
+  /** The registry of the lab's namespaces and processes (for the benchmark's helpers). */
+  get registry(): NetnsRegistry {
+    return this.reg;
+  }
+
   /** The underlay: one bridge in its own namespace. */
   async init(): Promise<void> {
     this.ul = await Underlay.create(this.reg, this.underlay, { ipv6: true });
