@@ -8,9 +8,9 @@
  * no command line and in no plan.
  */
 import { constants } from 'node:fs';
-import { chmod, mkdir, open } from 'node:fs/promises';
+import { chmod, mkdir, open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { secureStateDir, withNoFollow } from '../util/secure-file.js';
+import { withNoFollow } from '../util/secure-file.js';
 import { generatePrivateKey, keyProblem, publicKeyOf } from '../model/wireguard.js';
 
 export const KEY_FILE_NAME = 'wireguard.key';
@@ -33,30 +33,52 @@ export interface KeyFile {
 export async function ensurePrivateKey(stateDir: string): Promise<KeyFile> {
   const path = keyPath(stateDir);
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
-  await secureStateDir(stateDir);
-  if (await createExclusively(path, generatePrivateKey())) {
-    const { key } = await readKeyFile(path);
+  const owner = await keyOwner(stateDir, true);
+  if (await createExclusively(path, generatePrivateKey(), owner)) {
+    const { key } = await readKeyFile(path, owner);
     return { path, publicKey: publicKeyOf(key), created: true, fixedMode: null };
   }
-  const { key, fixedMode } = await readKeyFile(path);
+  const { key, fixedMode } = await readKeyFile(path, owner);
   return { path, publicKey: publicKeyOf(key), created: false, fixedMode };
+}
+
+/**
+ * Whose the key file must be: the daemon's user, which owns the state directory. Root (the
+ * Ansible role's `vxmesh keygen`, an admin's `vxmesh pubkey`) acts for that user: a key it makes
+ * belongs to the directory's owner, so the daemon can read it. Anyone else must own the directory.
+ */
+async function keyOwner(stateDir: string, tighten: boolean): Promise<number | undefined> {
+  const st = await stat(stateDir).catch((err: NodeJS.ErrnoException) => {
+    // Only reading: no directory is no key, which reading the file then says in its words.
+    if (!tighten && err.code === 'ENOENT') return undefined;
+    throw new Error(`cannot use the state directory ${stateDir}: ${err.code ?? err.message}`);
+  });
+  if (!st) return undefined;
+  if (!st.isDirectory()) throw new Error(`state directory ${stateDir} is not a directory`);
+  const uid = process.geteuid?.();
+  if (uid !== undefined && uid !== 0 && st.uid !== uid) throw new Error(`state directory ${stateDir} belongs to uid ${st.uid}, not to this user (uid ${uid}); refusing to keep the WireGuard key there (chown it, or use another --state-dir)`);
+  // Whoever can list or enter the directory could swap the key: nobody but its owner.
+  if (tighten && (st.mode & 0o777) !== 0o700) await chmod(stateDir, 0o700);
+  return uid === undefined ? undefined : st.uid;
 }
 
 /** This server's public key, for `vxmesh pubkey` and the daemon; the error names the file and what to do. */
 export async function readPublicKey(stateDir: string): Promise<{ path: string; publicKey: string }> {
   const path = keyPath(stateDir);
-  const { key } = await readKeyFile(path);
+  const owner = await keyOwner(stateDir, false).catch((err: Error) => {
+    throw new Error(`cannot use the WireGuard private key ${path}: ${err.message}`);
+  });
+  const { key } = await readKeyFile(path, owner);
   return { path, publicKey: publicKeyOf(key) };
 }
 
-async function readKeyFile(path: string): Promise<{ key: string; fixedMode: number | null }> {
+async function readKeyFile(path: string, owner: number | undefined): Promise<{ key: string; fixedMode: number | null }> {
   let r: { text: string; fixedMode: number | null };
   try {
     r = await withNoFollow(path, async (handle) => {
       const st = await handle.stat();
       if (!st.isFile()) throw new Error('it is not a regular file');
-      const uid = process.geteuid?.();
-      if (uid !== undefined && st.uid !== uid) throw new Error(`it belongs to uid ${st.uid}, not to this user (uid ${uid})`);
+      if (owner !== undefined && st.uid !== owner) throw new Error(`it belongs to uid ${st.uid}, not to the state directory's owner (uid ${owner}); remove it or chown it`);
       const mode = st.mode & 0o7777;
       let fixedMode: number | null = null;
       if ((mode & ~KEY_FILE_MODE) !== 0) {
@@ -82,7 +104,7 @@ async function readKeyFile(path: string): Promise<{ key: string; fixedMode: numb
   return { key, fixedMode: r.fixedMode };
 }
 
-async function createExclusively(path: string, key: string): Promise<boolean> {
+async function createExclusively(path: string, key: string, owner: number | undefined): Promise<boolean> {
   let handle;
   try {
     handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, KEY_FILE_MODE);
@@ -92,6 +114,8 @@ async function createExclusively(path: string, key: string): Promise<boolean> {
   }
   try {
     await handle.writeFile(`${key}\n`);
+    // Root making the key for the daemon's user: the file is that user's, as if it made it.
+    if (owner !== undefined && owner !== process.geteuid?.()) await handle.chown(owner, -1);
     await handle.sync();
   } finally {
     await handle.close();

@@ -67,6 +67,16 @@ describe('encrypted mesh: 3 servers, underlay MTU 1560, mesh MTU 1450 (wireguard
     expect(lab.log(s1)).toContain(enc.keys.get(1)!);
   });
 
+  it("link health's full-size probe passes over WireGuard on every link", async () => {
+    for (const s of lab.servers) {
+      await waitFor(`${s.ns}: every link healthy with full-size frames`, async () => {
+        const links = (await statusJson(s)).links as Record<string, any>[];
+        const bad = links.filter((l) => !(l.health?.state === 'ok' && l.health.fullSizePass === true));
+        return bad.length === 0 || bad.map((l) => `${l.peer}: ${JSON.stringify(l.health)}`).join('; ');
+      }, 40_000, 500);
+    }
+  });
+
   it('the underlay carries only WireGuard: no UDP 4789 and no fragment in a capture of all of the above', async () => {
     // Traffic during the capture: a round of full-size pings.
     await expectAllPairsAtMtu(lab.containers, 1450);
