@@ -6,7 +6,6 @@ import { EXIT } from './exit-codes.js';
 import { parseIpLinks } from '../kernel/parse.js';
 import { localAddresses } from '../model/state.js';
 import { computeMtuChain, WIREGUARD_OVERHEAD, type MtuChain } from '../model/wireguard.js';
-import { findSelf } from '../plan/desired.js';
 import type { Config } from '../model/types.js';
 
 /** What `check --json` prints. */
@@ -80,6 +79,8 @@ async function chainHere(c: Config): Promise<NonNullable<CheckReport['mtuChain']
   const need = { needIPv4: c.mesh.mtu + 50 + WIREGUARD_OVERHEAD[4], needIPv6: c.mesh.mtu + 50 + WIREGUARD_OVERHEAD[6] };
   try {
     const links = parseIpLinks(await new CommandRunner(pino({ level: 'silent' })).run('ip', ['-j', '-d', '-s', 'addr', 'show'], { timeoutMs: 5000 }));
+    // Loaded only here: check of a clear mesh loads no planner.
+    const { findSelf } = await import('../plan/desired.js');
     const self = findSelf(c, undefined, localAddresses(links));
     const dev = self.ok ? links.get(self.underlay) : undefined;
     return { ...need, here: self.ok && dev ? computeMtuChain(dev.mtu, self.self.family, c.mesh.mtu) : null };
