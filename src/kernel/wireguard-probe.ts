@@ -25,13 +25,18 @@ export async function probeWireguard(runner: Runner): Promise<WireguardChoice> {
   } catch (err) {
     return { implementation: undefined, problem: `wg does not run (${firstLine(err)}): ${WIREGUARD_FIX}` };
   }
-  let kernelWhy: string;
-  try {
-    await runner.run('ip', ['link', 'add', 'name', PROBE_DEVICE, 'type', 'wireguard'], opts);
-    await runner.run('ip', ['link', 'del', 'dev', PROBE_DEVICE], opts).catch(() => undefined);
-    return { implementation: 'kernel', problem: undefined };
-  } catch (err) {
-    kernelWhy = firstLine(err);
+  let kernelWhy = '';
+  // Twice at most: a probe device left by a daemon killed mid-probe is in the way the first time.
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await runner.run('ip', ['link', 'add', 'name', PROBE_DEVICE, 'type', 'wireguard'], opts);
+      await runner.run('ip', ['link', 'del', 'dev', PROBE_DEVICE], opts).catch(() => undefined);
+      return { implementation: 'kernel', problem: undefined };
+    } catch (err) {
+      kernelWhy = firstLine(err);
+      if (!/File exists/.test(kernelWhy)) break;
+      await runner.run('ip', ['link', 'del', 'dev', PROBE_DEVICE], opts).catch(() => undefined);
+    }
   }
   try {
     await runner.run('wireguard-go', ['--version'], opts);

@@ -2,7 +2,7 @@
  * Encryption with WireGuard (docs/encryption.md): keys, tunnel addresses and the MTU chain.
  * Pure: no file or process here; the key file lives in keys/, the commands in plan/ and kernel/.
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 
 export type Encryption = 'none' | 'wireguard';
 /** Where the WireGuard data path runs: the kernel module, or Debian's wireguard-go. */
@@ -66,11 +66,6 @@ export function generatePrivateKey(): string {
  */
 export function keyFingerprint(publicKey: string): string {
   return `${publicKey.slice(0, 8)}…`;
-}
-
-/** A stable digest of a private key, to log that it changed without logging it. */
-export function keyDigest(key: string): string {
-  return createHash('sha256').update(key).digest('hex').slice(0, 12);
 }
 
 export interface Cidr {

@@ -112,7 +112,7 @@ export function findSelf(config: Config, node: string | undefined, local: LocalA
  */
 export function computeDesired(config: Config, self: Peer, underlay: string, localAddress = self.address, wgHost?: WireguardHost): DesiredState {
   const { mesh } = config;
-  const wireguard = mesh.encryption === 'wireguard' ? computeWireguard(config, self, underlay, localAddress, wgHost) : undefined;
+  const wireguard = mesh.encryption === 'wireguard' ? computeWireguard(config, self, underlay, wgHost) : undefined;
   // What the VXLAN devices ride: the WireGuard interface and tunnel addresses, or the underlay.
   const ride = wireguard ? { dev: wireguard.device, local: wireguard.address, remote: (p: Peer) => wireguard.tunnelOf.get(p.name) ?? p.address } : { dev: underlay, local: localAddress, remote: (p: Peer) => p.address };
   const single = mesh.mode === 'per-peer' ? undefined : computeSingleDevice(config, self, ride.dev, ride.local, ride.remote);

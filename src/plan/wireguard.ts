@@ -56,7 +56,7 @@ export function endpointOf(address: string, port: number): string {
 }
 
 /** Pure: the WireGuard interface and one WireGuard peer per remote (same address family). */
-export function computeWireguard(config: Config, self: Peer, underlay: string, _local: string, host: WireguardHost | undefined): WireguardDesired {
+export function computeWireguard(config: Config, self: Peer, underlay: string, host: WireguardHost | undefined): WireguardDesired {
   const wg = config.mesh.wireguard;
   // Validation guarantees the range and every id's tunnel address.
   const range = parseCidr4(wg.tunnelRange)!;
