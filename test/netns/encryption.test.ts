@@ -1,5 +1,6 @@
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, ns, ping, statusJson, vxlanLinks, waitFor, type Container } from '../helpers/lab.js';
+import { CLI, Lab, ns, ping, statusJson, vxlanLinks, waitFor, type Container } from '../helpers/lab.js';
 import { buildEncryptedMesh, encryptedMesh, encryptionStatus, privateKeyOf, tunnelOf, UnderlayCapture, waitForEncrypted, wgDump, type EncryptedLab } from '../helpers/encryption.js';
 
 /** Every container pings every other, once plain and once DF at exactly the mesh MTU; one byte more fails. */
@@ -67,6 +68,13 @@ describe('encrypted mesh: 3 servers, underlay MTU 1560, mesh MTU 1450 (wireguard
     expect(lab.log(s1)).toContain(enc.keys.get(1)!);
   });
 
+  it('`vxmesh plan` on a converged encrypted server is empty (the filter, the interface and its wg peers read back as planned)', async () => {
+    for (const s of lab.servers) {
+      const out = await ns(s.ns, process.execPath, CLI, 'plan', '--config', s.configDir, '--state-dir', s.stateDir);
+      expect(out.trim(), s.ns).toBe('# nothing to do: the kernel matches the config');
+    }
+  });
+
   it("link health's full-size probe passes over WireGuard on every link", async () => {
     for (const s of lab.servers) {
       await waitFor(`${s.ns}: every link healthy with full-size frames`, async () => {
@@ -108,6 +116,16 @@ describe('encrypted mesh over a 1500 underlay: 1450 cannot fit, the largest that
     expect(st.state).toBe('degraded');
     expect(st.encryption.mtuChain).toEqual({ underlay: 1500, wireguard: 1440, fits: 1390, mesh: 1450, ok: false });
     expect(st.reasons.join('\n')).toContain('mesh mtu 1450 does not fit: underlay 1500 - 60 (WireGuard over IPv4) = 1440, - 50 (VXLAN) = 1390; raise the underlay MTU to 1560 (jumbo frames), or set mesh.mtu: 1390');
+  });
+
+  it('doctor names the WireGuard in use and the MTU chain problem with its fix', async () => {
+    const s1 = lab.servers[0]!;
+    const r = await execa('ip', ['netns', 'exec', s1.ns, process.execPath, CLI, 'doctor', '--json', '--config', s1.configDir, '--state-dir', s1.stateDir], { reject: false, timeout: 60_000 });
+    const checks = (JSON.parse(r.stdout) as { checks: { name: string; severity: string; message: string; fix?: string }[] }).checks;
+    expect(checks.find((c) => c.name === 'wireguard')).toMatchObject({ severity: 'ok', message: expect.stringMatching(/^userspace: wireguard-go/) });
+    const chain = checks.find((c) => c.name === 'mtu chain')!;
+    expect(chain).toMatchObject({ severity: 'problem', message: expect.stringContaining('- 50 (VXLAN) = 1390'), fix: expect.stringContaining('mesh.mtu: 1390') });
+    expect(r.exitCode).toBe(1);
   });
 
   it('with mtu 1390: DF pings of 1390 bytes pass and 1391 do not', async () => {
