@@ -17,6 +17,7 @@ export function validateEncryption(mesh: MeshSettings, peers: Peer[], mainFile: 
     return;
   }
   const wg = mesh.wireguard;
+  if (!mesh.ingressFilter) warnings.push('ingress_filter: false has no effect with encryption: wireguard: the filter (WireGuard port only from peers, VXLAN only through WireGuard, no clear VXLAN out) is part of failing closed');
   if (mesh.mode === 'multicast') {
     err(at('encryption'), 'mesh.encryption', 'wireguard cannot carry multicast mode: WireGuard is point-to-point and drops multicast floods; use mode: flood-list (head-end replication, encrypted) or per-peer');
   }

@@ -196,7 +196,8 @@ export function buildStatus(s: StatusInput): StatusReport {
     encryption,
     loopPrevention: loop,
     ingressFilter: {
-      enabled: s.config?.mesh.ingressFilter ?? true,
+      // With encryption the filter is part of failing closed: on whatever ingress_filter says.
+      enabled: (s.config?.mesh.ingressFilter ?? true) || s.config?.mesh.encryption === 'wireguard',
       present: s.actual.ingress.present,
       peers: s.actual.ingress.peers4.length + s.actual.ingress.peers6.length,
       droppedPackets: s.actual.ingress.dropped,

@@ -110,6 +110,10 @@ describe('encryption config', () => {
     expect(c.peers[1]!.publicKey).toBe(BOB_PUB);
   });
 
+  it('says that ingress_filter: false does not switch the filter off in encrypted mode', () => {
+    expect(config(ENCRYPTED.replace('mesh:\n', 'mesh:\n  ingress_filter: false\n')).warnings).toContain('ingress_filter: false has no effect with encryption: wireguard: the filter (WireGuard port only from peers, VXLAN only through WireGuard, no clear VXLAN out) is part of failing closed');
+  });
+
   it('refuses multicast with wireguard, at the encryption key', () => {
     expect(errors(parseConfig([file(ENCRYPTED.replace('mesh:\n', 'mesh:\n  mode: multicast\n  vni: 5\n  group: 239.1.1.1\n'))]))).toEqual([
       '/etc/vxmesh/peers.yaml:5:15: mesh.encryption: wireguard cannot carry multicast mode: WireGuard is point-to-point and drops multicast floods; use mode: flood-list (head-end replication, encrypted) or per-peer',
