@@ -1,13 +1,21 @@
 import { execa } from 'execa';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildMesh, countArpRequests, Lab, ns, ping, readCounter, statusJson, waitFor, type Container, type Server } from '../helpers/lab.js';
+import { buildMesh, countArpRequests, Lab, ns, ping, readCounter, run, statusJson, waitFor, type Container, type Server } from '../helpers/lab.js';
 import { buildEncryptedMesh, encryptedMesh, tunnelOf, UnderlayCapture, waitForEncrypted, type EncryptedLab } from '../helpers/encryption.js';
 import { pairVni } from '../../src/model/vni.js';
 import { generatePrivateKey, publicKeyOf } from '../../src/model/wireguard.js';
 
-async function pingsOk(a: Container, to: string, tries = 3): Promise<boolean> {
-  for (let k = 0; k < tries; k++) if (await ping(a, to)) return true;
+/**
+ * Pings until one is answered, for at most `ms`. A fresh link's first packet can wait seconds
+ * (seen: over 3 s): WireGuard retries an unanswered handshake after 5 s (REKEY_TIMEOUT). So
+ * "carries nothing" is asserted over 8 s, past that retry.
+ */
+async function pingsOk(a: Container, to: string, ms = 8000): Promise<boolean> {
+  const end = Date.now() + ms;
+  do {
+    if (await ping(a, to)) return true;
+  } while (Date.now() < end);
   return false;
 }
 
@@ -121,6 +129,15 @@ describe('spoofed VXLAN with a peer\'s source address', () => {
       expect((await statusJson(s1)).encryption.clearVxlanDropped.input - before).toBeGreaterThanOrEqual(1);
       expect(await pingsOk(lab.containers[0]!, lab.containers[1]!.address)).toBe(true);
       await lab.removeHost(atk);
+    });
+
+    it('the WireGuard port answers only peers: a host that is not one is dropped and counted', async () => {
+      const s1 = lab.servers[0]!;
+      const other = await lab.addUnderlayHost('wgx', '198.18.0.220');
+      const before = (await statusJson(s1)).encryption.wireguardPortDropped as number;
+      for (let k = 0; k < 3; k++) await run('ip', ['netns', 'exec', other, 'bash', '-c', 'echo probe > /dev/udp/198.18.0.1/51820']);
+      await waitFor('srv1 to count the drops', async () => (await statusJson(s1)).encryption.wireguardPortDropped - before >= 3 || 'not yet', 5000, 200);
+      await lab.removeHost(other);
     });
 
     it("to srv1's tunnel address, from srv2's, arriving on the underlay", async () => {
