@@ -4,12 +4,9 @@
  * Whoever can read it may change the network through POST /start|stop|...
  */
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { chmod, mkdir, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { chmod, mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { secureStateDir, withNoFollow } from '../util/secure-file.js';
-
-export { secureStateDir, withNoFollow };
 
 export const TOKEN_FILE_NAME = 'api-token';
 
