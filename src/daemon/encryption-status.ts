@@ -9,7 +9,11 @@ import type { DesiredLink } from '../plan/desired.js';
 import { mtuChainOf, type WireguardDesired } from '../plan/wireguard.js';
 import type { EncryptionStatus, WgLinkStatus } from './status.js';
 
-export function wgLinkStatus(d: DesiredLink, w: WireguardDesired | undefined, actual: ActualState, nowS: number): WgLinkStatus | null {
+/**
+ * `tunnelFailing`: link health finds the link dead through the tunnel. A stale handshake alone
+ * is an idle link (WireGuard shakes hands only while there is traffic), not a dead one.
+ */
+export function wgLinkStatus(d: DesiredLink, w: WireguardDesired | undefined, actual: ActualState, nowS: number, tunnelFailing = false): WgLinkStatus | null {
   if (!w) return null;
   const want = w.peers.find((p) => p.name === d.peer);
   if (!want) return null;
@@ -19,7 +23,7 @@ export function wgLinkStatus(d: DesiredLink, w: WireguardDesired | undefined, ac
   if (!actual.links.has(w.device)) problem = `WireGuard interface ${w.device} is missing`;
   else if (!have) problem = `no WireGuard peer with public key ${keyFingerprint(want.publicKey)} on ${w.device} (repair pending)`;
   else if (hs === 'never' && have.txBytes > 0) problem = `no handshake: key mismatch, or UDP ${w.port} blocked (this server expects ${d.peer}'s public key ${keyFingerprint(want.publicKey)} and sends to ${want.endpoint})`;
-  else if (hs === 'stale' && have.txBytes > 0) problem = `no handshake for ${nowS - have.latestHandshake} s: key changed, or UDP ${w.port} blocked (public key ${keyFingerprint(want.publicKey)}, endpoint ${want.endpoint})`;
+  else if (hs === 'stale' && tunnelFailing) problem = `no handshake for ${nowS - have.latestHandshake} s: key changed, or UDP ${w.port} blocked (public key ${keyFingerprint(want.publicKey)}, endpoint ${want.endpoint})`;
   return {
     publicKey: keyFingerprint(want.publicKey),
     endpoint: want.endpoint,

@@ -126,7 +126,7 @@ export function buildStatus(s: StatusInput): StatusReport {
   const wg = s.desired?.wireguard;
   const links = (s.desired?.links ?? []).map((d) => ({
     ...(single ? { ...singleLinkStatus(d, single, s.actual, bridgeName, floodDsts), health: s.health?.get(d.peer) ?? null } : linkStatus(d, s, bridgeName)),
-    wireguard: wgLinkStatus(d, wg, s.actual, nowS),
+    wireguard: wgLinkStatus(d, wg, s.actual, nowS, s.health?.get(d.peer)?.state === 'failure'),
   }));
   const encryption = encryptionStatus(wg, s.actual, s.config?.mesh.mtu ?? 1450);
   const one = single ? singleDeviceStatus(single, s.actual, bridgeName, s.joinedGroups) : undefined;
