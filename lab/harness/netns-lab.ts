@@ -1,4 +1,5 @@
 import { execa, execaSync, type ResultPromise } from 'execa';
+import { rmSync } from 'node:fs';
 import { parseEbtablesChains } from '../../src/kernel/parse.js';
 import { CHAIN, DEFAULT_BRIDGE } from '../../src/model/names.js';
 import { NFT_BACKEND } from '../../src/kernel/ebtables-backend.js';
@@ -60,6 +61,11 @@ export class Lab {
     return this.reg.dir;
   }
 
+  /** The registry of the lab's namespaces and processes (for the benchmark's helpers). */
+  get registry(): NetnsRegistry {
+    return this.reg;
+  }
+
   /** The underlay: one bridge in its own namespace. */
   async init(): Promise<void> {
     this.ul = await Underlay.create(this.reg, this.underlay, { ipv6: true });
@@ -103,6 +109,11 @@ export class Lab {
     return this.reg.addNs(`${this.prefix}${suffix}`);
   }
 
+  /** Remove a namespace addUnderlayHost made (and the processes in it). */
+  async removeHost(nsName: string): Promise<void> {
+    await this.reg.delNs(nsName);
+  }
+
   writeConfig(server: Server, text: string, file = 'peers.yaml'): void {
     server.writeConfig(text, file);
   }
@@ -127,9 +138,26 @@ export class Lab {
     return c;
   }
 
+  /** A long-running process in one of the lab's namespaces (a capture): killed at cleanup at the latest. */
+  spawnIn(nsName: string, args: string[]): ReturnType<NetnsRegistry['spawn']> {
+    return this.reg.spawn(nsName, args);
+  }
+
+  killProc(p: ReturnType<NetnsRegistry['spawn']> | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    return this.reg.kill(p, signal);
+  }
+
+  private readonly files: string[] = [];
+
+  /** A file outside the lab's directory that its processes leave (wireguard-go's control socket): removed at cleanup. */
+  removeAtCleanup(path: string): void {
+    this.files.push(path);
+  }
+
   async cleanup(): Promise<void> {
     await Promise.all(this.servers.map((s) => s.stop('SIGKILL')));
     this.reg.cleanupSync();
+    for (const f of this.files.splice(0)) rmSync(f, { force: true });
   }
 }
 

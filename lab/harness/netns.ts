@@ -73,6 +73,7 @@ export class NetnsRegistry {
 
   async delNs(name: string): Promise<void> {
     if (!this.namespaces.delete(name)) return;
+    killNamespacePids(name);
     await run('ip', ['netns', 'del', name]).catch(() => undefined);
   }
 
@@ -115,10 +116,25 @@ export class NetnsRegistry {
   cleanupSync(): void {
     for (const p of this.procs) p.kill('SIGKILL');
     this.procs.clear();
+    // Processes a daemon started that outlive it (wireguard-go detaches on purpose): ended by
+    // their ids before their namespace goes, so none of their devices is left behind.
+    for (const n of this.namespaces) killNamespacePids(n);
     for (const n of this.namespaces) execaSync('ip', ['netns', 'del', n], { reject: false });
     this.namespaces.clear();
     rmSync(this.dir, { recursive: true, force: true });
     process.off('exit', this.onExit);
+  }
+}
+
+/** SIGKILL every process in network namespace `name` (by id, as `ip netns pids` lists them). */
+export function killNamespacePids(name: string): void {
+  const pids = execaSync('ip', ['netns', 'pids', name], { reject: false }).stdout.split(/\s+/).map(Number).filter((p) => Number.isInteger(p) && p > 1 && p !== process.pid);
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
   }
 }
 

@@ -26,7 +26,7 @@ interface Family {
 const MESH_STATES: readonly MeshState[] = ['running', 'degraded', 'stopped'];
 
 export function renderMetrics(status: StatusReport): string {
-  const families = [...meshFamilies(status), ...modeFamilies(status), ...linkFamilies(status.links), ...probeFamilies(status), ...reconcileFamilies(status)];
+  const families = [...meshFamilies(status), ...encryptionFamilies(status), ...modeFamilies(status), ...linkFamilies(status.links), ...probeFamilies(status), ...reconcileFamilies(status)];
   return families.map(renderFamily).join('');
 }
 
@@ -183,6 +183,37 @@ function reconcileFamilies(s: StatusReport): Family[] {
 
 function isLinkUp(l: LinkStatus): boolean {
   return l.present && l.up;
+}
+
+/** Encryption: the mode, the clear VXLAN dropped each way, and each WireGuard peer's handshake age. */
+function encryptionFamilies(s: StatusReport): Family[] {
+  const e = s.encryption;
+  if (!e) return [];
+  const out: Family[] = [
+    {
+      name: 'vxmesh_encryption',
+      type: 'gauge',
+      help: 'Encryption mode of the underlay, one-hot over none and wireguard (with the implementation in use).',
+      samples: (['none', 'wireguard'] as const).map((mode) => ({ labels: { mode, implementation: mode === 'wireguard' ? (e.implementation ?? 'none') : '' }, value: e.mode === mode ? 1 : 0 })),
+    },
+    {
+      name: 'vxmesh_clear_vxlan_dropped_packets_total',
+      type: 'counter',
+      help: 'Clear VXLAN packets dropped: arriving (input), and towards peers in encrypted mode (output: they would have left unencrypted).',
+      samples: [{ labels: { direction: 'input' }, value: e.clearVxlanDropped.input }, { labels: { direction: 'output' }, value: e.clearVxlanDropped.output }],
+    },
+  ];
+  if (e.mode !== 'wireguard') return out;
+  out.push(
+    counter('vxmesh_wireguard_port_dropped_packets_total', 'Packets to the WireGuard port from hosts that are not peers.', e.wireguardPortDropped),
+    {
+      name: 'vxmesh_wireguard_handshake_age_seconds',
+      type: 'gauge',
+      help: 'Seconds since the last WireGuard handshake with each peer (-1: never).',
+      samples: s.links.filter((l) => l.wireguard).map((l) => ({ labels: { peer: l.peer }, value: l.wireguard!.handshakeAgeSeconds ?? -1 })),
+    },
+  );
+  return out;
 }
 
 function gauge(name: string, help: string, value: number): Family {

@@ -4,9 +4,9 @@
  * Whoever can read it may change the network through POST /start|stop|...
  */
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { chmod, mkdir, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { chmod, mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { secureStateDir, withNoFollow } from '../util/secure-file.js';
 
 export const TOKEN_FILE_NAME = 'api-token';
 
@@ -83,23 +83,6 @@ export async function readToken(stateDir: string): Promise<string> {
   return token;
 }
 
-/**
- * Whoever can replace files in the state directory can replace the token: it must belong to
- * the daemon's user, and nobody else may list or enter it. Returns the old mode if it changed.
- */
-async function secureStateDir(stateDir: string): Promise<number | null> {
-  const st = await stat(stateDir);
-  if (!st.isDirectory()) throw new Error(`state directory ${stateDir} is not a directory`);
-  const uid = process.geteuid?.();
-  if (uid !== undefined && st.uid !== uid) {
-    throw new Error(`state directory ${stateDir} belongs to uid ${st.uid}, not to the daemon's user (uid ${uid}); refusing to keep the API token there (chown it, or use another --state-dir)`);
-  }
-  const mode = st.mode & 0o7777;
-  if (mode === STATE_DIR_MODE) return null;
-  await chmod(stateDir, STATE_DIR_MODE);
-  return mode;
-}
-
 /** The existing token file: no symlink, a regular file of the daemon's user, tightened to 0600. */
 async function readOwnTokenFile(path: string): Promise<{ text: string; fixedMode: number | null }> {
   try {
@@ -119,16 +102,6 @@ async function readOwnTokenFile(path: string): Promise<{ text: string; fixedMode
   } catch (err) {
     const why = errorCode(err) === 'ELOOP' ? 'it is a symbolic link; remove it and restart' : err instanceof Error ? err.message : String(err);
     throw new Error(`refusing the API token file ${path}: ${why}`);
-  }
-}
-
-/** Opens without following a symlink (ELOOP if it is one), and never blocks on a FIFO. */
-async function withNoFollow<T>(path: string, fn: (handle: FileHandle) => Promise<T>): Promise<T> {
-  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
-  try {
-    return await fn(handle);
-  } finally {
-    await handle.close();
   }
 }
 

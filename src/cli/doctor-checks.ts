@@ -2,6 +2,7 @@
  * Pure parts of `vxmesh doctor`: the verdict of each check from what was read. Kept apart
  * from the reads so each verdict and its fix is tested without a host.
  */
+import { computeMtuChain, WIREGUARD_OVERHEAD } from '../model/wireguard.js';
 import { VXLAN_OVERHEAD, type Config } from '../model/types.js';
 import { localAddresses, type LinkInfo } from '../model/state.js';
 import { isOwnedAlias } from '../model/names.js';
@@ -75,6 +76,20 @@ export function mtuVerdict(device: string, underlayMtu: number, meshMtu: number,
     message: `${device} MTU ${underlayMtu} is below mesh MTU ${meshMtu} + ${overhead} (IPv${family} VXLAN overhead) = ${need}: full-size frames would be dropped`,
     fix: `raise the underlay MTU to ${need} or more (\`ip link set dev ${device} mtu ${need}\`, and in its network config), or set mesh.mtu to ${underlayMtu - overhead} or less on every server`,
   };
+}
+
+/** Encrypted mode: underlay - 60/80 (WireGuard) - 50 (VXLAN) must carry the mesh MTU. */
+export function wireguardMtuVerdict(device: string, underlayMtu: number, meshMtu: number, family: 4 | 6): DoctorCheck {
+  const c = computeMtuChain(underlayMtu, family, meshMtu);
+  if (c.ok) return { name: 'mtu chain', severity: 'ok', message: `${device} ${c.underlay} -> WireGuard ${c.wireguard} -> VXLAN carries ${c.fits} >= mesh ${meshMtu}` };
+  return { name: 'mtu chain', severity: 'problem', message: `${device}: ${c.problem}`, fix: `\`ip link set dev ${device} mtu ${meshMtu + 50 + WIREGUARD_OVERHEAD[family]}\` where the underlay allows it, or mesh.mtu: ${c.fits} on every server` };
+}
+
+/** Encrypted mode: which WireGuard this host runs, or what to install. */
+export function wireguardVerdict(choice: { implementation: 'kernel' | 'userspace' | undefined; problem: string | undefined }): DoctorCheck {
+  if (choice.implementation === 'kernel') return { name: 'wireguard', severity: 'ok', message: 'kernel module (ip link add ... type wireguard works), configured with wg' };
+  if (choice.implementation === 'userspace') return { name: 'wireguard', severity: 'ok', message: 'userspace: wireguard-go (this kernel has no wireguard module); vxmesh starts it as its own process and makes it again if it dies' };
+  return { name: 'wireguard', severity: 'problem', message: choice.problem ?? 'no WireGuard', fix: 'Debian/Ubuntu: `apt-get install wireguard-tools wireguard-go` (or a kernel with CONFIG_WIREGUARD, Linux >= 5.6, and wireguard-tools)' };
 }
 
 /** Which line of the throwaway `ip -batch` failed, as the kernel feature that is missing. */

@@ -17,6 +17,8 @@ import { readToken, tokenPath } from '../api/token.js';
 import { isOwnedAlias } from '../model/names.js';
 import type { Config } from '../model/types.js';
 import { EXIT } from './exit-codes.js';
+import { probeWireguard } from '../kernel/wireguard-probe.js';
+import { wireguardMtuVerdict, wireguardVerdict } from './doctor-checks.js';
 import { bridgeRaVerdict, failedBatchLine, kernelVerdict, linkLocalRouteVerdict, KERNEL_PROBE_LINES, mtuVerdict, portVerdict, renderCheck, summarize, udpPortUsers, vxlanPortConflict, type DoctorCheck } from './doctor-checks.js';
 import type { CommonOptions } from './options.js';
 
@@ -40,6 +42,7 @@ export async function runChecks(common: CommonOptions): Promise<DoctorCheck[]> {
     checks.push(await kernelCheck(runner, config?.mesh.loopPrevention === 'isolated'));
     checks.push(...(await ebtablesChecks(runner, config)));
     checks.push(await nftCheck(runner, config));
+    if (config?.mesh.encryption === 'wireguard') checks.push(wireguardVerdict(await probeWireguard(runner)));
   }
   let links: Map<string, LinkInfo> | undefined;
   try {
@@ -144,7 +147,7 @@ function underlayChecks(config: Config, node: string | undefined, links: Map<str
       ? { name: 'underlay', severity: 'ok', message: `${self.self.name} on ${dev.name} ${self.local}` }
       : { name: 'underlay', severity: 'warning', message: `${self.self.name} on ${dev.name} ${self.local}, but ${dev.name} is down`, fix: `\`ip link set dev ${dev.name} up\`` },
   ];
-  checks.push(mtuVerdict(dev.name, dev.mtu, config.mesh.mtu, self.self.family));
+  checks.push(config.mesh.encryption === 'wireguard' ? wireguardMtuVerdict(dev.name, dev.mtu, config.mesh.mtu, self.self.family) : mtuVerdict(dev.name, dev.mtu, config.mesh.mtu, self.self.family));
   return checks;
 }
 

@@ -22,6 +22,8 @@ Commands:
   plan                print the exact commands a reconcile would run now, without running them
   doctor [--json]     check this host before anything is changed: kernel, ebtables, nft,
                       underlay and its MTU, the UDP port, the config, the API token
+  keygen              make this server's WireGuard key in --state-dir if it has none; print its public key
+  pubkey              print this server's WireGuard public key (for its peer entry's public_key:)
   wait-ready          wait until the bridge is up with loop prevention (see wait-ready --help)
   import-legacy FILE  write peers.yaml from vxlansetup.sh scripts (see import-legacy --help)
 
@@ -51,9 +53,12 @@ const VERB_HELP: Record<string, string> = {
   restart: 'Usage: vxmesh restart [--state-dir DIR] [--run-dir DIR] [--json]\nStop, then start.\n',
   reload: 'Usage: vxmesh reload [--state-dir DIR] [--run-dir DIR] [--json]\nRe-read the config now and reconcile (a save does this by itself). Exit 1 when the config is invalid (the mesh keeps the last good one).\n',
   check: 'Usage: vxmesh check [DIR] [--json]\nValidate DIR/peers.yaml and DIR/peers.d/*.yaml (default: --config). Errors as file:line:col: field: message; exit 1 on any. As root it also says when no ebtables works on this host.\n',
-  plan: 'Usage: vxmesh plan [--config DIR] [--node NAME]\nPrint the exact nft/ip/ebtables commands a reconcile would run now, without running them.\n',
+  plan: 'Usage: vxmesh plan [--config DIR] [--node NAME] [--state-dir DIR]\nPrint the exact nft/ip/ebtables/wg commands a reconcile would run now, without running them.\n',
   doctor: 'Usage: vxmesh doctor [--config DIR] [--node NAME] [--state-dir DIR] [--json]\nCheck this host before anything is changed: kernel support (vxlan, bridge, port isolation), the ebtables backend and nft, the underlay device and its MTU, the UDP port, the config, the API token. One line per check: ok, warning or problem with its fix. Exit 1 on a problem.\n',
 };
+
+VERB_HELP.keygen = 'Usage: vxmesh keygen [--state-dir DIR]\nMake DIR/wireguard.key (0600) if it does not exist (an existing key is never replaced), and print its public key on stdout. The daemon makes it by itself at first start with mesh.encryption: wireguard.\n';
+VERB_HELP.pubkey = 'Usage: vxmesh pubkey [--state-dir DIR]\nPrint this server\'s WireGuard public key: what its peer entry needs as public_key:. Exit 1 when there is no key yet (see keygen).\n';
 
 const OPERATIONS = ['start', 'stop', 'restart', 'reload'] as const;
 
@@ -125,6 +130,10 @@ async function main(argv: string[]): Promise<number> {
     case 'doctor':
       expectArgs(0);
       return (await import('./doctor.js')).doctorCommand(common, values.json);
+    case 'keygen':
+    case 'pubkey':
+      expectArgs(0);
+      return (await import('./key-command.js')).keyCommand(verb, common.stateDir);
     case 'status':
       expectArgs(0);
       return (await import('./status-command.js')).statusCommand(common, values.json);

@@ -6,6 +6,9 @@ import { planNow } from '../daemon/reconcile.js';
 import { isEmptyPlan, renderPlan } from '../plan/plan.js';
 import { EXIT } from './exit-codes.js';
 import type { CommonOptions } from './options.js';
+import { probeWireguard } from '../kernel/wireguard-probe.js';
+import { keyPath, readPublicKey } from '../keys/private-key.js';
+import type { WireguardHost } from '../plan/wireguard.js';
 
 /** `vxmesh plan`: the exact commands a reconcile would run now, run nothing. */
 export async function planCommand(common: CommonOptions): Promise<number> {
@@ -16,7 +19,8 @@ export async function planCommand(common: CommonOptions): Promise<number> {
   }
   const runner = new CommandRunner(pino({ level: 'silent' }));
   const ebtables = await probeEbtablesBackend(runner);
-  const now = await planNow(runner, { kind: 'mesh', config: r.config, node: common.node }, ebtables);
+  const wireguard = r.config.mesh.encryption === 'wireguard' ? await wireguardHost(runner, common.stateDir) : undefined;
+  const now = await planNow(runner, { kind: 'mesh', config: r.config, node: common.node, ...(wireguard ? { wireguard } : {}) }, ebtables);
   if (!now.plan) {
     process.stderr.write(`cannot plan: ${now.waiting}\n`);
     return EXIT.failure;
@@ -25,4 +29,15 @@ export async function planCommand(common: CommonOptions): Promise<number> {
   for (const b of now.plan.blocked) process.stderr.write(`blocked: ${b}\n`);
   process.stdout.write(isEmptyPlan(now.plan) ? '# nothing to do: the kernel matches the config\n' : renderPlan(now.plan, ebtables.backend) + '\n');
   return EXIT.ok;
+}
+
+/** What the daemon would find: the WireGuard implementation and this server's public key (the key file is only read, never made here). */
+async function wireguardHost(runner: CommandRunner, stateDir: string): Promise<WireguardHost> {
+  const choice = await probeWireguard(runner);
+  try {
+    const k = await readPublicKey(stateDir);
+    return { ...choice, keyFile: k.path, publicKey: k.publicKey, keyProblem: undefined };
+  } catch (err) {
+    return { ...choice, keyFile: keyPath(stateDir), publicKey: undefined, keyProblem: err instanceof Error ? err.message : String(err) };
+  }
 }

@@ -19,6 +19,7 @@ export function renderStatusTable(s: StatusReport, now: Date = new Date()): stri
     ...field('Bridge', bridgeText(s.bridge)),
     ...modeLines(s),
     ...field('Loop prevention', loopPreventionText(s.loopPrevention)),
+    ...(s.encryption ? field('Encryption', encryptionText(s.encryption), encryptedLinkLines(s)) : []),
     ...field('Ingress filter', ingressText(s.ingressFilter)),
     ...field('Link probe', probeText(s.probe)),
     ...(s.warnings.length ? field('Warnings', s.warnings[0]!, s.warnings.slice(1)) : []),
@@ -94,6 +95,22 @@ function loopPreventionText(l: StatusReport['loopPrevention']): string {
   // The backend matters only for ebtables mode; older daemons do not report it.
   const backend = l.mode !== 'ebtables' || l.backend === undefined ? '' : l.backend === null ? ' (no working ebtables)' : ` (backend ${l.backend.name}: ${l.backend.ebtables})`;
   return withProblem(`${l.mode}${backend}, ${l.present}/${l.expected} ${what} present${l.mode === 'ebtables' ? `, ${l.isolatedPorts} ports isolated` : ''}`, l.problem);
+}
+
+function encryptionText(e: StatusReport['encryption']): string {
+  if (e.mode === 'none') return `none (VXLAN crosses the underlay in clear)`;
+  const chain = e.mtuChain ? `, mtu ${e.mtuChain.underlay} -> ${e.mtuChain.wireguard} (WireGuard) -> ${e.mtuChain.fits} (VXLAN) ${e.mtuChain.ok ? '>=' : '<'} ${e.mtuChain.mesh}` : '';
+  return withProblem(`WireGuard, ${e.implementation ?? 'no implementation'} on ${e.device}${e.present ? '' : ' (missing)'}, udp ${e.listenPort ?? '?'}, key ${e.publicKey ?? 'none'}${chain}; clear VXLAN dropped ${e.clearVxlanDropped.input} in, ${e.clearVxlanDropped.output} out`, e.problem);
+}
+
+/** One line per WireGuard peer under the encryption line: key, endpoint, handshake, bytes. */
+function encryptedLinkLines(s: StatusReport): string[] {
+  return s.links.flatMap((l) => {
+    const w = l.wireguard;
+    if (!w) return [];
+    const hs = w.handshake === 'never' ? 'no handshake yet' : `handshake ${w.handshakeAgeSeconds} s ago${w.handshake === 'stale' ? ' (stale)' : ''}`;
+    return [withProblem(`${l.peer}: ${w.publicKey} at ${w.endpoint}, ${hs}, rx ${w.rxBytes} B, tx ${w.txBytes} B`, w.problem)];
+  });
 }
 
 function ingressText(f: StatusReport['ingressFilter']): string {

@@ -222,7 +222,11 @@ const MESH_KEYS: Record<string, keyof MeshSettings> = {
   device: 'device',
   group: 'group',
   ttl: 'ttl',
+  encryption: 'encryption',
 };
+
+/** `mesh.wireguard.*` keys and where each goes. */
+const WIREGUARD_KEYS: Record<string, keyof MeshSettings['wireguard']> = { port: 'port', device: 'device', tunnel_range: 'tunnelRange' };
 
 /** `mesh.probe.*` merge key by key, like the other mesh settings; `mesh.probe_key_file` is `mesh.probe.key_file`. */
 function mergeProbe(mesh: MeshSettings, key: string, value: unknown, f: ParsedFile, setOnce: (key: string, value: unknown, where: Location) => boolean): void {
@@ -241,7 +245,7 @@ function mergeProbe(mesh: MeshSettings, key: string, value: unknown, f: ParsedFi
 
 /** Merge fragments: a setting may repeat only with the same value; peers add up. */
 function mergeFiles(files: ParsedFile[], issues: ConfigIssue[]): (Omit<Config, 'files' | 'warnings'> & { meshWhere: MeshLocations }) | undefined {
-  const mesh: MeshSettings = { ...MESH_DEFAULTS, probe: { ...MESH_DEFAULTS.probe } };
+  const mesh: MeshSettings = { ...MESH_DEFAULTS, probe: { ...MESH_DEFAULTS.probe }, wireguard: { ...MESH_DEFAULTS.wireguard } };
   const setAt = new Map<string, { value: unknown; where: Location }>();
   const setOnce = (key: string, value: unknown, where: Location): boolean => {
     const prev = setAt.get(key);
@@ -260,6 +264,13 @@ function mergeFiles(files: ParsedFile[], issues: ConfigIssue[]): (Omit<Config, '
         mergeProbe(mesh, key, value, f, setOnce);
         continue;
       }
+      if (key === 'wireguard') {
+        for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+          const target = WIREGUARD_KEYS[k];
+          if (target && setOnce(`mesh.wireguard.${k}`, v, f.at(['mesh', 'wireguard', k]))) (mesh.wireguard as unknown as Record<string, unknown>)[target] = v;
+        }
+        continue;
+      }
       const target = MESH_KEYS[key];
       if (target && setOnce(`mesh.${key}`, value, f.at(['mesh', key]))) (mesh as unknown as Record<string, unknown>)[target] = key === 'group' ? canonicalAddress(String(value)) : value;
     }
@@ -272,6 +283,7 @@ function mergeFiles(files: ParsedFile[], issues: ConfigIssue[]): (Omit<Config, '
         family: addressFamily(p.address),
         ...(p.dev ? { dev: p.dev } : {}),
         ...(p.legacy ? { legacy: { remotes: p.legacy.remotes.map((a) => canonicalAddress(a)!) } } : {}),
+        ...(p.public_key ? { publicKey: p.public_key } : {}),
         where: {
           field: `peers[${n}]`,
           item: f.at(['peers', n]),
@@ -279,6 +291,7 @@ function mergeFiles(files: ParsedFile[], issues: ConfigIssue[]): (Omit<Config, '
           id: f.at(['peers', n, 'id']),
           address: f.at(['peers', n, 'address']),
           remotes: (p.legacy?.remotes ?? []).map((_, k) => f.at(['peers', n, 'legacy', 'remotes', k])),
+          publicKey: f.at(['peers', n, 'public_key']),
         },
       });
     });

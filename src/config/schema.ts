@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { canonicalAddress } from './address.js';
 import { PEER_NAME } from '../model/names.js';
+import { keyProblem, parseCidr4 } from '../model/wireguard.js';
 
 // Interface names: what the kernel accepts (<= 15 bytes, no '/', ':' or white space).
 const ifname = z
@@ -29,6 +30,15 @@ export const probeSchema = z
   })
   .strict();
 
+/** `mesh.wireguard`: the encrypted underlay's settings (docs/encryption.md). */
+export const wireguardSchema = z
+  .object({
+    port: z.number().int().min(1).max(65535).optional(),
+    device: ifname.optional(),
+    tunnel_range: z.string().refine((s) => parseCidr4(s) !== undefined, { message: 'must be an IPv4 network in CIDR form with the host bits zero and a prefix of at most /30 (e.g. 169.254.192.0/18)' }).optional(),
+  })
+  .strict();
+
 export const meshSchema = z
   .object({
     bridge: ifname.optional(),
@@ -45,6 +55,8 @@ export const meshSchema = z
     device: ifname.optional(),
     group: address.optional(),
     ttl: z.number().int().min(1).max(255).optional(),
+    encryption: z.enum(['none', 'wireguard']).optional(),
+    wireguard: wireguardSchema.optional(),
   })
   .strict();
 
@@ -54,6 +66,10 @@ export const peerSchema = z
     id: z.number().int().min(0).max(9_999_999_999),
     address,
     dev: ifname.optional(),
+    public_key: z.string().superRefine((s, ctx) => {
+      const why = keyProblem(s);
+      if (why) ctx.addIssue({ code: 'custom', message: why });
+    }).optional(),
     legacy: z.object({ remotes: z.array(address).min(1) }).strict().optional(),
   })
   .strict();

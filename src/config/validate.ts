@@ -1,5 +1,6 @@
 import type { ConfigIssue, MeshLocations } from './issue.js';
 import { validateMode } from './validate-mode.js';
+import { validateEncryption } from './validate-encryption.js';
 import { pairVni } from '../model/vni.js';
 import { deviceName } from '../model/names.js';
 import { IFNAMSIZ_MAX, MAX_VNI, type Location, type MeshSettings, type Peer } from '../model/types.js';
@@ -31,6 +32,7 @@ export function validateMesh(mesh: MeshSettings, peers: Peer[], mainFile: string
   unique((p) => p.address, 'address', (p) => p.where.address, 'address');
 
   validateMode(mesh, peers, mainFile, meshWhere, err, warnings);
+  validateEncryption(mesh, peers, mainFile, meshWhere, err, warnings);
   const perPeer = mesh.mode === 'per-peer';
   for (const p of perPeer ? peers : []) {
     const dev = deviceName(p.id);

@@ -24,6 +24,10 @@ import { watchConfig } from './watch.js';
 import { pathExists } from '../util/fs.js';
 import { ProbeService } from '../health/service.js';
 import { computeProbeSetup } from './probe-setup.js';
+import { ensurePrivateKey, readPublicKey } from '../keys/private-key.js';
+import { probeWireguard, type WireguardChoice } from '../kernel/wireguard-probe.js';
+import { wireguardDeviceOf } from './reconcile.js';
+import type { WireguardHost } from '../plan/wireguard.js';
 
 export interface DaemonOptions {
   configDir: string;
@@ -106,6 +110,9 @@ export class Daemon implements MeshControl {
   private observed: { actual: ActualState; at: number; nftEvents: number } | undefined;
   private nftEvents = 0;
   private ebtables: EbtablesChoice = { backend: undefined, problem: NOT_PROBED };
+  /** Encrypted mode: the WireGuard implementation and this server's key, found at the first sync that needs them. */
+  private wgChoice: WireguardChoice | undefined;
+  private wgKey: { path: string; publicKey: string | undefined; problem: string | undefined } | undefined;
   private markFirstSync: () => void = () => undefined;
   private readonly firstSyncDone = new Promise<void>((resolve) => {
     this.markFirstSync = resolve;
@@ -294,7 +301,64 @@ export class Daemon implements MeshControl {
   private goal(): Goal | undefined {
     // Stopped means kept down: a teardown that failed halfway is completed by the retry.
     if (this.stopped) return { kind: 'teardown' };
-    return this.config ? { kind: 'mesh', config: this.config, node: this.opts.node } : undefined;
+    return this.config ? this.meshGoal(this.config) : undefined;
+  }
+
+  private meshGoal(config: Config): Goal {
+    return { kind: 'mesh', config, node: this.opts.node, ...(config.mesh.encryption === 'wireguard' ? { wireguard: this.wireguardHost() } : {}) };
+  }
+
+  private wireguardHost(): WireguardHost {
+    return {
+      implementation: this.wgChoice?.implementation,
+      problem: this.wgChoice?.problem ?? (this.wgChoice ? undefined : 'WireGuard not probed yet'),
+      keyFile: this.wgKey?.path,
+      publicKey: this.wgKey?.publicKey,
+      keyProblem: this.wgKey?.problem ?? (this.wgKey ? undefined : 'key not read yet'),
+    };
+  }
+
+  /**
+   * Encrypted mode needs a WireGuard implementation and this server's key. Both are looked for
+   * at the first sync that needs them, and again at each sync while missing, so installing
+   * wireguard-go heals the mesh without a restart. The key is made once and kept.
+   */
+  private async prepareWireguard(): Promise<void> {
+    if (this.config?.mesh.encryption !== 'wireguard' || this.stopped) return;
+    if (!this.wgChoice?.implementation) {
+      const first = this.wgChoice === undefined;
+      this.wgChoice = await probeWireguard(this.runner);
+      if (this.wgChoice.implementation) this.log.info({ implementation: this.wgChoice.implementation }, `WireGuard: ${this.wgChoice.implementation === 'kernel' ? 'kernel module' : 'userspace wireguard-go'}`);
+      else if (first) this.log.error({ problem: this.wgChoice.problem }, 'no WireGuard: no encrypted link is made until one works');
+    }
+    if (!this.wgKey?.publicKey) {
+      try {
+        const k = await ensurePrivateKey(this.opts.stateDir);
+        this.wgKey = { path: k.path, publicKey: k.publicKey, problem: undefined };
+        // The public key only: the private key is never logged.
+        this.log.info({ path: k.path, publicKey: k.publicKey, created: k.created, ...(k.fixedMode !== null ? { fixedMode: k.fixedMode.toString(8) } : {}) }, k.created ? 'WireGuard key made; publish its public key as this peer\'s public_key' : 'WireGuard key loaded');
+      } catch (err) {
+        const problem = err instanceof Error ? err.message : String(err);
+        if (this.wgKey?.problem !== problem) this.log.error({ problem }, 'no WireGuard key: no encrypted link is made');
+        this.wgKey = { path: join(this.opts.stateDir, 'wireguard.key'), publicKey: undefined, problem };
+      }
+      return;
+    }
+    // Read again at every sync, so a rotated key (docs/encryption.md) is taken up; a file that
+    // went missing or bad is never replaced here, and the key in use stays in use.
+    try {
+      const k = await readPublicKey(this.opts.stateDir);
+      if (k.publicKey !== this.wgKey.publicKey) {
+        this.log.info({ path: k.path, publicKey: k.publicKey, previous: this.wgKey.publicKey }, 'WireGuard key changed; publish its public key as this peer\'s public_key');
+        this.wgKey = { path: k.path, publicKey: k.publicKey, problem: undefined };
+      } else if (this.wgKey.problem) {
+        this.wgKey = { ...this.wgKey, problem: undefined };
+      }
+    } catch (err) {
+      const problem = err instanceof Error ? err.message : String(err);
+      if (this.wgKey.problem !== problem) this.log.error({ problem }, 'cannot read the WireGuard key again; the key in use stays in use');
+      this.wgKey = { ...this.wgKey, problem };
+    }
   }
 
   /** One run of the queue: an operation, or a reconcile for the triggers that came in. */
@@ -316,6 +380,7 @@ export class Daemon implements MeshControl {
     }
     // Kernel events alone do not re-read the files; everything else does.
     if (triggers.some((t) => t.kind !== 'kernel')) await this.loadConfig(!triggers.some((t) => t.kind === 'config' && t.cause === 'start'));
+    await this.prepareWireguard();
     const goal = this.goal();
     if (!goal) return { ok: true };
     const outcome = await this.reconcileWith(goal, triggers.map(describeTrigger).sort().join(','));
@@ -392,6 +457,7 @@ export class Daemon implements MeshControl {
       }
       case 'reload': {
         await this.loadConfig();
+        await this.prepareWireguard();
         const goal = this.goal();
         const configErrors = this.configIssues ? this.configIssues.map(formatIssue) : [];
         const outcome = goal ? await this.reconcileWith(goal, 'op:reload') : undefined;
@@ -405,6 +471,7 @@ export class Daemon implements MeshControl {
     await rm(join(this.opts.stateDir, STOPPED_MARKER), { force: true });
     this.stopped = false;
     await this.loadConfig();
+    await this.prepareWireguard();
     const goal = this.goal();
     if (!goal) return this.result(operation, undefined, (this.configIssues ?? []).map(formatIssue));
     this.log.info({ operation }, 'mesh started');
@@ -481,11 +548,11 @@ export class Daemon implements MeshControl {
       const cfg = this.config;
       const runner = withDeadline(this.runner, performance.now() + STATUS_READ_MS, 'status read');
       const [actual, macs] = await Promise.all([
-        observe(runner, this.ebtables, chain),
+        observe(runner, this.ebtables, chain, wireguardDeviceOf(cfg ? this.meshGoal(cfg) : undefined)),
         // With one device the MACs per remote come from its own fdb (read by observe): no bridge-wide dump.
         cfg?.mesh.mode === 'per-peer' ? learnedMacs(runner, cfg.mesh.bridge) : Promise.resolve(new Map<string, number>()),
       ]);
-      const single = cfg ? planFor({ kind: 'mesh', config: cfg, node: this.opts.node }, actual).desired?.single : undefined;
+      const single = cfg ? planFor(this.meshGoal(cfg), actual).desired?.single : undefined;
       this.joined = { groups: single?.group ? await multicastGroups(runner, single.underlay) : undefined, at };
       // A reconcile may have read the kernel meanwhile: the newer read wins.
       if (!this.observed || this.observed.at <= at) this.observed = { actual, at, nftEvents };
@@ -498,7 +565,7 @@ export class Daemon implements MeshControl {
 
   private buildStatusCached(): StatusReport {
     // Link health changes with time: the report is rebuilt at least once a second.
-    const inputs = [Math.floor(this.clock.now() / STATUS_MAX_AGE_MS), this.observed?.actual, this.macs?.counts, this.joined, this.ebtables, this.config, this.configIssues, this.configFromState, this.pendingRemoval, this.stopped, this.last, this.counters.reconciles];
+    const inputs = [Math.floor(this.clock.now() / STATUS_MAX_AGE_MS), this.wgChoice, this.wgKey, this.observed?.actual, this.macs?.counts, this.joined, this.ebtables, this.config, this.configIssues, this.configFromState, this.pendingRemoval, this.stopped, this.last, this.counters.reconciles];
     const hit = this.statusCache;
     if (hit && hit.inputs.length === inputs.length && hit.inputs.every((v, i) => v === inputs[i])) return { ...hit.report, counters: { ...this.counters } };
     const report = this.buildStatusNow();
@@ -510,7 +577,7 @@ export class Daemon implements MeshControl {
     const cfg = this.config;
     const actual = this.observed!.actual;
     // Status shows the config's mesh even while stopped (what start would bring back).
-    const planned = cfg ? planFor({ kind: 'mesh', config: cfg, node: this.opts.node }, actual) : undefined;
+    const planned = cfg ? planFor(this.meshGoal(cfg), actual) : undefined;
     const self = planned?.self;
     return buildStatus({
       configDir: this.opts.configDir,

@@ -28,6 +28,7 @@ export function computeProbeSetup(config: Config, desired: DesiredState | undefi
     facts: computeConfigFacts(config),
     links: desired.links
       .filter((l) => !l.legacy)
-      .map((l) => ({ peer: l.peer, peerId: l.peerId, vni: l.vni, remote: l.remote, remoteFamily: byName.get(l.peer)?.family ?? 4 })),
+      // Encrypted links reach the remote by its tunnel address, which is IPv4 whatever the underlay.
+      .map((l) => ({ peer: l.peer, peerId: l.peerId, vni: l.vni, remote: l.remote, remoteFamily: l.endpoint !== undefined ? 4 : (byName.get(l.peer)?.family ?? 4) })),
   };
 }

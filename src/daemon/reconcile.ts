@@ -5,6 +5,7 @@ import { currentUnderlay, localAddresses, type ActualState } from '../model/stat
 import { computeDesired, findSelf, type DesiredState, type SelfResult } from '../plan/desired.js';
 import { computePlan, computeTeardown, isEmptyPlan, type Plan } from '../plan/plan.js';
 import type { Config } from '../model/types.js';
+import type { WireguardHost } from '../plan/wireguard.js';
 import type { EbtablesChoice } from '../model/ebtables.js';
 
 /** One failed step or read, with what an operator needs to see why. */
@@ -29,7 +30,7 @@ export interface ReconcileOutcome {
 }
 
 /** Where a plan comes from: the config, or "remove everything vxmesh owns". */
-export type Goal = { kind: 'mesh'; config: Config; node: string | undefined } | { kind: 'teardown' };
+export type Goal = { kind: 'mesh'; config: Config; node: string | undefined; wireguard?: WireguardHost } | { kind: 'teardown' };
 
 export interface PlanNow {
   plan: Plan | undefined;
@@ -46,15 +47,23 @@ export interface PlanNow {
  */
 export function planFor(goal: Goal, actual: ActualState): PlanNow {
   if (goal.kind === 'teardown') return { plan: computeTeardown(actual), desired: undefined, self: undefined, waiting: undefined, actual };
-  const self = findSelf(goal.config, goal.node, localAddresses(actual.links), currentUnderlay(actual.links));
+  // VXLAN devices on the WireGuard interface do not say where the underlay is.
+  const wgDevice = goal.config.mesh.wireguard.device;
+  const lastUnderlay = currentUnderlay(actual.links);
+  const self = findSelf(goal.config, goal.node, localAddresses(actual.links), lastUnderlay === wgDevice ? undefined : lastUnderlay);
   if (!self.ok) return { plan: undefined, desired: undefined, self, waiting: self.reason, actual };
-  const desired = computeDesired(goal.config, self.self, self.underlay, self.local);
+  const desired = computeDesired(goal.config, self.self, self.underlay, self.local, goal.wireguard);
   return { plan: computePlan(desired, actual), desired, self, waiting: undefined, actual };
 }
 
 /** planFor against a fresh read of the kernel, with the ebtables backend probed at start. */
 export async function planNow(runner: Runner, goal: Goal, ebtables: EbtablesChoice): Promise<PlanNow> {
-  return planFor(goal, await observe(runner, ebtables));
+  return planFor(goal, await observe(runner, ebtables, undefined, wireguardDeviceOf(goal)));
+}
+
+/** The WireGuard interface to read with `wg show`, when the goal is an encrypted mesh. */
+export function wireguardDeviceOf(goal: Goal | undefined): string | undefined {
+  return goal?.kind === 'mesh' && goal.config.mesh.encryption === 'wireguard' ? goal.config.mesh.wireguard.device : undefined;
 }
 
 /**

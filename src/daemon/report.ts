@@ -12,6 +12,8 @@ import type { ProbeReport } from '../health/service.js';
 import type { ReconcileOutcome } from './reconcile.js';
 import { portState } from './port-state.js';
 import { singleDeviceStatus, singleLinkStatus } from './single-device-status.js';
+import { encryptionStatus, wgLinkStatus } from './encryption-status.js';
+import { computeMtuChain } from '../model/wireguard.js';
 import type { Counters, LinkStatus, ReconcileReport, StatusReport } from './status.js';
 
 export interface StatusInput {
@@ -44,6 +46,8 @@ export interface StatusInput {
   /** Per peer name, from the prober; absent or empty when probing is off. */
   health?: Map<string, LinkHealth>;
   probe?: ProbeReport;
+  /** Unix seconds now (WireGuard handshake ages); the system clock when absent. */
+  nowS?: number;
 }
 
 const PROBE_OFF: ProbeReport = { enabled: false, family: null, address: null, port: null, intervalSeconds: null, keyed: false, authenticated: false, problem: null, sent: 0, answered: 0, ignored: { malformed: 0, bad_key: 0, not_a_peer: 0, unexpected: 0, rate_limited: 0 } };
@@ -56,7 +60,10 @@ function underlayProblem(s: StatusInput, local: string | undefined): string | nu
     const stale = s.config.peers.filter((p) => p !== s.self).map((p) => p.name);
     return `local address changed: the config gives ${s.self.name} ${s.movedFrom} but ${s.underlay} now has ${local}; links use ${local}, and peers still point at ${s.movedFrom}: ${stale.join(', ')} (update peers.yaml)`;
   }
-  if (under && s.config && s.self) {
+  if (under && s.config && s.self && s.config.mesh.encryption === 'wireguard') {
+    const chain = computeMtuChain(under.mtu, s.self.family, s.config.mesh.mtu);
+    if (!chain.ok) return `underlay ${under.name}: ${chain.problem}`;
+  } else if (under && s.config && s.self) {
     const need = s.config.mesh.mtu + VXLAN_OVERHEAD[s.self.family];
     if (under.mtu < need) return `underlay ${under.name} MTU ${under.mtu} is below mesh MTU ${s.config.mesh.mtu} + ${VXLAN_OVERHEAD[s.self.family]} = ${need}: large frames will be dropped`;
   }
@@ -115,7 +122,13 @@ export function buildStatus(s: StatusInput): StatusReport {
   const br = s.actual.links.get(bridgeName);
   const single = s.desired?.single;
   const floodDsts = new Set(single ? (s.actual.links.get(single.device)?.defaultDsts ?? []) : []);
-  const links = (s.desired?.links ?? []).map((d) => (single ? { ...singleLinkStatus(d, single, s.actual, bridgeName, floodDsts), health: s.health?.get(d.peer) ?? null } : linkStatus(d, s, bridgeName)));
+  const nowS = s.nowS ?? Math.floor(Date.now() / 1000);
+  const wg = s.desired?.wireguard;
+  const links = (s.desired?.links ?? []).map((d) => ({
+    ...(single ? { ...singleLinkStatus(d, single, s.actual, bridgeName, floodDsts), health: s.health?.get(d.peer) ?? null } : linkStatus(d, s, bridgeName)),
+    wireguard: wgLinkStatus(d, wg, s.actual, nowS, s.health?.get(d.peer)?.state === 'failure'),
+  }));
+  const encryption = encryptionStatus(wg, s.actual, s.config?.mesh.mtu ?? 1450);
   const one = single ? singleDeviceStatus(single, s.actual, bridgeName, s.joinedGroups) : undefined;
   const under = s.underlay ? s.actual.links.get(s.underlay) : undefined;
   const local = s.desired?.links[0]?.local ?? s.self?.address;
@@ -145,6 +158,8 @@ export function buildStatus(s: StatusInput): StatusReport {
     if (brMtu) reasons.push(brMtu);
     if (one?.device.problem) reasons.push(`${one.device.name}: ${one.device.problem}`);
     for (const l of links) if (l.problem) reasons.push(`${l.device} (${l.peer}): ${l.problem}`);
+    for (const l of links) if (l.wireguard?.problem) reasons.push(`${l.peer} over WireGuard: ${l.wireguard.problem}`);
+    if (encryption.problem) reasons.push(`encryption: ${encryption.problem}`);
     if (s.desired && loop.problem) reasons.push(`loop prevention: ${loop.problem}`);
     if (ingress) reasons.push(`ingress filter: ${ingress}`);
     if (s.desired && s.repairPending) reasons.push('kernel differs from the config (repair pending)');
@@ -178,9 +193,11 @@ export function buildStatus(s: StatusInput): StatusReport {
     device: one?.device ?? null,
     multicast: one?.multicast ?? null,
     links,
+    encryption,
     loopPrevention: loop,
     ingressFilter: {
-      enabled: s.config?.mesh.ingressFilter ?? true,
+      // With encryption the filter is part of failing closed: on whatever ingress_filter says.
+      enabled: (s.config?.mesh.ingressFilter ?? true) || s.config?.mesh.encryption === 'wireguard',
       present: s.actual.ingress.present,
       peers: s.actual.ingress.peers4.length + s.actual.ingress.peers6.length,
       droppedPackets: s.actual.ingress.dropped,
@@ -192,7 +209,7 @@ export function buildStatus(s: StatusInput): StatusReport {
   };
 }
 
-function linkStatus(d: DesiredLink, s: StatusInput, bridge: string): LinkStatus {
+function linkStatus(d: DesiredLink, s: StatusInput, bridge: string): Omit<LinkStatus, 'wireguard'> {
   const a = s.actual.links.get(d.device);
   let problem: string | null = null;
   if (!a) problem = 'missing';

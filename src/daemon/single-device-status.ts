@@ -42,7 +42,7 @@ export function singleDeviceStatus(d: SingleDevice, actual: ActualState, bridge:
  * it; the state of the one device it shares with every peer is `singleDeviceStatus`'s. `floodDsts` is the device's flood list as a set (made once: 2000 peers would make a list
  * search per peer quadratic).
  */
-export function singleLinkStatus(l: DesiredLink, d: SingleDevice, actual: ActualState, bridge: string, floodDsts: ReadonlySet<string>): Omit<LinkStatus, 'health'> {
+export function singleLinkStatus(l: DesiredLink, d: SingleDevice, actual: ActualState, bridge: string, floodDsts: ReadonlySet<string>): Omit<LinkStatus, 'health' | 'wireguard'> {
   const a = actual.links.get(d.device);
   const fdbEntry = d.mode === 'flood-list' ? floodDsts.has(l.remote) : null;
   // The device's own faults (missing, detached, down) are the device's problem, reported once.

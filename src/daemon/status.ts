@@ -30,6 +30,41 @@ export interface LinkStatus {
   problem: string | null;
   /** End to end through the tunnel, from the link-health probe (null: not probed). */
   health: LinkHealth | null;
+  /** Encrypted mode: the link's WireGuard peer (null in clear mode). */
+  wireguard: WgLinkStatus | null;
+}
+
+export interface WgLinkStatus {
+  /** The first characters of the peer's public key, as `wg show` users recognise it. */
+  publicKey: string;
+  endpoint: string;
+  /** The endpoint the interface has now (WireGuard follows a roaming peer), null when none. */
+  currentEndpoint: string | null;
+  present: boolean;
+  handshake: 'never' | 'ok' | 'stale';
+  /** Seconds since the last handshake, null when never. */
+  handshakeAgeSeconds: number | null;
+  rxBytes: number;
+  txBytes: number;
+  problem: string | null;
+}
+
+export interface EncryptionStatus {
+  mode: 'none' | 'wireguard';
+  implementation: 'kernel' | 'userspace' | null;
+  device: string | null;
+  present: boolean;
+  /** This server's public key (not secret); the private key is never shown. */
+  publicKey: string | null;
+  listenPort: number | null;
+  tunnelAddress: string | null;
+  /** underlay -> WireGuard -> what VXLAN can carry -> mesh MTU. */
+  mtuChain: { underlay: number; wireguard: number; fits: number; mesh: number; ok: boolean } | null;
+  /** Clear VXLAN dropped: arriving at this host (input), and towards peers (output, encrypted mode). */
+  clearVxlanDropped: { input: number; output: number };
+  /** Packets to the WireGuard port from hosts that are not peers. */
+  wireguardPortDropped: number;
+  problem: string | null;
 }
 
 export interface Counters {
@@ -112,6 +147,8 @@ export interface StatusReport {
     isolatedPorts: number;
     problem: string | null;
   };
+  /** Encryption of the underlay (docs/encryption.md). */
+  encryption: EncryptionStatus;
   /** The nftables table that accepts the VXLAN port only from peer addresses. */
   ingressFilter: { enabled: boolean; present: boolean; peers: number; droppedPackets: number; problem: string | null };
   /** The link-health probe through the overlay (docs/health.md). */

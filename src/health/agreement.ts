@@ -42,6 +42,9 @@ export const AGREEMENT_FIELDS: readonly { name: string; get(c: Config): AgreeVal
   { name: 'device', get: (c) => c.mesh.device },
   { name: 'probe.enabled', get: (c) => c.mesh.probe.enabled },
   { name: 'probe.port', get: (c) => c.mesh.probe.port },
+  { name: 'encryption', get: (c) => c.mesh.encryption },
+  { name: 'wireguard.port', get: (c) => c.mesh.wireguard.port },
+  { name: 'wireguard.tunnel_range', get: (c) => c.mesh.wireguard.tunnelRange },
 ];
 
 /**

@@ -1,5 +1,5 @@
 import { CommandError, type Runner } from './runner.js';
-import { parseDeviceFdb, parseEbtablesSave, parseIngress, parseIpLinks, parseLearnedMacs, parseMaddr } from './parse.js';
+import { parseDeviceFdb, parseEbtablesSave, parseIngress, parseIpLinks, parseLearnedMacs, parseMaddr, parseWgDump } from './parse.js';
 import { readIpv6State } from './ipv6.js';
 import { INGRESS_TABLE } from '../model/names.js';
 import { isOwnedDevice, type ActualState, type EbtablesState, type IngressState, type LinkInfo } from '../model/state.js';
@@ -11,15 +11,26 @@ import type { EbtablesChoice } from './ebtables-backend.js';
  * (nothing changed the bridge filter table since), which saves one process (on a host with a
  * busy bridge filter table, the costliest read).
  */
-export async function observe(runner: Runner, ebtables: EbtablesChoice, cachedEbtables?: EbtablesState): Promise<ActualState> {
+export async function observe(runner: Runner, ebtables: EbtablesChoice, cachedEbtables?: EbtablesState, wireguardDevice?: string): Promise<ActualState> {
   const [links, eb, ingress] = await Promise.all([
     runner.run('ip', ['-j', '-d', '-s', 'addr', 'show']).then(parseIpLinks),
     cachedEbtables ?? observeEbtables(runner, ebtables),
     observeIngress(runner),
   ]);
-  await readFloodLists(runner, links);
+  const [wg] = await Promise.all([observeWireguard(runner, links, wireguardDevice), readFloodLists(runner, links)]);
   const ipv6 = await readIpv6State([...links.values()].filter((l) => l.kind === 'bridge').map((l) => l.name));
-  return { links, ebtables: eb, ingress, ipv6 };
+  return { links, ebtables: eb, ingress, ipv6, ...wg };
+}
+
+/** The WireGuard interface's settings and peers, when it exists (its private key is never kept). */
+async function observeWireguard(runner: Runner, links: Map<string, LinkInfo>, device: string | undefined): Promise<Pick<ActualState, 'wireguard' | 'wireguardError'>> {
+  if (!device || !links.has(device)) return {};
+  try {
+    return { wireguard: parseWgDump(device, await runner.run('wg', ['show', device, 'dump'])) };
+  } catch (err) {
+    // The error text may quote the dump; keep only the first line of what wg said.
+    return { wireguardError: (err instanceof Error ? err.message : String(err)).split('\n')[0]!.slice(0, 200) };
+  }
 }
 
 /**

@@ -1,5 +1,6 @@
 import { CHAIN, INGRESS_TABLE, JUMP_RULE, ZERO_MAC } from '../model/names.js';
 import { compareAddr, type EbtablesState, type IngressState, type LinkInfo } from '../model/state.js';
+import type { WgPeerState, WireguardState } from '../model/wireguard.js';
 
 /** Parsers of kernel tool output: `ip -j -d -s addr`, `bridge -j fdb`, `ebtables-save`, `nft -j`. Pure. */
 
@@ -122,7 +123,7 @@ interface NftJson {
 /** Parse `nft -j list table inet vxmesh`. */
 export function parseIngress(json: string): Omit<IngressState, 'available' | 'error'> {
   const items = (JSON.parse(json) as NftJson).nftables;
-  const out = { present: false, peers4: [] as string[], peers6: [] as string[], rules: [] as string[], dropped: 0, droppedBytes: 0 };
+  const out = { present: false, peers4: [] as string[], peers6: [] as string[], rules: [] as string[], dropped: 0, droppedBytes: 0, outputRules: [] as string[], clearOut: 0, wgDropped: 0 };
   for (const item of items) {
     if (item.table?.name === INGRESS_TABLE) out.present = true;
     if (item.set?.name === 'peers4') out.peers4 = elems(item.set.elem);
@@ -131,7 +132,10 @@ export function parseIngress(json: string): Omit<IngressState, 'available' | 'er
       out.dropped = Number(item.counter.packets ?? 0);
       out.droppedBytes = Number(item.counter.bytes ?? 0);
     }
+    if (item.counter?.name === 'clear_out') out.clearOut = Number(item.counter.packets ?? 0);
+    if (item.counter?.name === 'wg_dropped') out.wgDropped = Number(item.counter.packets ?? 0);
     if (item.rule?.chain === 'input') out.rules.push(ruleSignature(item.rule.expr as Record<string, any>[]));
+    if (item.rule?.chain === 'output') out.outputRules.push(ruleSignature(item.rule.expr as Record<string, any>[]));
   }
   return out;
 }
@@ -140,13 +144,22 @@ function elems(e: unknown): string[] {
   return Array.isArray(e) ? e.filter((x): x is string => typeof x === 'string').sort(compareAddr) : [];
 }
 
+/** A match's right side: an address or set name as is, a prefix as a/len, anything else as JSON. */
+function operand(right: unknown): string {
+  if (typeof right === 'string') return right;
+  const p = (right as { prefix?: { addr?: unknown; len?: unknown } } | undefined)?.prefix;
+  if (p && typeof p.addr === 'string' && typeof p.len === 'number') return `${p.addr}/${p.len}`;
+  return JSON.stringify(right);
+}
+
 function ruleSignature(expr: Record<string, any>[]): string {
   const parts: string[] = [];
   for (const e of expr ?? []) {
     const m = e.match;
     if (m?.left?.payload?.field === 'dport') parts.push(String(m.right));
-    else if (m?.left?.payload?.field === 'saddr') parts.push(`${m.left.payload.protocol} ${m.right}`);
-    else if (m?.left?.payload?.field === 'daddr') parts.push(`${m.left.payload.protocol} daddr ${typeof m.right === 'string' ? m.right : JSON.stringify(m.right)}`);
+    else if (m?.left?.payload?.field === 'saddr') parts.push(`${m.left.payload.protocol} ${operand(m.right)}`);
+    else if (m?.left?.payload?.field === 'daddr') parts.push(`${m.left.payload.protocol} daddr ${operand(m.right)}`);
+    else if (m?.left?.meta?.key === 'iifname' || m?.left?.meta?.key === 'oifname') parts.push(`${m.left.meta.key}${m.op === '!=' ? ' !=' : ''} ${String(m.right)}`);
     else if ('accept' in e) parts.push('accept');
     else if ('drop' in e) parts.push('drop');
   }
@@ -186,4 +199,28 @@ export function parseMaddr(json: string): string[] {
     for (const m of dev.maddr ?? []) if (m.address && (m.family === 'inet' || m.family === 'inet6')) out.push(m.address);
   }
   return out;
+}
+
+/**
+ * Parse `wg show <dev> dump`. The first line is the interface: private key, public key, listen
+ * port, fwmark; the private key is dropped here and never kept. Then one line per peer: public
+ * key, preshared key, endpoint, allowed-ips, latest handshake, rx, tx, keepalive.
+ */
+export function parseWgDump(device: string, text: string): WireguardState {
+  const [first, ...rest] = text.split('\n').filter((l) => l.trim() !== '');
+  const f = (first ?? '').split('\t');
+  const peers = new Map<string, WgPeerState>();
+  for (const line of rest) {
+    const p = line.split('\t');
+    if (p.length < 8 || !p[0]) continue;
+    peers.set(p[0], {
+      publicKey: p[0],
+      endpoint: p[2] === '(none)' ? undefined : p[2],
+      allowedIps: p[3] === '(none)' || !p[3] ? [] : p[3].split(','),
+      latestHandshake: Number(p[4]) || 0,
+      rxBytes: Number(p[5]) || 0,
+      txBytes: Number(p[6]) || 0,
+    });
+  }
+  return { device, publicKey: f[1] && f[1] !== '(none)' ? f[1] : undefined, listenPort: Number(f[2]) || 0, peers };
 }

@@ -55,7 +55,7 @@ export function isOwnedAlias(alias: string | undefined): boolean {
 export const DEFAULT_SEGMENT = 'default';
 
 /** What an owned object is to vxmesh. */
-export type OwnerRole = 'bridge' | 'peer' | 'shared' | 'flood-list' | 'multicast';
+export type OwnerRole = 'bridge' | 'peer' | 'shared' | 'flood-list' | 'multicast' | 'wireguard';
 
 /** What an owned object's alias says: the segment it belongs to, its role, and its name there. */
 export interface Owner {
@@ -65,7 +65,7 @@ export interface Owner {
   name: string;
 }
 
-const ROLES: ReadonlySet<string> = new Set<OwnerRole>(['bridge', 'peer', 'shared', 'flood-list', 'multicast']);
+const ROLES: ReadonlySet<string> = new Set<OwnerRole>(['bridge', 'peer', 'shared', 'flood-list', 'multicast', 'wireguard']);
 const SCOPED = /^vxmesh:([A-Za-z0-9][A-Za-z0-9_.-]{0,62}):([a-z-]+):([A-Za-z0-9][A-Za-z0-9_.-]{0,62})$/;
 
 /**
@@ -85,6 +85,8 @@ export function parseOwner(alias: string | undefined, kind: string | undefined, 
   if (rest.includes(':') || !PEER_NAME.test(rest)) return undefined;
   const d = DEFAULT_SEGMENT;
   if (kind === 'bridge') return rest === 'bridge' ? { segment: d, role: 'bridge', name: rest } : undefined;
+  // The WireGuard interface: a kernel `wireguard` link, or wireguard-go's tun device.
+  if (kind === 'wireguard' || kind === 'tun') return rest === 'wireguard' ? { segment: d, role: 'wireguard', name: rest } : undefined;
   if (kind !== 'vxlan') return undefined;
   if (!hasRemote && (rest === 'flood-list' || rest === 'multicast')) return { segment: d, role: rest, name: rest };
   if (!hasRemote && /^vni[0-9]{1,8}$/.test(rest)) return { segment: d, role: 'shared', name: rest };

@@ -2,6 +2,7 @@
  * What the kernel has, as the parsers read it (kernel/) and planning and status use it
  * (plan/, daemon/). Plain data and pure helpers only.
  */
+import type { WireguardState } from './wireguard.js';
 import { DEFAULT_SEGMENT, isOwnedDeviceName, isSafeIfname, parseOwner, type Owner, type OwnerRole } from './names.js';
 
 export interface VxlanInfo {
@@ -59,6 +60,11 @@ export interface IngressDesired {
   local?: string[];
   peers4: string[];
   peers6: string[];
+  /**
+   * Encrypted mode: the WireGuard port opens only to the peers, the VXLAN port only to tunnel
+   * addresses through the WireGuard interface, and clear VXLAN towards a peer is dropped on output.
+   */
+  wireguard?: { port: number; device: string; range: string; tunnel: string };
 }
 
 export interface IngressState {
@@ -72,6 +78,12 @@ export interface IngressState {
   rules: string[];
   dropped: number;
   droppedBytes: number;
+  /** Rules of the output chain (encrypted mode), reduced like `rules`. */
+  outputRules?: string[];
+  /** Clear VXLAN packets the output chain dropped (encrypted mode: they would have left unencrypted). */
+  clearOut?: number;
+  /** Packets to the WireGuard port from hosts that are not peers. */
+  wgDropped?: number;
 }
 
 /**
@@ -93,6 +105,10 @@ export interface ActualState {
   ingress: IngressState;
   /** Where IPv6 is off (decides the link-health probe's address family); absent means usable everywhere. */
   ipv6?: Ipv6State;
+  /** The WireGuard interface's settings and peers (`wg show <dev> dump`), when one was read. */
+  wireguard?: WireguardState;
+  /** Why `wg show` failed, when it did. */
+  wireguardError?: string;
 }
 
 /** Whether IPv6 works on `device` (or would on a device created now). */
@@ -130,6 +146,11 @@ const DEVICE_ROLES: readonly OwnerRole[] = ['peer', 'shared', 'flood-list', 'mul
 /** A VXLAN device vxmesh made (any role but the bridge), in `segment` when given. */
 export function isOwnedDevice(l: LinkInfo, segment?: string): boolean {
   return l.kind === 'vxlan' && ownerOf(l, { roles: DEVICE_ROLES, ...(segment === undefined ? {} : { segment }) }) !== undefined;
+}
+
+/** The WireGuard interface vxmesh made. */
+export function isOwnedWireguard(l: LinkInfo): boolean {
+  return (l.kind === 'wireguard' || l.kind === 'tun') && ownerOf(l, { roles: ['wireguard'] }) !== undefined;
 }
 
 /** The bridge vxmesh made. */

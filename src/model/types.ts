@@ -1,5 +1,6 @@
 /** Plain data shared by config, planning and the kernel layer. */
 import { DEFAULT_BRIDGE } from './names.js';
+import { WIREGUARD_DEFAULTS, type Encryption, type WireguardSettings } from './wireguard.js';
 
 export type LoopPrevention = 'ebtables' | 'isolated';
 
@@ -32,6 +33,9 @@ export interface MeshSettings {
   group: string | undefined;
   ttl: number | undefined;
   probe: ProbeSettings;
+  /** `wireguard`: every VXLAN packet travels inside WireGuard (docs/encryption.md). */
+  encryption: Encryption;
+  wireguard: WireguardSettings;
 }
 
 export interface ProbeSettings {
@@ -51,6 +55,8 @@ export interface Peer {
   dev?: string;
   /** Set when the peer still runs vxlansetup.sh: its REMOTEIPS in its order. */
   legacy?: { remotes: string[] };
+  /** Its WireGuard public key (base64); required in encrypted mode. */
+  publicKey?: string;
   where: PeerLocations;
 }
 
@@ -63,6 +69,8 @@ export interface PeerLocations {
   id: Location;
   address: Location;
   remotes: Location[];
+  /** Where `public_key` is, or the entry when it has none. */
+  publicKey: Location;
 }
 
 export interface Config {
@@ -88,6 +96,8 @@ export const MESH_DEFAULTS: MeshSettings = {
   device: 'vxlan0',
   group: undefined,
   ttl: undefined,
+  encryption: 'none',
+  wireguard: WIREGUARD_DEFAULTS,
 };
 
 /** Bytes VXLAN adds on the underlay: outer IP + UDP + VXLAN + inner Ethernet. */

@@ -4,6 +4,7 @@ import { compareAddr, type IngressDesired } from '../model/state.js';
 import type { Config, LoopPrevention, MeshMode, Peer } from '../model/types.js';
 import type { ProbeAddressDesired } from './probe-address.js';
 import { computeSingleDevice, type SingleDevice } from './single-device.js';
+import { computeWireguard, type WireguardDesired, type WireguardHost } from './wireguard.js';
 
 export interface DesiredLink {
   peer: string;
@@ -18,6 +19,8 @@ export interface DesiredLink {
   legacy: boolean;
   /** The link rides a device shared with other script servers that give this host the same VNI. */
   shared: boolean;
+  /** Encrypted mode: the peer's underlay address (`remote` is then its tunnel address). */
+  endpoint?: string;
 }
 
 /** One VXLAN device: usually one link, or several legacy links on one VNI. */
@@ -54,6 +57,8 @@ export interface DesiredState {
   ingress: IngressDesired | undefined;
   /** The bridge's link-health probe address (undefined when `mesh.probe.enabled: false`). */
   probe: ProbeAddressDesired | undefined;
+  /** Encrypted mode: the WireGuard interface and its peers; the VXLAN devices ride it. */
+  wireguard: WireguardDesired | undefined;
 }
 
 /** Local addresses and the device holding each, as read from the kernel. */
@@ -99,10 +104,18 @@ export function findSelf(config: Config, node: string | undefined, local: LocalA
   return { ok: false, reason: `waiting for the underlay address ${self.address} of ${self.name} to appear on a local interface` };
 }
 
-/** Pure: the kernel objects this host should have. */
-export function computeDesired(config: Config, self: Peer, underlay: string, localAddress = self.address): DesiredState {
+/**
+ * Pure: the kernel objects this host should have. With `mesh.encryption: wireguard` the VXLAN
+ * devices use tunnel addresses as local and remote and the WireGuard interface as their
+ * device, so every VXLAN packet leaves inside WireGuard; `wgHost` is what the daemon found on
+ * this host (the implementation, this server's public key and key file).
+ */
+export function computeDesired(config: Config, self: Peer, underlay: string, localAddress = self.address, wgHost?: WireguardHost): DesiredState {
   const { mesh } = config;
-  const single = mesh.mode === 'per-peer' ? undefined : computeSingleDevice(config, self, underlay, localAddress);
+  const wireguard = mesh.encryption === 'wireguard' ? computeWireguard(config, self, underlay, wgHost) : undefined;
+  // What the VXLAN devices ride: the WireGuard interface and tunnel addresses, or the underlay.
+  const ride = wireguard ? { dev: wireguard.device, local: wireguard.address, remote: (p: Peer) => wireguard.tunnelOf.get(p.name) ?? p.address } : { dev: underlay, local: localAddress, remote: (p: Peer) => p.address };
+  const single = mesh.mode === 'per-peer' ? undefined : computeSingleDevice(config, self, ride.dev, ride.local, ride.remote);
   const links: DesiredLink[] = [];
   for (const peer of single ? [] : config.peers) {
     if (peer === self || peer.family !== self.family) continue;
@@ -114,28 +127,31 @@ export function computeDesired(config: Config, self: Peer, underlay: string, loc
       device: deviceName(peer.id),
       shared: false,
       vni,
-      remote: peer.address,
-      local: localAddress,
-      underlay,
+      remote: ride.remote(peer),
+      local: ride.local,
+      underlay: ride.dev,
       port: mesh.port,
       mtu: mesh.mtu,
       legacy: Boolean(self.legacy || peer.legacy),
+      ...(wireguard ? { endpoint: peer.address } : {}),
     });
   }
-  if (single) links.push(...single.peers.map((p) => ({ peer: p.name, peerId: p.id, device: single.device, shared: true, vni: single.vni, remote: p.address, local: localAddress, underlay, port: mesh.port, mtu: mesh.mtu, legacy: false })));
+  if (single) links.push(...single.peers.map((p) => ({ peer: p.name, peerId: p.id, device: single.device, shared: true, vni: single.vni, remote: ride.remote(p), local: ride.local, underlay: ride.dev, port: mesh.port, mtu: mesh.mtu, legacy: false, ...(wireguard ? { endpoint: p.address } : {}) })));
   links.sort((a, b) => a.peerId - b.peerId);
   // Validation lets a VNI repeat only between legacy links; those share a device.
   const devices = single ? [] : groupDevices(links);
   const others = config.peers.filter((p) => p !== self);
-  const ingress = mesh.ingressFilter
+  // With encryption the filter is part of failing closed (the output rule above all): always on.
+  const ingress = mesh.ingressFilter || wireguard
     ? {
         port: mesh.port,
         local: [localAddress, ...(single?.group ? [single.group] : [])],
         peers4: others.filter((p) => p.family === 4).map((p) => p.address).sort(compareAddr),
         peers6: others.filter((p) => p.family === 6).map((p) => p.address).sort(compareAddr),
+        ...(wireguard ? { wireguard: { port: wireguard.port, device: wireguard.device, range: wireguard.range, tunnel: wireguard.address } } : {}),
       }
     : undefined;
-  return { node: self.name, mode: mesh.mode, single, bridge: { name: mesh.bridge, mtu: mesh.mtu }, links, devices, loopPrevention: mesh.loopPrevention, ingress, probe: mesh.probe.enabled ? { bridge: mesh.bridge, id: self.id } : undefined };
+  return { node: self.name, mode: mesh.mode, single, bridge: { name: mesh.bridge, mtu: mesh.mtu }, links, devices, loopPrevention: mesh.loopPrevention, ingress, probe: mesh.probe.enabled ? { bridge: mesh.bridge, id: self.id } : undefined, wireguard };
 }
 
 /** One device per link, except legacy links that share a VNI: those share one device (and the links say so). */

@@ -1,21 +1,22 @@
 import { noPortAddressLines } from './port-address.js';
 import { BRIDGE_ALIAS, CHAIN, GATE_RULE, JUMP_RULE, OWNER_PREFIX, ZERO_MAC, dropRule, isSafeIfname } from '../model/names.js';
-import { isOwnedBridge, isOwnedDevice, type ActualState, type IngressDesired, type IngressState, type LinkInfo } from '../model/state.js';
+import { isOwnedBridge, isOwnedDevice, isOwnedWireguard, type ActualState, type IngressDesired, type IngressState, type LinkInfo } from '../model/state.js';
 import { VXLAN_OVERHEAD } from '../model/types.js';
 import type { DesiredDevice, DesiredState } from './desired.js';
 import { planSingleDevice, singleDeviceLeft, tunnelPortsLeft } from './single-device.js';
 import { ingressMatches, renderIngress, renderIngressRemoval } from './ingress.js';
 import type { EbtablesBackend } from '../model/ebtables.js';
 import { planProbeAddress, planProbeAddressRemoval } from './probe-address.js';
+import { planWireguard } from './wireguard.js';
 
 /**
  * The programs a plan runs. Each reads its input from stdin when the step has one. `ebtables`
  * and `ebtables-restore` name roles: the backend in use gives the actual commands (commandOf).
  */
-export type Tool = 'nft' | 'ip' | 'bridge' | 'ebtables-restore' | 'ebtables';
+export type Tool = 'nft' | 'ip' | 'bridge' | 'ebtables-restore' | 'ebtables' | 'wireguard-go' | 'wg';
 
 /** The phases of a plan; the order they run in is PHASES. */
-export type Phase = 'ingress' | 'links' | 'flood' | 'loop' | 'ports';
+export type Phase = 'ingress' | 'wireguard' | 'links' | 'flood' | 'loop' | 'ports';
 
 /**
  * One command of a plan, exactly as apply runs it and `vxmesh plan` prints it. Where it sits
@@ -60,12 +61,17 @@ export interface Draft {
   /** ebtables argument lists run after the chain restore (jump insert/delete, chain delete). */
   ebtables: string[][];
   post: string[];
+  /** Encrypted mode: the WireGuard interface (see wireguard.ts). */
+  wgDel: string[];
+  wgGo: string | undefined;
+  wgIp: string[];
+  wg: string[][];
   changes: string[];
   blocked: string[];
 }
 
 function newDraft(): Draft {
-  return { nft: undefined, pre: [], fdb: [], chain: undefined, chainAppend: [], ebtables: [], post: [], changes: [], blocked: [] };
+  return { nft: undefined, pre: [], fdb: [], chain: undefined, chainAppend: [], ebtables: [], post: [], wgDel: [], wgGo: undefined, wgIp: [], wg: [], changes: [], blocked: [] };
 }
 
 /**
@@ -97,7 +103,10 @@ export interface PhaseRow {
 
 /**
  * The order a plan runs in:
- *  1. `ingress`: the nft table that guards the VXLAN port (`nft -f -`);
+ *  1. `ingress`: the nft table that guards the VXLAN port (`nft -f -`); in encrypted mode it
+ *     also drops clear VXLAN towards peers on output, so it is in place before any device;
+ *     then `wireguard`: the WireGuard interface (wireguard-go or `ip link add ... type
+ *     wireguard`, its address and MTU, then `wg set`), before the VXLAN devices that ride it;
  *  2. `links`: bridge, device create/delete/modify (`ip -force -batch -`); new ports stay down
  *     and unattached; then `flood` (`bridge -force -batch -`): flood lists of shared devices;
  *  3. `loop`: loop prevention (the vxmesh chain replaced or appended to in one
@@ -107,6 +116,10 @@ export interface PhaseRow {
  */
 export const PHASES: readonly PhaseRow[] = [
   { phase: 'ingress', tool: 'nft', guardsLoops: false, needsLoopSafety: false, take: (d) => (d.nft ? [{ args: ['-f', '-'], input: d.nft }] : []) },
+  { phase: 'wireguard', tool: 'ip', guardsLoops: false, needsLoopSafety: false, take: (d) => (d.wgDel.length ? [{ args: BATCH, input: lines(d.wgDel) }] : []) },
+  { phase: 'wireguard', tool: 'wireguard-go', guardsLoops: false, needsLoopSafety: false, take: (d) => (d.wgGo ? [{ args: [d.wgGo] }] : []) },
+  { phase: 'wireguard', tool: 'ip', guardsLoops: false, needsLoopSafety: false, take: (d) => (d.wgIp.length ? [{ args: BATCH, input: lines(d.wgIp) }] : []) },
+  { phase: 'wireguard', tool: 'wg', guardsLoops: false, needsLoopSafety: false, take: (d) => d.wg.map((args) => ({ args })) },
   { phase: 'links', tool: 'ip', guardsLoops: false, needsLoopSafety: false, take: (d) => (d.pre.length ? [{ args: BATCH, input: lines(d.pre) }] : []) },
   { phase: 'flood', tool: 'bridge', guardsLoops: false, needsLoopSafety: false, take: (d) => (d.fdb.length ? [{ args: BATCH, input: lines(d.fdb) }] : []) },
   { phase: 'loop', tool: 'ebtables-restore', guardsLoops: true, needsLoopSafety: false, take: (d) => (d.chain ? [{ args: ['--noflush'], input: renderChainRestore(d.chain) }] : []) },
@@ -138,10 +151,10 @@ export { isOwnedDevice };
  * kernel clamps a new device and refuses to raise one above underlay MTU - 50/70; asking
  * again on every reconcile would only fail). Status reports the shortfall.
  */
-function deviceMtu(d: DesiredDevice, actual: ActualState): number {
-  const under = actual.links.get(d.underlay);
-  if (!under) return d.mtu;
-  return Math.min(d.mtu, under.mtu - VXLAN_OVERHEAD[d.local.includes(':') ? 6 : 4]);
+function deviceMtu(d: DesiredDevice, actual: ActualState, lower?: { device: string; mtu: number }): number {
+  const underMtu = lower?.device === d.underlay ? lower.mtu : actual.links.get(d.underlay)?.mtu;
+  if (underMtu === undefined) return d.mtu;
+  return Math.min(d.mtu, underMtu - VXLAN_OVERHEAD[d.local.includes(':') ? 6 : 4]);
 }
 
 function createDeviceLines(plan: Draft, d: DesiredDevice, mtu: number, actual: ActualState): void {
@@ -170,8 +183,24 @@ export function computePlan(desired: DesiredState, actual: ActualState): Plan {
   const plan = newDraft();
   const br = desired.bridge;
 
+  // Encrypted mode: the WireGuard interface first. When it cannot be made, no VXLAN device is
+  // (an unencrypted one would send clear VXLAN towards the peers): fail closed.
+  const wg = desired.wireguard ? planWireguard(plan, desired.wireguard, actual) : undefined;
+  const sealed = wg === 'blocked';
+  const lower = desired.wireguard && typeof wg === 'number' ? { device: desired.wireguard.device, mtu: wg } : undefined;
+  const single = sealed ? undefined : desired.single;
+  const devices = sealed ? [] : desired.devices;
+  // The owned WireGuard interface when it is not wanted (encryption off, or renamed): it goes
+  // after the VXLAN devices riding it have been made again on the underlay.
+  for (const a of actual.links.values()) {
+    if (isOwnedWireguard(a) && a.name !== desired.wireguard?.device) {
+      plan.post.push(`link del dev ${a.name}`);
+      plan.changes.push(`delete WireGuard interface ${a.name}`);
+    }
+  }
+
   // Owned devices no longer wanted go first: they may hold a VNI a new link needs.
-  const wanted = new Set(desired.single ? [desired.single.device] : desired.links.map((l) => l.device));
+  const wanted = new Set(sealed ? [] : single ? [single.device] : desired.links.map((l) => l.device));
   for (const a of actual.links.values()) {
     if (isOwnedDevice(a) && !wanted.has(a.name)) {
       plan.pre.push(`link del dev ${a.name}`);
@@ -201,22 +230,22 @@ export function computePlan(desired: DesiredState, actual: ActualState): Plan {
   }
 
   // Without a working ebtables no per-peer port may join the bridge: its loop prevention cannot be made.
-  if (!desired.single && desired.loopPrevention === 'ebtables' && !actual.ebtables.available) {
+  if (!single && desired.loopPrevention === 'ebtables' && !actual.ebtables.available) {
     bridgeUsable = false;
     plan.blocked.push(`no port joins ${br.name}: loop prevention cannot be put in place without a working ebtables`);
   }
 
-  if (desired.single) {
+  if (single) {
     // Loop prevention goes only once no per-peer port is left (a mode switch takes two passes).
-    const left = tunnelPortsLeft(actual, desired.single.device);
-    planSingleDevice(plan, desired.single, actual, bridgeUsable ? br.name : undefined, left);
+    const left = tunnelPortsLeft(actual, single.device);
+    planSingleDevice(plan, single, actual, bridgeUsable ? br.name : undefined, left, lower);
     if (!left) planChainRemoval(plan, actual.ebtables);
   }
-  const replaced = desired.single ? new Set<string>() : replaceScriptDevices(plan, desired, actual);
+  const replaced = single || sealed ? new Set<string>() : replaceScriptDevices(plan, desired, actual);
   // Back from a one-device mode: its device goes in this pass, the per-peer ports join next pass.
-  const singleLeft = !desired.single && singleDeviceLeft(actual);
+  const singleLeft = !single && singleDeviceLeft(actual);
   const loopDevices: string[] = [];
-  for (const d of desired.devices) {
+  for (const d of devices) {
     const a = replaced.has(d.device) ? undefined : actual.links.get(d.device);
     if (a && !isOwnedDevice(a)) {
       plan.blocked.push(`${d.device} exists and is not managed by vxmesh (alias ${JSON.stringify(a.alias ?? '')}); link to ${d.peers.join(', ')} not made`);
@@ -225,7 +254,7 @@ export function computePlan(desired: DesiredState, actual: ActualState): Plan {
     loopDevices.push(d.device);
     const reason = a ? recreateReason(a, d) : undefined;
     const fresh = !a || reason !== undefined;
-    const mtu = deviceMtu(d, actual);
+    const mtu = deviceMtu(d, actual, lower);
     if (!a) {
       createDeviceLines(plan, d, mtu, actual);
       plan.changes.push(`create ${describeDevice(d)}`);
@@ -240,7 +269,7 @@ export function computePlan(desired: DesiredState, actual: ActualState): Plan {
   }
 
   if (bridgeUsable) addProbeAddress(plan, desired, actual);
-  if (!desired.single) planLoopPrevention(plan, desired, actual, loopDevices);
+  if (!single && !desired.single) planLoopPrevention(plan, desired, actual, loopDevices);
   planIngress(plan, desired.ingress, actual.ingress);
 
   // A bridge vxmesh made under a name no longer configured (the bridge was renamed).
@@ -432,6 +461,12 @@ export function computeTeardown(actual: ActualState): Plan {
       plan.changes.push(`delete ${a.name}`);
     }
   }
+  for (const a of actual.links.values()) {
+    if (isOwnedWireguard(a)) {
+      plan.pre.push(`link del dev ${a.name}`);
+      plan.changes.push(`delete WireGuard interface ${a.name}`);
+    }
+  }
   // A bridge with ports vxmesh does not own (containers' veths) stays: deleting it would
   // release them, and nothing plugs them back (LXD, libvirt and Docker attach once).
   const deleted = (l: LinkInfo) => isOwnedBridge(l) && foreignPorts(actual, l.name).length === 0;
@@ -472,8 +507,11 @@ export function attachedOwnedPorts(actual: ActualState): string[] {
 
 function planIngress(plan: Draft, want: IngressDesired | undefined, have: IngressState): void {
   if (want && !ingressMatches(want, have)) {
-    plan.nft = renderIngress(want, { packets: have.dropped, bytes: have.droppedBytes });
-    plan.changes.push(`${have.present ? 'rewrite' : 'create'} ingress filter (udp ${want.port} only from ${want.peers4.length + want.peers6.length} peer addresses)`);
+    plan.nft = renderIngress(want, { packets: have.dropped, bytes: have.droppedBytes, clearOut: have.clearOut ?? 0, wgDropped: have.wgDropped ?? 0 });
+    const what = want.wireguard
+      ? `udp ${want.wireguard.port} only from ${want.peers4.length + want.peers6.length} peer addresses, udp ${want.port} only through ${want.wireguard.device}; clear VXLAN to peers dropped on output`
+      : `udp ${want.port} only from ${want.peers4.length + want.peers6.length} peer addresses`;
+    plan.changes.push(`${have.present ? 'rewrite' : 'create'} ingress filter (${what})`);
   } else if (!want && have.present) {
     plan.nft = renderIngressRemoval();
     plan.changes.push('remove ingress filter');

@@ -28,7 +28,7 @@ export interface SingleDevice {
 }
 
 /** Pure: the one device of a flood-list or multicast mesh, as this host should have it. */
-export function computeSingleDevice(config: Config, self: Peer, underlay: string, local: string): SingleDevice {
+export function computeSingleDevice(config: Config, self: Peer, underlay: string, local: string, remoteOf: (p: Peer) => string = (p) => p.address): SingleDevice {
   const { mesh } = config;
   const mode = mesh.mode === 'multicast' ? 'multicast' : 'flood-list';
   const peers = config.peers.filter((p) => p !== self && p.family === self.family).sort((a, b) => a.id - b.id);
@@ -41,7 +41,7 @@ export function computeSingleDevice(config: Config, self: Peer, underlay: string
     port: mesh.port,
     mtu: mesh.mtu,
     alias: `${OWNER_PREFIX}${mode}`,
-    floodList: mode === 'flood-list' ? peers.map((p) => p.address) : [],
+    floodList: mode === 'flood-list' ? peers.map(remoteOf) : [],
     group: mode === 'multicast' ? mesh.group : undefined,
     ttl: mode === 'multicast' ? mesh.ttl : undefined,
     peers,
@@ -63,14 +63,14 @@ export interface SingleDevicePlan {
  * still there (`tunnelPortsLeft`): then it waits unattached until they are gone, so no flood can
  * go from it into a per-peer port that has no loop-prevention rule for it.
  */
-export function planSingleDevice(plan: SingleDevicePlan, d: SingleDevice, actual: ActualState, bridge: string | undefined, tunnelPortsLeft: boolean): void {
+export function planSingleDevice(plan: SingleDevicePlan, d: SingleDevice, actual: ActualState, bridge: string | undefined, tunnelPortsLeft: boolean, lower?: { device: string; mtu: number }): void {
   const a = actual.links.get(d.device);
   if (a && !isOwnedDevice(a)) {
     plan.blocked.push(`${d.device} exists and is not managed by vxmesh (alias ${JSON.stringify(a.alias ?? '')}); the ${d.mode} device is not made`);
     return;
   }
   const reason = a ? recreateReason(a, d) : undefined;
-  const mtu = singleDeviceMtu(d, actual);
+  const mtu = singleDeviceMtu(d, actual, lower);
   if (!a || reason) {
     if (a) plan.pre.push(`link del dev ${d.device}`);
     plan.pre.push(`link add name ${d.device} mtu ${mtu} type vxlan ${deviceArgs(d)}`, `link set dev ${d.device} alias ${d.alias}`, ...noPortAddressLines(d.device, actual));
@@ -105,9 +105,9 @@ function describe(d: SingleDevice): string {
 }
 
 /** The mesh MTU, or less when the underlay cannot carry it (as for per-peer devices). */
-function singleDeviceMtu(d: SingleDevice, actual: ActualState): number {
-  const under = actual.links.get(d.underlay);
-  return under ? Math.min(d.mtu, under.mtu - VXLAN_OVERHEAD[d.local.includes(':') ? 6 : 4]) : d.mtu;
+function singleDeviceMtu(d: SingleDevice, actual: ActualState, lower?: { device: string; mtu: number }): number {
+  const underMtu = lower?.device === d.underlay ? lower.mtu : actual.links.get(d.underlay)?.mtu;
+  return underMtu !== undefined ? Math.min(d.mtu, underMtu - VXLAN_OVERHEAD[d.local.includes(':') ? 6 : 4]) : d.mtu;
 }
 
 /** Why the existing device must be made again: the kernel changes none of these in place. */

@@ -3,7 +3,7 @@ import type { DesiredState } from './desired.js';
 
 /**
  * The interfaces whose link and address events should wake a reconcile: every one vxmesh owns
- * or wants (its VXLAN devices, the bridge) and the underlay. Undefined (every interface) while
+ * or wants (its VXLAN devices, the bridge, the WireGuard interface) and the underlay. Undefined (every interface) while
  * the goal is not a mesh with a known underlay, or the kernel has not been read: then nothing
  * tells which names will matter.
  */
@@ -12,6 +12,8 @@ export function watchedInterfaces(desired: DesiredState | undefined, observed: A
   const names = new Set<string>([desired.bridge.name]);
   for (const d of desired.devices) names.add(d.device).add(d.underlay);
   if (desired.single) names.add(desired.single.device).add(desired.single.underlay);
+  // Encrypted: the VXLAN devices ride the WireGuard interface, which rides the underlay.
+  if (desired.wireguard) names.add(desired.wireguard.device).add(desired.wireguard.underlay);
   // Owned objects that are no longer wanted: their removal is still vxmesh's to see through.
   for (const l of observed.links.values()) if (ownerOf(l)) names.add(l.name);
   return [...names].sort();

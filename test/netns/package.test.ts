@@ -67,7 +67,8 @@ describe('the Debian package', () => {
     const field = async (name: string) => (await execa('dpkg-deb', ['-f', deb, name])).stdout;
     expect(deb).toMatch(new RegExp(`/vxmesh_${JSON.parse(readFileSync('package.json', 'utf8')).version}-\\d+_${(await execa('dpkg', ['--print-architecture'])).stdout}\\.deb$`));
     const depends = await field('Depends');
-    for (const p of ['iproute2', 'nftables', 'iptables', 'libc6']) expect(depends).toMatch(new RegExp(`(^|, )${p}\\b`));
+    for (const p of ['iproute2', 'nftables', 'iptables', 'libc6', 'wireguard-tools']) expect(depends).toMatch(new RegExp(`(^|, )${p}\\b`));
+    expect(await field('Recommends')).toBe('wireguard-go');
     const control = (await execa('dpkg-deb', ['--ctrl-tarfile', deb]).pipe('tar', ['-xO', './conffiles'])).stdout;
     expect(control.split('\n').sort()).toEqual(['/etc/vxmesh/peers.d/10-node.yaml.example', '/etc/vxmesh/peers.yaml']);
     // Build outputs never land in git.

@@ -666,6 +666,19 @@ describe('renderMetrics', () => {
     expect(mc).not.toContain('vxmesh_flood_entries');
   });
 
+  it('reports encryption: the mode and implementation, clear VXLAN dropped each way, handshake age per peer', () => {
+    const wg = { publicKey: 'abcdefgh…', endpoint: '198.51.100.20:51820', currentEndpoint: null, present: true, handshake: 'ok' as const, handshakeAgeSeconds: 42, rxBytes: 1, txBytes: 2, problem: null };
+    const text = renderMetrics(sampleReport({
+      links: [link({ peer: 'lxd2', wireguard: wg }), link({ peer: 'lxd3', wireguard: { ...wg, handshake: 'never', handshakeAgeSeconds: null } })],
+      encryption: { mode: 'wireguard', implementation: 'userspace', device: 'vxwg0', present: true, publicKey: 'x', listenPort: 51820, tunnelAddress: '169.254.192.1/18', mtuChain: null, clearVxlanDropped: { input: 3, output: 4 }, wireguardPortDropped: 5, problem: null },
+    }));
+    expect(text).toContain('vxmesh_encryption{mode="none",implementation=""} 0\nvxmesh_encryption{mode="wireguard",implementation="userspace"} 1\n');
+    expect(text).toContain('vxmesh_clear_vxlan_dropped_packets_total{direction="input"} 3\nvxmesh_clear_vxlan_dropped_packets_total{direction="output"} 4\n');
+    expect(text).toContain('vxmesh_wireguard_port_dropped_packets_total 5\n');
+    expect(text).toContain('vxmesh_wireguard_handshake_age_seconds{peer="lxd2"} 42\nvxmesh_wireguard_handshake_age_seconds{peer="lxd3"} -1\n');
+    for (const line of text.split('\n').filter((l) => l !== '' && !l.startsWith('#'))) expect(line).toMatch(METRIC_LINE);
+  });
+
   it('reports the last reconcile in seconds', () => {
     const text = renderMetrics(sampleReport());
     expect(text).toContain('vxmesh_last_reconcile_duration_seconds 0.042\n');

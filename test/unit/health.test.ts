@@ -358,7 +358,8 @@ describe('agreement across probe protocol versions (rolling upgrades)', () => {
 
   /** The mesh digest as release 0.1.0 (protocol 1) computed it: every mesh setting but the probe's path and interval. */
   function v1MeshDigest(c: Config): string {
-    const { probe, ...rest } = c.mesh;
+    // The mesh settings protocol 1 had: encryption came later.
+    const { probe, encryption: _e, wireguard: _w, ...rest } = c.mesh;
     const mesh = Object.entries({ ...rest, probe: { enabled: probe.enabled, port: probe.port } }).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : 1));
     return createHash('sha256').update(JSON.stringify(mesh)).digest('hex').slice(0, 16);
   }
@@ -375,16 +376,16 @@ describe('agreement across probe protocol versions (rolling upgrades)', () => {
 
   it('a setting added later is not in the protocol 1 digest: a config carrying it still agrees with a protocol 1 peer', () => {
     const c = config(PEERS);
-    const withNew = { ...c, mesh: { ...c.mesh, encryption: 'ipsec' } } as unknown as Config;
+    const withNew = { ...c, mesh: { ...c.mesh, compression: 'lz4' } } as unknown as Config;
     expect(computeConfigFacts(withNew).meshDigest).toBe(v1MeshDigest(c));
   });
 
   it('compares only the agreement fields both sides send: a newer peer\'s extra field is no difference', () => {
-    const newer: ProbeInfo = { ...base, meshDigest: '0000000000000000', protocol: 3, agree: { ...facts.agree, encryption: 'ipsec' } };
+    const newer: ProbeInfo = { ...base, meshDigest: '0000000000000000', protocol: 3, agree: { ...facts.agree, compression: 'lz4' } };
     expect(diffAgreement(ours, newer)).toEqual([]);
     // A field we send that the peer does not know (it is older) is no difference either.
     const { bridge: _b, ...fewer } = facts.agree;
-    expect(diffAgreement({ ...ours, agree: { ...facts.agree, encryption: 'none' } }, { ...newer, agree: fewer })).toEqual([]);
+    expect(diffAgreement({ ...ours, agree: { ...facts.agree, compression: 'none' } }, { ...newer, agree: fewer })).toEqual([]);
   });
 
   it('names a field both know that differs, once, by name', () => {

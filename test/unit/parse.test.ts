@@ -54,6 +54,6 @@ describe('parsers on captured kernel output', () => {
 
   it('nft -j list table inet vxmesh: peer sets, rule signatures and the drop counter', () => {
     const ing = parseIngress(fixture('nft-table.json'));
-    expect(ing).toEqual({ present: true, peers4: ['198.18.0.2', '198.18.0.3'], peers6: [], rules: expectedRules(4789, ['198.18.0.1']), dropped: 0, droppedBytes: 0 });
+    expect(ing).toEqual({ present: true, peers4: ['198.18.0.2', '198.18.0.3'], peers6: [], rules: expectedRules(4789, ['198.18.0.1']), dropped: 0, droppedBytes: 0, outputRules: [], clearOut: 0, wgDropped: 0 });
   });
 });

@@ -9,7 +9,7 @@ const peer = (id: number, address: string, legacy?: string[]): Peer => ({
   address,
   family: 4,
   ...(legacy ? { legacy: { remotes: legacy } } : {}),
-  where: { field: '', item: { file: '', line: 1, col: 1 }, name: { file: '', line: 1, col: 1 }, id: { file: '', line: 1, col: 1 }, address: { file: '', line: 1, col: 1 }, remotes: [] },
+  where: { field: '', item: { file: '', line: 1, col: 1 }, name: { file: '', line: 1, col: 1 }, id: { file: '', line: 1, col: 1 }, address: { file: '', line: 1, col: 1 }, remotes: [], publicKey: { file: '', line: 1, col: 1 } },
 });
 
 describe('pair VNI', () => {
