@@ -6,7 +6,7 @@
  * daemon, and whoever connects to it is root or the daemon's user: it needs no token.
  */
 import { connect, type Socket } from 'node:net';
-import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
+import { chmod, lstat, mkdir, stat, unlink } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { dirname } from 'node:path';
 import { HTTP_SERVER_OPTIONS, limitConnections } from './limits.js';
@@ -43,7 +43,13 @@ export async function listenUnix(path: string, router: Router = createRouter(), 
   }
   const dir = dirname(path);
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const st = await lstat(dir);
+  let st = await lstat(dir);
+  if (st.isSymbolicLink()) {
+    // systemd's DynamicUser= with RuntimeDirectoryPreserve= makes /run/vxmesh root's link into
+    // /run/private/vxmesh. A link anyone else made could point the socket anywhere.
+    if (st.uid !== 0) throw new Error(`refusing the API run directory ${dir}: a symlink owned by uid ${st.uid}, not root`);
+    st = await stat(dir);
+  }
   if (!st.isDirectory()) throw new Error(`the API run directory ${dir} is not a directory`);
   if ((st.mode & 0o022) !== 0) throw new Error(`refusing the API run directory ${dir}: mode 0${(st.mode & 0o777).toString(8)} lets others replace the socket (make it 0700 or 0750)`);
   if (typeof process.getuid === 'function' && st.uid !== process.getuid() && st.uid !== 0) {

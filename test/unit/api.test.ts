@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, stat, chmod, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, chmod, lchown, symlink, writeFile } from 'node:fs/promises';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -591,6 +591,21 @@ describe('the API on a Unix socket', () => {
     } finally {
       await app.close();
       await new Promise<void>((r) => squatter.close(() => r()));
+    }
+  });
+
+  it('takes a run dir that is root\'s symlink to a private directory (systemd DynamicUser= with RuntimeDirectoryPreserve=), refuses anyone else\'s', async () => {
+    const target = join(dir, 'private-vxmesh');
+    await mkdir(target, { mode: 0o700 });
+    const link = join(dir, 'run-vxmesh');
+    await symlink(target, link);
+    if (process.getuid?.() === 0) {
+      const l = await listenUnix(join(link, 'api.sock'));
+      await l.close();
+      await lchown(link, 65534, 65534);
+      await expect(listenUnix(join(link, 'api.sock'))).rejects.toThrow(`refusing the API run directory ${link}: a symlink owned by uid 65534, not root`);
+    } else {
+      await expect(listenUnix(join(link, 'api.sock'))).rejects.toThrow(`refusing the API run directory ${link}: a symlink owned by uid ${process.getuid?.()}, not root`);
     }
   });
 
