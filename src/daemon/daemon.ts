@@ -323,7 +323,7 @@ export class Daemon implements MeshControl {
    * at the first sync that needs them, and again at each sync while missing, so installing
    * wireguard-go heals the mesh without a restart. The key is made once and kept.
    */
-  private async prepareWireguard(): Promise<void> {
+  private async prepareWireguard(rereadKey = true): Promise<void> {
     if (this.config?.mesh.encryption !== 'wireguard' || this.stopped) return;
     if (!this.wgChoice?.implementation) {
       const first = this.wgChoice === undefined;
@@ -344,8 +344,10 @@ export class Daemon implements MeshControl {
       }
       return;
     }
-    // Read again at every sync, so a rotated key (docs/encryption.md) is taken up; a file that
-    // went missing or bad is never replaced here, and the key in use stays in use.
+    // Read again when the config is (a save, reload, start), so a rotated key (docs/encryption.md)
+    // is taken up with the peers file that publishes it, not by a resync before; a file that went
+    // missing or bad is never replaced here, and the key in use stays in use.
+    if (!rereadKey) return;
     try {
       const k = await readPublicKey(this.opts.stateDir);
       if (k.publicKey !== this.wgKey.publicKey) {
@@ -380,7 +382,7 @@ export class Daemon implements MeshControl {
     }
     // Kernel events alone do not re-read the files; everything else does.
     if (triggers.some((t) => t.kind !== 'kernel')) await this.loadConfig(!triggers.some((t) => t.kind === 'config' && t.cause === 'start'));
-    await this.prepareWireguard();
+    await this.prepareWireguard(triggers.some((t) => t.kind === 'config'));
     const goal = this.goal();
     if (!goal) return { ok: true };
     const outcome = await this.reconcileWith(goal, triggers.map(describeTrigger).sort().join(','));

@@ -139,6 +139,32 @@ grep -A30 'TASK \[vxmesh : Check the host.s prerequisites (vxmesh doctor)\]' "$w
 grep -q 'problem *underlay' "$work/doctor2.log" || { cat "$work/doctor2.log"; fail "d2: doctor's underlay problem is not in the output"; }
 echo "ansible-check: doctor passed on d1 and stopped the play on d2 (underlay address missing)"
 
+echo "ansible-check: encryption: each host makes its key, the peers file carries every public key"
+{ inventory_head; cat <<INV; } > "$work/encrypted.yml"
+        vxmesh_run_doctor: false
+        vxmesh_mesh: { mtu: 1390, encryption: wireguard }
+      hosts:
+        e1: { vxmesh_id: 1, vxmesh_address: 198.51.100.11, vxmesh_root: $work/enc/e1 }
+        e2: { vxmesh_id: 2, vxmesh_address: 198.51.100.12, vxmesh_root: $work/enc/e2 }
+        e3: { vxmesh_id: 3, vxmesh_address: 198.51.100.13, vxmesh_root: $work/enc/e3 }
+INV
+ansible-playbook -i "$work/encrypted.yml" etc/ansible/site.yml > "$work/enc1.log" 2>&1 || { cat "$work/enc1.log"; fail "the encrypted play failed"; }
+for h in e1 e2 e3; do
+  r="$work/enc/$h"
+  [ "$(stat -c %a "$r/var/lib/vxmesh/wireguard.key")" = 600 ] || fail "$h: wireguard.key is not 0600"
+  pub=$(env -i PATH=/nonexistent "$r/usr/bin/vxmesh" pubkey --state-dir "$r/var/lib/vxmesh" 2>/dev/null) || fail "$h: vxmesh pubkey failed"
+  for o in e1 e2 e3; do
+    grep -qxF "    public_key: \"$pub\"" "$work/enc/$o/etc/vxmesh/peers.yaml" || { cat "$work/enc/$o/etc/vxmesh/peers.yaml"; fail "$o's peers.yaml lacks $h's public key"; }
+  done
+  env -i PATH=/nonexistent "$r/usr/bin/vxmesh" check "$r/etc/vxmesh" >/dev/null || fail "$h: vxmesh check rejects the encrypted config"
+done
+[ "$(sha256sum "$work"/enc/e{1,2,3}/etc/vxmesh/peers.yaml | cut -d' ' -f1 | sort -u | wc -l)" = 1 ] || fail "encrypted peers.yaml differs between hosts"
+keys_before=$(sha256sum "$work"/enc/e{1,2,3}/var/lib/vxmesh/wireguard.key)
+ansible-playbook -i "$work/encrypted.yml" etc/ansible/site.yml > "$work/enc2.log" 2>&1 || { cat "$work/enc2.log"; fail "the second encrypted run failed"; }
+grep -E '^(e1|e2|e3) ' "$work/enc2.log" | grep -qv 'changed=0' && { cat "$work/enc2.log"; fail "the second encrypted run changed something"; }
+[ "$(sha256sum "$work"/enc/e{1,2,3}/var/lib/vxmesh/wireguard.key)" = "$keys_before" ] || fail "a second run replaced a key"
+echo "ansible-check: encrypted: a key per host (0600, kept by a second run), every public key in the one peers file"
+
 echo "ansible-check: nothing installed with npm"
 if grep -rnwE 'npm|nodejs|/usr/bin/node' etc/ansible/roles/vxmesh/tasks etc/ansible/roles/vxmesh/handlers; then fail "the role's tasks use npm or node"; fi
 
