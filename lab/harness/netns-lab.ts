@@ -94,8 +94,13 @@ export class Lab {
     return this.reg.spawn(nsName, args, { logFile });
   }
 
-  kill(p: ResultPromise | undefined): Promise<void> {
-    return this.reg.kill(p);
+  kill(p: ResultPromise | undefined, signal?: NodeJS.Signals): Promise<void> {
+    return this.reg.kill(p, signal);
+  }
+
+  /** The lab's registry, for helpers that start their own processes in its namespaces (FRR). */
+  get registry(): NetnsRegistry {
+    return this.reg;
   }
 
   /** A bare namespace of the lab's (removed with it): the far ends of veths a test makes. */

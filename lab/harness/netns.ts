@@ -36,6 +36,8 @@ export class NetnsRegistry {
   readonly dir: string;
   private readonly namespaces = new Set<string>();
   private readonly procs = new Set<ResultPromise>();
+  /** Undo steps outside the namespaces (an FRR instance's run directory), run at cleanup after the processes are gone. */
+  private readonly undo: (() => void)[] = [];
   private counter = 0;
   private readonly onExit = () => this.cleanupSync();
 
@@ -104,6 +106,11 @@ export class NetnsRegistry {
     return p;
   }
 
+  /** Register a synchronous undo step for cleanup (it also runs at process exit). */
+  onCleanup(u: () => void): void {
+    this.undo.push(u);
+  }
+
   async kill(p: ResultPromise | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     if (!p) return;
     p.kill(signal);
@@ -115,6 +122,13 @@ export class NetnsRegistry {
   cleanupSync(): void {
     for (const p of this.procs) p.kill('SIGKILL');
     this.procs.clear();
+    for (const u of this.undo.splice(0).reverse()) {
+      try {
+        u();
+      } catch {
+        // best effort: the namespaces still go
+      }
+    }
     for (const n of this.namespaces) execaSync('ip', ['netns', 'del', n], { reject: false });
     this.namespaces.clear();
     rmSync(this.dir, { recursive: true, force: true });

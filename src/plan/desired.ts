@@ -4,6 +4,7 @@ import { compareAddr, type IngressDesired } from '../model/state.js';
 import type { Config, LoopPrevention, MeshMode, Peer } from '../model/types.js';
 import type { ProbeAddressDesired } from './probe-address.js';
 import { computeSingleDevice, type SingleDevice } from './single-device.js';
+import { computeFrrDesired, type FrrDesired } from '../evpn/frr-config.js';
 
 export interface DesiredLink {
   peer: string;
@@ -54,6 +55,8 @@ export interface DesiredState {
   ingress: IngressDesired | undefined;
   /** The bridge's link-health probe address (undefined when `mesh.probe.enabled: false`). */
   probe: ProbeAddressDesired | undefined;
+  /** control: evpn: the BGP config vxmesh keeps in FRR (undefined without a router id). */
+  frr?: FrrDesired | undefined;
 }
 
 /** Local addresses and the device holding each, as read from the kernel. */
@@ -135,7 +138,8 @@ export function computeDesired(config: Config, self: Peer, underlay: string, loc
         peers6: others.filter((p) => p.family === 6).map((p) => p.address).sort(compareAddr),
       }
     : undefined;
-  return { node: self.name, mode: mesh.mode, single, bridge: { name: mesh.bridge, mtu: mesh.mtu }, links, devices, loopPrevention: mesh.loopPrevention, ingress, probe: mesh.probe.enabled ? { bridge: mesh.bridge, id: self.id } : undefined };
+  const frr = mesh.control === 'evpn' && mesh.bgp ? computeFrrDesired(mesh.bgp, self.family === 4 ? localAddress : undefined) : undefined;
+  return { node: self.name, mode: mesh.mode, single, bridge: { name: mesh.bridge, mtu: mesh.mtu }, links, devices, loopPrevention: mesh.loopPrevention, ingress, probe: mesh.probe.enabled ? { bridge: mesh.bridge, id: self.id } : undefined, ...(frr ? { frr } : {}) };
 }
 
 /** One device per link, except legacy links that share a VNI: those share one device (and the links say so). */
