@@ -54,7 +54,7 @@ describe('control: evpn config', () => {
       '/etc/vxmesh/peers.yaml:4:33: mesh.bgp.neighbors: needs at least one neighbor (a route reflector or a peer)',
     ]);
     expect(errors(parse(`mesh:\n  control: evpn\n  vni: 5\n  bgp: { asn: 65000, neighbors: ["2001:2::100"] }\npeers:\n  - { name: a, id: 1, address: "2001:2::1" }\n`))).toEqual([
-      "/etc/vxmesh/peers.yaml:6:33: peers[0].address: is IPv6: set mesh.bgp.router_id (a BGP router id is an IPv4 address; it defaults to the server's underlay IPv4 address)",
+      "/etc/vxmesh/peers.yaml:6:32: peers[0].address: is IPv6: set mesh.bgp.router_id (a BGP router id is an IPv4 address; it defaults to the server's underlay IPv4 address)",
     ]);
     expect(errors(parse(`${EVPN}  - { name: old, id: 2, address: 198.18.0.2, legacy: { remotes: [198.18.0.1] } }\n`))[0]).toMatch(/peers\[1\]\.legacy: vxlansetup\.sh servers make one device per remote: legacy peers cannot join an EVPN mesh/);
     expect(errors(parse(`mesh: { control: evpn, vni: 5, bgp: { asn: 65000, neighbors: [198.18.0.100], frr_pathspace: "../x" } }\n${SELF}`))[0]).toMatch(/mesh\.bgp\.frr_pathspace: may contain only letters/);
