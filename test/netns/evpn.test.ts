@@ -135,4 +135,38 @@ describe('control: evpn through FRR, a route reflector and 3 servers that list o
       for (const e of remoteMacs) expect(e.flags ?? [], JSON.stringify(e)).toContain('extern_learn');
     }
   });
+
+  it('ARP suppression: an ARP for a remote container is answered on the local host, and the underlay carries no copy of it (an ARP for an unknown address does cross: the counter counts)', async () => {
+    const [c1, c2] = lab.containers as [Container, Container];
+    const s1 = c1.server;
+    // zebra learns a local container's address from the bridge's neighbour table, which Linux
+    // fills for hosts that talk to an address of the bridge (their gateway; docs/evpn.md).
+    for (const c of lab.containers) {
+      await ns(c.server.ns, 'ip', 'addr', 'replace', `100.64.0.${250 + c.server.index}/24`, 'dev', 'vxbr0');
+      expect(await ping(c, `100.64.0.${250 + c.server.index}`)).toBe(true);
+    }
+    // zebra has the remote container's address from its type-2 route, as a neighbour entry on the bridge.
+    await waitFor(`${s1.ns} has ${c2.address} from BGP`, async () => {
+      const n = await ns(s1.ns, 'ip', '-j', 'neigh', 'show', 'dev', 'vxbr0');
+      return (JSON.parse(n) as { dst: string }[]).some((e) => e.dst === c2.address) || `neighbours on vxbr0: ${n}; zebra: ${await frr.get(s1)!.vtysh('show evpn arp-cache vni all')}`;
+    }, 30_000, 250);
+    await countArpInVxlan(lab.underlay);
+    await ns(c1.ns, 'ip', 'neigh', 'flush', 'dev', 'eth0');
+    expect(await ping(c1, c2.address)).toBe(true);
+    expect(await readCounter(lab.underlay, 'vxarp')).toBe(0);
+    // An address nobody has is flooded to every VTEP (head-end replication of the BUM frame).
+    await execa('ip', ['netns', 'exec', c1.ns, 'ping', '-c', '2', '-W', '1', '100.64.0.200'], { reject: false });
+    expect(await readCounter(lab.underlay, 'vxarp')).toBeGreaterThanOrEqual(2);
+  });
 });
+
+/** Count VXLAN packets on the underlay whose inner frame is ARP (ethertype at UDP payload offset 8 + 12). */
+async function countArpInVxlan(underlayNs: string): Promise<void> {
+  await run('ip', ['netns', 'exec', underlayNs, 'nft', '-f', '-'], `table bridge vxarp
+delete table bridge vxarp
+table bridge vxarp {
+  counter vxarp {}
+  chain f { type filter hook forward priority 0; udp dport 4789 @th,224,16 0x0806 counter name vxarp; }
+}
+`);
+}
