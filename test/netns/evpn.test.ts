@@ -38,6 +38,21 @@ function routeReflectorConf(): string {
   return readFileSync('etc/frr/route-reflector.conf', 'utf8').replaceAll('192.0.2.0/24', '198.18.0.0/24').replaceAll('192.0.2.100', RR);
 }
 
+/** The addresses the ingress filter lets in (its IPv4 set). */
+async function filterPeers(s: Server): Promise<string[]> {
+  const out = JSON.parse(await ns(s.ns, 'nft', '-j', 'list', 'set', 'inet', 'vxmesh', 'peers4')) as { nftables: { set?: { elem?: string[] } }[] };
+  return (out.nftables.find((i) => i.set)?.set?.elem ?? []).slice().sort();
+}
+
+/** Every other server is a remote VTEP on `s` (installed by zebra) and passes its ingress filter. */
+async function waitVteps(lab: Lab, s: Server): Promise<void> {
+  const others = JSON.stringify(lab.servers.filter((o) => o !== s).map((o) => o.address).sort());
+  await waitFor(`${s.ns} has every other VTEP, and lets them in`, async () => {
+    const [v, f] = [JSON.stringify(await vteps(s)), JSON.stringify(await filterPeers(s))];
+    return (v === others && f === others) || `fdb ${v}, filter ${f}`;
+  }, 30_000, 100);
+}
+
 /** The shared part of the config (same file on every server) and a server's own drop-in. */
 const MESH = `mesh:\n  control: evpn\n  vni: ${VNI}\n  bgp:\n    asn: ${ASN}\n    neighbors: [${RR}]\n`;
 function ownDropin(s: Server): string {
@@ -118,10 +133,7 @@ describe('control: evpn through FRR, a route reflector and 3 servers that list o
   });
 
   it('every container pings every other (DF 1422 at MTU 1450); each fdb holds exactly the other VTEPs, from zebra, and remote MACs as extern_learn', async () => {
-    for (const s of lab.servers) {
-      const others = lab.servers.filter((o) => o !== s).map((o) => o.address).sort();
-      await waitFor(`${s.ns} remote VTEPs`, async () => JSON.stringify(await vteps(s)) === JSON.stringify(others) || JSON.stringify(await vteps(s)), 30_000, 200);
-    }
+    for (const s of lab.servers) await waitVteps(lab, s);
     await expectAllPairsPing(lab);
     for (const s of lab.servers) {
       const entries = await fdb(s);
@@ -158,7 +170,82 @@ describe('control: evpn through FRR, a route reflector and 3 servers that list o
     await execa('ip', ['netns', 'exec', c1.ns, 'ping', '-c', '2', '-W', '1', '100.64.0.200'], { reject: false });
     expect(await readCounter(lab.underlay, 'vxarp')).toBeGreaterThanOrEqual(2);
   });
+
+  it('vxmesh killed with SIGKILL under a running ping and started again: no packet lost, no BGP session reset, nothing applied', async () => {
+    const [c1, c2] = lab.containers as [Container, Container];
+    const [s1, s2] = lab.servers as [Server, Server];
+    const before = await session(frr.get(s1)!);
+    expect(before.state).toBe('Established');
+    const pinger = startPinger(c1, c2.address, 400);
+    await sleep(1000);
+    await lab.stopDaemon(s1, 'SIGKILL');
+    await lab.stopDaemon(s2, 'SIGKILL');
+    const offset = lab.log(s1).length;
+    lab.startDaemon(s1);
+    lab.startDaemon(s2);
+    await waitRunning(s1);
+    await waitRunning(s2);
+    const r = pingResult(String((await pinger).stdout));
+    expect(r, JSON.stringify(r)).toMatchObject({ sent: 400, received: 400 });
+    const after = await session(frr.get(s1)!);
+    expect(after.established).toBe(before.established);
+    expect(after.uptimeMs).toBeGreaterThan(before.uptimeMs);
+    expect(applied(lab.log(s1).slice(offset))).toEqual([]);
+  });
+
+  it('a config change is applied to FRR without a session reset: uptime goes on, the established count stays', async () => {
+    const s1 = lab.servers[0]!;
+    const f = frr.get(s1)!;
+    const before = await session(f);
+    // A second reflector (not there yet): one line added in FRR, nothing else touched.
+    lab.writeConfig(s1, MESH.replace(`neighbors: [${RR}]`, `neighbors: [${RR}, 198.18.0.101]`));
+    await waitFor('the new neighbor in FRR', async () => (await f.vtysh('show running-config')).includes(' neighbor 198.18.0.101 peer-group vxmesh'), 15_000, 100);
+    lab.writeConfig(s1, MESH);
+    await waitFor('the neighbor removed from FRR', async () => !(await f.vtysh('show running-config')).includes('198.18.0.101'), 15_000, 100);
+    const after = await session(f);
+    expect(after.state).toBe('Established');
+    expect(after.established).toBe(before.established);
+    expect(after.uptimeMs).toBeGreaterThan(before.uptimeMs);
+    expect(await ping(lab.containers[0]!, lab.containers[1]!.address)).toBe(true);
+  });
+
+  it('a 4th server joins with only its own config (no file changes anywhere else): traffic to it within a bound, no loss between the others meanwhile', async () => {
+    const [c1, c2] = lab.containers as [Container, Container];
+    const pinger = startPinger(c1, c2.address, 1500);
+    const t0 = Date.now();
+    const s4 = await addEvpnServer(4);
+    // The container is plugged in once the daemon made the bridge (as LXD would start it after vxmesh).
+    await waitFor('vxbr0 on server 4', async () => (await ns(s4.ns, 'ip', 'link', 'show')).includes('vxbr0'), 20_000, 50);
+    const c4 = await lab.addContainer(s4, 4);
+    await waitFor('c1 -> c4', () => ping(c1, c4.address), 60_000, 100);
+    const joinMs = Date.now() - t0;
+    console.log(`evpn join: server 4 started -> first ping from server 1's container answered in ${joinMs} ms`);
+    expect(joinMs).toBeLessThan(30_000);
+    for (const s of lab.servers) await waitVteps(lab, s);
+    for (const c of lab.containers) if (c !== c4) expect(await ping(c4, c.address), `${c4.address} -> ${c.address}`).toBe(true);
+    pinger.kill('SIGINT');
+    const r = pingResult(String((await pinger).stdout));
+    expect(r.received, JSON.stringify(r)).toBe(r.sent);
+  });
 });
+
+/** Continuous ping at 10 ms. */
+function startPinger(c: Container, to: string, count: number): ResultPromise {
+  return execa('ip', ['netns', 'exec', c.ns, 'ping', '-i', '0.01', '-c', String(count), '-W', '1', to], { reject: false, timeout: 120_000 });
+}
+
+function pingResult(stdout: string): { sent: number; received: number } {
+  const m = /(\d+) packets transmitted, (\d+) received/.exec(stdout);
+  if (!m) throw new Error(`no ping summary in: ${stdout.slice(-300)}`);
+  return { sent: Number(m[1]), received: Number(m[2]) };
+}
+
+/** The changes a daemon log says were applied. */
+function applied(log: string): string[] {
+  return log.split('\n').filter((l) => l.includes('"msg":"applied"')).map((l) => (JSON.parse(l) as { change: string }).change);
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Count VXLAN packets on the underlay whose inner frame is ARP (ethertype at UDP payload offset 8 + 12). */
 async function countArpInVxlan(underlayNs: string): Promise<void> {
