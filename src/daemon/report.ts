@@ -12,6 +12,7 @@ import type { ProbeReport } from '../health/service.js';
 import type { ReconcileOutcome } from './reconcile.js';
 import { portState } from './port-state.js';
 import { singleDeviceStatus, singleLinkStatus } from './single-device-status.js';
+import { evpnStatus, type EvpnRead } from '../evpn/status.js';
 import type { Counters, LinkStatus, ReconcileReport, StatusReport } from './status.js';
 
 export interface StatusInput {
@@ -44,6 +45,8 @@ export interface StatusInput {
   /** Per peer name, from the prober; absent or empty when probing is off. */
   health?: Map<string, LinkHealth>;
   probe?: ProbeReport;
+  /** control: evpn: the last control-plane read (vtysh JSON). */
+  evpn?: EvpnRead | undefined;
 }
 
 const PROBE_OFF: ProbeReport = { enabled: false, family: null, address: null, port: null, intervalSeconds: null, keyed: false, authenticated: false, problem: null, sent: 0, answered: 0, ignored: { malformed: 0, bad_key: 0, not_a_peer: 0, unexpected: 0, rate_limited: 0 } };
@@ -122,6 +125,8 @@ export function buildStatus(s: StatusInput): StatusReport {
   const underlay = underlayProblem(s, local);
   const loop = loopPrevention(s, links);
   const ingress = ingressProblem(s);
+  const mesh = s.config?.mesh;
+  const evpn = mesh?.control === 'evpn' && mesh.vni !== undefined && s.evpn ? evpnStatus(s.evpn, mesh.vni, mesh.bgp?.frrPathspace, (s.config?.peers ?? []).filter((p) => p !== s.self)) : null;
 
   if (s.stopped) {
     reasons.push('stopped with `vxmesh stop`');
@@ -147,6 +152,10 @@ export function buildStatus(s: StatusInput): StatusReport {
     for (const l of links) if (l.problem) reasons.push(`${l.device} (${l.peer}): ${l.problem}`);
     if (s.desired && loop.problem) reasons.push(`loop prevention: ${loop.problem}`);
     if (ingress) reasons.push(`ingress filter: ${ingress}`);
+    if (evpn?.problem) reasons.push(`EVPN control plane: ${evpn.problem}`);
+    else if (evpn && !evpn.sessions.some((x) => x.state === 'Established')) reasons.push(`EVPN control plane: no BGP session established (${evpn.sessions.map((x) => `${x.neighbor} ${x.state}`).join(', ')})`);
+    for (const x of evpn?.sessions ?? []) if (x.state !== 'Established' && evpn?.sessions.some((y) => y.state === 'Established')) warnings.push(`BGP session to ${x.neighbor} is ${x.state}`);
+    if (evpn?.silentPeers.length) warnings.push(`configured peers BGP has not heard from: ${evpn.silentPeers.join(', ')}`);
     if (s.desired && s.repairPending) reasons.push('kernel differs from the config (repair pending)');
     for (const b of s.last?.outcome.blocked ?? []) reasons.push(b);
     for (const e of s.last?.report.errors ?? []) reasons.push(`last reconcile: ${e}`);
@@ -177,6 +186,7 @@ export function buildStatus(s: StatusInput): StatusReport {
     mode: s.config?.mesh.mode ?? 'per-peer',
     device: one?.device ?? null,
     multicast: one?.multicast ?? null,
+    evpn,
     links,
     loopPrevention: loop,
     ingressFilter: {

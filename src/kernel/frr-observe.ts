@@ -20,3 +20,15 @@ export function parseFrrRead(out: string): FrrState {
   const daemons = head.split(/\s+/).filter((w) => /^[a-z0-9]+d$|^zebra$/.test(w));
   return { reachable: true, error: undefined, daemons, running: parseRunningConfig(at < 0 ? '' : out.slice(at)) };
 }
+
+/** The control plane's JSON reads for status (three vtysh runs, side by side; never throws). */
+export async function readEvpn(runner: Runner, pathspace: string | undefined): Promise<{ summary: string | undefined; vni: string | undefined; macs: string | undefined; error: string | undefined }> {
+  const errors: string[] = [];
+  const one = (cmd: string) =>
+    runner.run('vtysh', [...vtyshArgs(pathspace), '-c', cmd], { timeoutMs: 5000 }).catch((err: unknown) => {
+      errors.push(err instanceof Error ? err.message : String(err));
+      return undefined;
+    });
+  const [summary, vni, macs] = await Promise.all([one('show bgp l2vpn evpn summary json'), one('show evpn vni json'), one('show evpn mac vni all json')]);
+  return { summary, vni, macs, error: errors[0] };
+}

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FrrInstance } from '../../lab/harness/frr.js';
-import { Lab, ns, ping, readCounter, run, statusJson, vxlanLinks, waitFor, type Container, type Server } from '../helpers/lab.js';
+import { CLI, Lab, ns, ping, readCounter, run, statusJson, vxlanLinks, waitFor, type Container, type Server } from '../helpers/lab.js';
 import { expectAllPairsPing } from '../helpers/checks.js';
 
 /**
@@ -67,10 +67,11 @@ async function waitRunning(s: Server, timeoutMs = 30_000): Promise<void> {
 }
 
 /** The EVPN session's counters on a server, as bgpd reports them. */
-async function session(f: FrrInstance): Promise<{ state: string; established: number; uptimeMs: number }> {
+async function session(f: FrrInstance): Promise<{ state: string; established: number; uptimeMs: number; since: number }> {
   const s = await f.json('show bgp l2vpn evpn summary json');
   const peer = s.peers?.[RR] ?? {};
-  return { state: peer.state, established: peer.connectionsEstablished, uptimeMs: peer.peerUptimeMsec };
+  // bgpd counts uptime in whole seconds; `since` is when the session came up (epoch seconds).
+  return { state: peer.state, established: peer.connectionsEstablished, uptimeMs: peer.peerUptimeMsec, since: peer.peerUptimeEstablishedEpoch };
 }
 
 describe('control: evpn through FRR, a route reflector and 3 servers that list only themselves', () => {
@@ -171,6 +172,28 @@ describe('control: evpn through FRR, a route reflector and 3 servers that list o
     expect(await readCounter(lab.underlay, 'vxarp')).toBeGreaterThanOrEqual(2);
   });
 
+  it('status shows the control plane: sessions, the VNI as zebra sees it, remote VTEPs from BGP with their MACs; plan shows the FRR lines', async () => {
+    const s1 = lab.servers[0]!;
+    const st = await statusJson(s1);
+    expect(st.state).toBe('running');
+    expect(st.mode).toBe('evpn');
+    expect(st.evpn.problem).toBeNull();
+    expect(st.evpn.sessions).toEqual([expect.objectContaining({ neighbor: RR, state: 'Established' })]);
+    expect(st.evpn.sessions[0].prefixesReceived).toBeGreaterThan(0);
+    expect(st.evpn.vni).toMatchObject({ vni: VNI, device: 'vxlan0', remoteVteps: 2 });
+    expect(st.evpn.vteps.map((t: { address: string }) => t.address)).toEqual(['198.18.0.2', '198.18.0.3']);
+    for (const t of st.evpn.vteps) expect(t).toMatchObject({ source: 'bgp' });
+    for (const t of st.evpn.vteps) expect(t.macs).toBeGreaterThanOrEqual(1);
+    const table = await ns(s1.ns, process.execPath, CLI, 'status', '--state-dir', s1.stateDir);
+    expect(table).toMatch(/Control plane:\s+evpn: 1\/1 BGP sessions established/);
+    const metrics = await ns(s1.ns, 'curl', '-sf', 'http://127.0.0.1:7789/metrics');
+    expect(metrics).toMatch(/vxmesh_bgp_session_established\{neighbor="198\.18\.0\.100"\} 1/);
+    const plan = await ns(s1.ns, process.execPath, CLI, 'plan', '--config', s1.configDir, '--state-dir', s1.stateDir);
+    expect(plan).toMatch(/^#\s+neighbor 198\.18\.0\.100 peer-group vxmesh$/m);
+    expect(plan).toMatch(/^#\s+advertise-all-vni$/m);
+    expect(plan).toContain('# nothing to do');
+  });
+
   it('vxmesh killed with SIGKILL under a running ping and started again: no packet lost, no BGP session reset, nothing applied', async () => {
     const [c1, c2] = lab.containers as [Container, Container];
     const [s1, s2] = lab.servers as [Server, Server];
@@ -188,6 +211,7 @@ describe('control: evpn through FRR, a route reflector and 3 servers that list o
     const r = pingResult(String((await pinger).stdout));
     expect(r, JSON.stringify(r)).toMatchObject({ sent: 400, received: 400 });
     const after = await session(frr.get(s1)!);
+    expect(after.since).toBe(before.since);
     expect(after.established).toBe(before.established);
     expect(after.uptimeMs).toBeGreaterThan(before.uptimeMs);
     expect(applied(lab.log(s1).slice(offset))).toEqual([]);
@@ -202,7 +226,9 @@ describe('control: evpn through FRR, a route reflector and 3 servers that list o
     await waitFor('the new neighbor in FRR', async () => (await f.vtysh('show running-config')).includes(' neighbor 198.18.0.101 peer-group vxmesh'), 15_000, 100);
     lab.writeConfig(s1, MESH);
     await waitFor('the neighbor removed from FRR', async () => !(await f.vtysh('show running-config')).includes('198.18.0.101'), 15_000, 100);
+    await sleep(1100);
     const after = await session(f);
+    expect(after.since).toBe(before.since);
     expect(after.state).toBe('Established');
     expect(after.established).toBe(before.established);
     expect(after.uptimeMs).toBeGreaterThan(before.uptimeMs);

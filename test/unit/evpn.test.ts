@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { evpnStatus, type EvpnRead } from '../../src/evpn/status.js';
 import { config } from '../helpers/config.js';
 import { emptyHost, link, phases } from '../helpers/kernel-state.js';
 import { formatIssue, parseConfig, type LoadResult } from '../../src/config/load.js';
@@ -229,5 +231,30 @@ exit
     const plan = computePlan(computeDesired(c, c.peers[0]!, 'eth0'), a);
     expect(isEmptyPlan(plan)).toBe(false);
     expect(renderPlan(plan)).toBe(`vtysh -c 'configure terminal\n${renderFrrFragment(WANT).trimEnd()}'`);
+  });
+});
+
+describe('the control plane in status', () => {
+  const fixture = (name: string) => readFileSync(`test/fixtures/frr/${name}`, 'utf8');
+  const read: EvpnRead = { summary: fixture('bgp-l2vpn-evpn-summary.json'), vni: fixture('evpn-vni.json'), macs: fixture('evpn-mac-vni-all.json'), error: undefined };
+  const peers = config(`${EVPN}  - { name: b, id: 2, address: 198.18.0.2 }\n  - { name: z, id: 9, address: 198.18.0.9 }\n`).peers.slice(1);
+
+  it('reads sessions, the VNI, remote VTEPs with their MACs from FRR 8.4 output, and names configured peers BGP has not heard from', () => {
+    expect(evpnStatus(read, 4242, 'srv1', peers)).toEqual({
+      pathspace: 'srv1',
+      problem: null,
+      sessions: [{ neighbor: '198.18.0.100', state: 'Established', uptimeMs: 3000, prefixesReceived: 4, established: 1 }],
+      vni: { vni: 4242, device: 'vxlan0', localMacs: 1, remoteVteps: 2 },
+      vteps: [
+        { address: '198.18.0.2', source: 'bgp', macs: 1, peer: 'b' },
+        { address: '198.18.0.3', source: 'bgp', macs: 1, peer: null },
+      ],
+      silentPeers: ['z'],
+    });
+  });
+
+  it('says when zebra does not know the VNI or FRR cannot be read', () => {
+    expect(evpnStatus({ ...read, vni: '{}' }, 4242, undefined, []).problem).toMatch(/zebra does not know VNI 4242/);
+    expect(evpnStatus({ summary: undefined, vni: undefined, macs: undefined, error: 'vtysh failed (exit 1): Exiting: failed to connect to any daemons.' }, 4242, undefined, []).problem).toMatch(/failed to connect to any daemons/);
   });
 });
