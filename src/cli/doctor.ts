@@ -17,6 +17,7 @@ import { readToken, tokenPath } from '../api/token.js';
 import { isOwnedAlias } from '../model/names.js';
 import type { Config } from '../model/types.js';
 import { EXIT } from './exit-codes.js';
+import { frrChecks } from './doctor-frr.js';
 import { bridgeRaVerdict, failedBatchLine, kernelVerdict, linkLocalRouteVerdict, KERNEL_PROBE_LINES, mtuVerdict, portVerdict, renderCheck, summarize, udpPortUsers, vxlanPortConflict, type DoctorCheck } from './doctor-checks.js';
 import type { CommonOptions } from './options.js';
 
@@ -54,6 +55,7 @@ export async function runChecks(common: CommonOptions): Promise<DoctorCheck[]> {
   } else if (!config) {
     checks.push({ name: 'underlay', severity: 'warning', message: 'skipped: needs a valid config', fix: 'fix the config first' });
   }
+  if (config?.mesh.control === 'evpn') checks.push(...(await frrChecks(runner, config.mesh.bgp?.frrPathspace)));
   checks.push(await tokenCheck(common.stateDir));
   return checks;
 }

@@ -192,6 +192,9 @@ describe('control: evpn through FRR, a route reflector and 3 servers that list o
     expect(plan).toMatch(/^#\s+neighbor 198\.18\.0\.100 peer-group vxmesh$/m);
     expect(plan).toMatch(/^#\s+advertise-all-vni$/m);
     expect(plan).toContain('# nothing to do');
+    const doctor = await ns(s1.ns, process.execPath, CLI, 'doctor', '--config', s1.configDir, '--state-dir', s1.stateDir).catch((e: Error) => e.message);
+    expect(doctor).toMatch(/^ok\s+frr: FRR 8\.\d+/m);
+    expect(doctor).toMatch(/^ok\s+frr running: zebra and bgpd answer vtysh$/m);
   });
 
   it('vxmesh killed with SIGKILL under a running ping and started again: no packet lost, no BGP session reset, nothing applied', async () => {

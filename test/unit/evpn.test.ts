@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { evpnStatus, type EvpnRead } from '../../src/evpn/status.js';
+import { frrVerdicts } from '../../src/cli/doctor-frr.js';
 import { config } from '../helpers/config.js';
 import { emptyHost, link, phases } from '../helpers/kernel-state.js';
 import { formatIssue, parseConfig, type LoadResult } from '../../src/config/load.js';
@@ -256,5 +257,29 @@ describe('the control plane in status', () => {
   it('says when zebra does not know the VNI or FRR cannot be read', () => {
     expect(evpnStatus({ ...read, vni: '{}' }, 4242, undefined, []).problem).toMatch(/zebra does not know VNI 4242/);
     expect(evpnStatus({ summary: undefined, vni: undefined, macs: undefined, error: 'vtysh failed (exit 1): Exiting: failed to connect to any daemons.' }, 4242, undefined, []).problem).toMatch(/failed to connect to any daemons/);
+  });
+});
+
+describe('doctor for control: evpn', () => {
+  const up = parseFrrRead(' zebra bgpd\nBuilding configuration...\n');
+  const daemons = 'bgpd=yes\nospfd=no\nvtysh_enable=yes\n';
+  it('names FRR and its version, bgpd enabled, and both daemons answering', () => {
+    expect(frrVerdicts({ version: 'zebra version 8.4.4\nCopyright', daemonsFile: daemons, daemonsPath: '/etc/frr/daemons', state: up }).map((c) => `${c.severity} ${c.name}: ${c.message}`)).toEqual([
+      'ok frr: FRR 8.4.4: one VXLAN device per VNI (the single vnifilter device would need FRR >= 9.0; vxmesh does not use it)',
+      'ok frr daemons: bgpd enabled in /etc/frr/daemons (zebra always runs)',
+      'ok frr running: zebra and bgpd answer vtysh',
+    ]);
+  });
+  it('says what to do when FRR is missing, too old, bgpd is off or not running', () => {
+    const down: FrrState = { reachable: false, error: 'vtysh: command not found', daemons: [], running: undefined };
+    const v = frrVerdicts({ version: undefined, daemonsFile: 'bgpd=no\n', daemonsPath: '/etc/frr/daemons', state: down });
+    expect(v.map((c) => c.severity)).toEqual(['problem', 'problem', 'problem']);
+    expect(v[0]!.fix).toBe('apt-get install frr');
+    expect(v[1]!.fix).toMatch(/set bgpd=yes there and run `systemctl restart frr` once/);
+    expect(frrVerdicts({ version: 'zebra version 7.5.1', daemonsFile: daemons, daemonsPath: 'd', state: parseFrrRead(' zebra\n') }).map((c) => c.message)).toEqual([
+      "FRR 7.5 is older than 8.0: vxmesh's EVPN layout is tested with 8.4",
+      'bgpd enabled in d (zebra always runs)',
+      'bgpd not running (vtysh sees zebra)',
+    ]);
   });
 });
