@@ -328,7 +328,9 @@ export class Daemon implements MeshControl {
     // Ports held back for want of ebtables: retry with backoff, probing again each time, so
     // installing the package heals the mesh within seconds rather than at the next resync.
     const heldBack = !this.ebtables.backend && goal.kind === 'mesh' && goal.config.mesh.loopPrevention === 'ebtables';
-    return { ok: outcome.errors.length === 0 && !heldBack };
+    // EVPN with FRR down or restarting: retry with backoff, so its config is back within seconds of FRR.
+    const frrWait = goal.kind === 'mesh' && goal.config.mesh.control === 'evpn' && outcome.blocked.some((b) => /^FRR/.test(b));
+    return { ok: outcome.errors.length === 0 && !heldBack && !frrWait };
   }
 
   /** Reconcile, then log and count the outcome: the one place reconcile errors are logged. */

@@ -254,6 +254,31 @@ describe('control: evpn through FRR, a route reflector and 3 servers that list o
     expect(await ping(lab.containers[0]!, lab.containers[1]!.address)).toBe(true);
   });
 
+  it('FRR restarted on one server (zebra and bgpd, as `systemctl restart frr` does): the measured outage, and vxmesh puts its lines back without help', async () => {
+    const [c1, c2] = lab.containers as [Container, Container];
+    const s1 = lab.servers[0]!;
+    const f = frr.get(s1)!;
+    const pinger = startPinger(c1, c2.address, 3000);
+    await sleep(500);
+    const t0 = Date.now();
+    await f.stop();
+    const downMs = Date.now() - t0;
+    // zebra removes what it installed when it stops: the remote VTEPs leave the kernel.
+    expect(await vteps(s1)).toEqual([]);
+    await f.start();
+    // The restarted FRR has none of vxmesh's lines (here it starts empty; a host's FRR starts from
+    // frr.conf, which does not hold them either): vxmesh must write them again.
+    await waitFor('vxmesh lines back in FRR', async () => (await f.vtysh('show running-config')).includes(' neighbor 198.18.0.100 peer-group vxmesh'), 40_000, 100);
+    const linesBackMs = Date.now() - t0;
+    await waitFor('c1 -> c2 again', () => ping(c1, c2.address), 60_000, 100);
+    const trafficBackMs = Date.now() - t0;
+    pinger.kill('SIGINT');
+    const r = pingResult(String((await pinger).stdout));
+    console.log(`evpn FRR restart: stop took ${downMs} ms; vxmesh lines back ${linesBackMs} ms and traffic back ${trafficBackMs} ms after the stop began; ping at 10 ms lost ${r.sent - r.received} of ${r.sent}`);
+    expect(r.sent - r.received).toBeGreaterThan(0);
+    expect(trafficBackMs).toBeLessThan(60_000);
+  });
+
   it('a 4th server joins with only its own config (no file changes anywhere else): traffic to it within a bound, no loss between the others meanwhile', async () => {
     const [c1, c2] = lab.containers as [Container, Container];
     const pinger = startPinger(c1, c2.address, 1500);
