@@ -297,6 +297,24 @@ describe('control: evpn through FRR, a route reflector and 3 servers that list o
     const r = pingResult(String((await pinger).stdout));
     expect(r.received, JSON.stringify(r)).toBe(r.sent);
   });
+
+  it('a removed server (its FRR and vxmesh stopped): its VTEP entry and MACs leave every other server within a bound', async () => {
+    const s4 = lab.servers.find((s) => s.index === 4)!;
+    const rest = lab.servers.filter((s) => s !== s4);
+    for (const s of rest) expect(await vteps(s)).toContain(s4.address);
+    const t0 = Date.now();
+    await lab.stopDaemon(s4);
+    await frr.get(s4)!.stop();
+    for (const s of rest) {
+      await waitFor(`${s.ns} drops ${s4.address}`, async () => {
+        const e = await fdb(s);
+        return !e.some((x) => x.dst === s4.address) || JSON.stringify(e.filter((x) => x.dst === s4.address));
+      }, 30_000, 50);
+    }
+    const goneMs = Date.now() - t0;
+    console.log(`evpn removal: server 4's flood entry and MACs gone from the 3 others ${goneMs} ms after its FRR stop began`);
+    expect(goneMs).toBeLessThan(10_000);
+  });
 });
 
 /** Continuous ping at 10 ms. */
