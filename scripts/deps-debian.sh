@@ -10,6 +10,9 @@ export DEBIAN_FRONTEND=noninteractive
 pkgs=(iproute2 iptables ebtables nftables iputils-ping iperf3 procps systemd ansible ansible-lint)
 # The tests' Router Advertisement sender (a container's RAs must configure no mesh host).
 pkgs+=(radvd)
+# control: evpn: FRR's zebra, bgpd and vtysh (the EVPN tests run one FRR per namespace).
+# vxmesh applies its lines with vtysh, not frr-reload.py, so frr-pythontools is not needed.
+pkgs+=(frr)
 # npm run package (dpkg-deb, dpkg-shlibdeps, strip) and its checks (lintian; man for systemd-analyze).
 pkgs+=(dpkg-dev lintian binutils xz-utils man-db)
 # Node.js 20 or newer (Debian 13 ships 20); older Debians need it from elsewhere.
