@@ -298,6 +298,36 @@ describe('control: evpn through FRR, a route reflector and 3 servers that list o
     expect(r.received, JSON.stringify(r)).toBe(r.sent);
   });
 
+  it('a VTEP configured by hand as FRR\'s docs show (no vxmesh: a bridge, vxlan100 nolearning, a minimal frr.conf) joins and passes traffic both ways', async () => {
+    const address = '198.18.0.50';
+    const hostNs = await lab.addUnderlayHost('hand', address);
+    for (const cmd of [
+      ['ip', 'link', 'add', 'br100', 'type', 'bridge'],
+      ['ip', 'link', 'set', 'br100', 'up'],
+      ['ip', 'link', 'add', 'vxlan100', 'type', 'vxlan', 'id', String(VNI), 'local', address, 'dstport', '4789', 'nolearning'],
+      ['ip', 'link', 'set', 'vxlan100', 'master', 'br100', 'addrgenmode', 'none'],
+      ['ip', 'link', 'set', 'vxlan100', 'type', 'bridge_slave', 'neigh_suppress', 'on', 'learning', 'off'],
+      ['ip', 'link', 'set', 'vxlan100', 'up'],
+    ]) await ns(hostNs, ...cmd);
+    const f = new FrrInstance(lab.registry, hostNs);
+    await f.start();
+    await f.configure(`router bgp ${ASN}\n bgp router-id ${address}\n neighbor ${RR} remote-as ${ASN}\n address-family l2vpn evpn\n  neighbor ${RR} activate\n  advertise-all-vni\n exit-address-family\nexit\n`);
+    const cns = await lab.addNamespace('hc');
+    await run('ip', ['link', 'add', 'eth0', 'netns', cns, 'mtu', '1450', 'type', 'veth', 'peer', 'name', 'hc0', 'netns', hostNs, 'mtu', '1450']);
+    await ns(hostNs, 'ip', 'link', 'set', 'hc0', 'master', 'br100', 'up');
+    await ns(cns, 'ip', 'addr', 'add', '100.64.0.50/24', 'dev', 'eth0');
+    await ns(cns, 'ip', 'link', 'set', 'eth0', 'up');
+    const hand: Container = { ns: cns, address: '100.64.0.50', server: lab.servers[0]! };
+    const vxmeshServers = lab.servers.filter((s) => s.proc);
+    for (const s of vxmeshServers) {
+      await waitFor(`${s.ns} has the hand-made VTEP and lets it in`, async () => ((await vteps(s)).includes(address) && (await filterPeers(s)).includes(address)) || `${await vteps(s)} / ${await filterPeers(s)}`, 30_000, 100);
+    }
+    for (const c of lab.containers.filter((c) => c.server.proc)) {
+      expect(await waitFor(`${c.address} -> hand-made VTEP's container`, () => ping(c, hand.address), 15_000, 100)).toBeGreaterThanOrEqual(0);
+      expect(await ping(hand, c.address), `hand-made -> ${c.address}`).toBe(true);
+    }
+  });
+
   it('a removed server (its FRR and vxmesh stopped): its VTEP entry and MACs leave every other server within a bound', async () => {
     const s4 = lab.servers.find((s) => s.index === 4)!;
     const rest = lab.servers.filter((s) => s !== s4);
