@@ -244,6 +244,14 @@ describe('control: evpn through FRR, a route reflector and 3 servers that list o
     await waitFor('the new neighbor in FRR', async () => (await f.vtysh('show running-config')).includes(' neighbor 198.18.0.101 peer-group vxmesh'), 15_000, 100);
     lab.writeConfig(s1, MESH);
     await waitFor('the neighbor removed from FRR', async () => !(await f.vtysh('show running-config')).includes('198.18.0.101'), 15_000, 100);
+    // A broken save (an AS that is not a number) changes nothing: the last good config stays in force.
+    lab.writeConfig(s1, MESH.replace(`asn: ${ASN}`, 'asn: sixty-five-thousand'));
+    await waitFor('the config error in status', async () => ((await statusJson(s1)).config.lastError ?? []).join(' ').includes('mesh.bgp.asn') || JSON.stringify((await statusJson(s1)).config), 15_000, 100);
+    expect((await statusJson(s1)).config.lastError[0]).toMatch(/peers\.yaml:5:10: mesh\.bgp\.asn: /);
+    expect(await f.vtysh('show running-config')).toContain(` neighbor ${RR} peer-group vxmesh`);
+    expect(await ping(lab.containers[0]!, lab.containers[1]!.address)).toBe(true);
+    lab.writeConfig(s1, MESH);
+    await waitFor('the config good again', async () => (await statusJson(s1)).config.lastError === null, 15_000, 100);
     await sleep(1100);
     const after = await session(f);
     expect(Math.abs(after.since - before.since)).toBeLessThanOrEqual(1);
@@ -344,6 +352,17 @@ describe('control: evpn through FRR, a route reflector and 3 servers that list o
     const goneMs = Date.now() - t0;
     console.log(`evpn removal: server 4's flood entry and MACs gone from the 3 others ${goneMs} ms after its FRR stop began`);
     expect(goneMs).toBeLessThan(10_000);
+  });
+
+  it('vxmesh stop removes the device and bridge; zebra withdraws the VNI, so the other servers drop this VTEP; its FRR lines stay; start brings it back', async () => {
+    const [s1, , s3] = lab.servers as [Server, Server, Server];
+    const cli = (verb: string) => ns(s3.ns, process.execPath, CLI, verb, '--state-dir', s3.stateDir);
+    await cli('stop');
+    await waitFor(`${s1.ns} drops ${s3.address}`, async () => !(await vteps(s1)).includes(s3.address), 15_000, 100);
+    expect((await vxlanLinks(s3.ns)).map((l) => l.ifname)).toEqual([]);
+    expect(await frr.get(s3)!.vtysh('show running-config')).toContain(` neighbor ${RR} peer-group vxmesh`);
+    await cli('start');
+    await waitFor(`${s1.ns} has ${s3.address} again`, async () => (await vteps(s1)).includes(s3.address), 15_000, 100);
   });
 });
 
