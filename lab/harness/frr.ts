@@ -1,5 +1,5 @@
 import { execaSync, type ResultPromise } from 'execa';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nsRun, sleep, type NetnsRegistry } from './netns.js';
 
@@ -11,6 +11,23 @@ import { nsRun, sleep, type NetnsRegistry } from './netns.js';
  * removes the run directory. The machine's own FRR (its /etc/frr, its service) is never used.
  */
 export const FRR_BIN = '/usr/lib/frr';
+const MAX_LIFETIME_S = 1200;
+
+function killByPidFile(pidFile: string, pathspace: string): void {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(pidFile, 'utf8').trim());
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    if (!pid || !cmdline.includes(pathspace)) return;
+  } catch {
+    return; // no pid file, or the process is gone
+  }
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone meanwhile
+  }
+}
 const RUN_ROOT = '/var/run/frr';
 
 export class FrrInstance {
@@ -50,8 +67,13 @@ export class FrrInstance {
     const sock = join(this.runDir, `${d}.vty`);
     rmSync(sock, { force: true });
     // -P 0: no TCP vty; -f /dev/null: no config file, everything comes through vtysh.
-    const p = this.reg.spawn(this.ns, [join(FRR_BIN, d), '-N', this.pathspace, '-f', '/dev/null', '-i', join(this.runDir, `${d}.pid`), '-P', '0', '--log', 'stdout', '--log-level', 'informational'], { logFile: this.logFile });
+    // `timeout`: a daemon outlives no test run by long, even when the runner itself is killed.
+    const pidFile = join(this.runDir, `${d}.pid`);
+    const p = this.reg.spawn(this.ns, ['timeout', String(MAX_LIFETIME_S), join(FRR_BIN, d), '-N', this.pathspace, '-f', '/dev/null', '-i', pidFile, '-P', '0', '--log', 'stdout', '--log-level', 'informational'], { logFile: this.logFile });
     this.procs.set(d, p);
+    // Killing `timeout` with SIGKILL (the registry's cleanup) would leave the daemon: end it by
+    // its own pid too, once it is known to be this instance's daemon (its command line names the pathspace).
+    this.reg.onCleanup(() => killByPidFile(pidFile, this.pathspace));
     for (let i = 0; !existsSync(sock); i++) {
       if (p.exitCode !== undefined && p.exitCode !== null) throw new Error(`${d} in ${this.ns} exited (${p.exitCode}); see ${this.logFile}`);
       if (i > 200) throw new Error(`${d} in ${this.ns} made no vty socket in 10 s`);
