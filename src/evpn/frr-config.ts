@@ -20,6 +20,8 @@ export const EVPN_AF = 'address-family l2vpn evpn';
 export interface FrrDesired {
   asn: number;
   routerId: string;
+  /** Set in the config (enforced); otherwise the underlay address, used only where FRR has none. */
+  routerIdExplicit: boolean;
   neighbors: string[];
   /** `vtysh -N <pathspace>`; undefined: the host's FRR. */
   pathspace: string | undefined;
@@ -28,7 +30,7 @@ export interface FrrDesired {
 export function computeFrrDesired(bgp: BgpSettings, ownIpv4: string | undefined): FrrDesired | undefined {
   const routerId = bgp.routerId ?? ownIpv4;
   if (!routerId) return undefined;
-  return { asn: bgp.asn, routerId, neighbors: [...bgp.neighbors], pathspace: bgp.frrPathspace };
+  return { asn: bgp.asn, routerId, routerIdExplicit: bgp.routerId !== undefined, neighbors: [...bgp.neighbors], pathspace: bgp.frrPathspace };
 }
 
 /** The lines, in the order FRR needs them (a group's remote-as before its members). */
@@ -97,7 +99,9 @@ export function planFrr(want: FrrDesired, running: FrrRunning): FrrPlan {
   if (running.asn !== undefined && running.asn !== want.asn) {
     return { input: undefined, changes: [], blocked: [`FRR runs router bgp ${running.asn}, but mesh.bgp.asn is ${want.asn}: vxmesh does not replace a BGP instance (that resets every session); set mesh.bgp.asn ${running.asn}, or remove the instance by hand`] };
   }
-  const lines = renderFrrLines(want);
+  // A router id the admin set stays unless the config names one: changing it resets every session.
+  const adminId = !want.routerIdExplicit && running.lines.some((l) => l.context.length === 1 && l.context[0] === `router bgp ${want.asn}` && l.line.startsWith('bgp router-id '));
+  const lines = renderFrrLines(want).filter((l) => !(adminId && l.line.startsWith('bgp router-id ')));
   const wanted = new Set(lines.map(key));
   const have = new Set(running.lines.map(key));
   const removals: FrrLine[] = [];

@@ -173,7 +173,7 @@ exit
 end
 `;
 
-const WANT: FrrDesired = { asn: 65000, routerId: '198.18.0.1', neighbors: ['198.18.0.100', '198.18.0.101'], pathspace: undefined };
+const WANT: FrrDesired = { asn: 65000, routerId: '198.18.0.1', routerIdExplicit: false, neighbors: ['198.18.0.100', '198.18.0.101'], pathspace: undefined };
 
 describe("vxmesh's lines in FRR", () => {
   it('renders only the non-default lines it needs', () => {
@@ -206,6 +206,12 @@ exit
     // Once applied, nothing more.
     const after = RUNNING.replace(' neighbor 198.18.0.102 peer-group vxmesh\n', ' neighbor 198.18.0.101 peer-group vxmesh\n');
     expect(planFrr(WANT, parseRunningConfig(after))).toEqual({ input: undefined, changes: [], blocked: [] });
+  });
+
+  it("keeps a router id the admin set unless the config names one (a new id resets every session)", () => {
+    const admin = parseRunningConfig(RUNNING.replace('bgp router-id 198.18.0.1', 'bgp router-id 10.0.0.7'));
+    expect(planFrr(WANT, admin).input).not.toMatch(/router-id/);
+    expect(planFrr({ ...WANT, routerId: '10.0.0.9', routerIdExplicit: true }, admin).input).toMatch(/^ bgp router-id 10\.0\.0\.9$/m);
   });
 
   it('writes everything into an empty FRR, and never replaces a BGP instance of another AS', () => {
