@@ -15,6 +15,10 @@ import { expectAllPairsPing } from '../helpers/checks.js';
 const VNI = 4242;
 const ASN = 65000;
 const RR = '198.18.0.100';
+/** The VTEP configured by hand (FRR only, no vxmesh), peering with the first reflector. */
+const HAND = '198.18.0.50';
+/** The second reflector of the pair (same cluster id). */
+const RR2 = '198.18.0.101';
 const ZERO = '00:00:00:00:00:00';
 
 interface FdbEntry {
@@ -33,9 +37,10 @@ async function vteps(s: Server): Promise<string[]> {
   return (await fdb(s)).filter((e) => e.mac === ZERO).map((e) => e.dst ?? '?').sort();
 }
 
-function routeReflectorConf(): string {
-  // The documented sample, with the lab's addresses for the documentation range's.
-  return readFileSync('etc/frr/route-reflector.conf', 'utf8').replaceAll('192.0.2.0/24', '198.18.0.0/24').replaceAll('192.0.2.100', RR);
+function routeReflectorConf(routerId = RR): string {
+  // The documented sample, with the lab's addresses for the documentation range's; both
+  // reflectors of the pair keep the first one's cluster id, as the sample says.
+  return readFileSync('etc/frr/route-reflector.conf', 'utf8').replaceAll('192.0.2.0/24', '198.18.0.0/24').replace('bgp router-id 192.0.2.100', `bgp router-id ${routerId}`).replaceAll('192.0.2.100', RR);
 }
 
 /** The addresses the ingress filter lets in (its IPv4 set). */
@@ -54,7 +59,7 @@ async function waitVteps(lab: Lab, s: Server): Promise<void> {
 }
 
 /** The shared part of the config (same file on every server) and a server's own drop-in. */
-const MESH = `mesh:\n  control: evpn\n  vni: ${VNI}\n  bgp:\n    asn: ${ASN}\n    neighbors: [${RR}]\n`;
+const MESH = `mesh:\n  control: evpn\n  vni: ${VNI}\n  bgp:\n    asn: ${ASN}\n    neighbors: [${RR}, ${RR2}]\n`;
 function ownDropin(s: Server): string {
   return `node: srv${s.index}\nmesh:\n  bgp:\n    frr_pathspace: ${s.ns}\npeers:\n  - { name: srv${s.index}, id: ${s.index}, address: "${s.address}" }\n`;
 }
@@ -79,6 +84,7 @@ describe('control: evpn through FRR, a route reflector and 3 servers that list o
   const lab = new Lab();
   const frr = new Map<Server, FrrInstance>();
   let rr: FrrInstance;
+  let rr2: FrrInstance;
 
   async function addEvpnServer(i: number): Promise<Server> {
     const s = await lab.addServer(i);
@@ -98,6 +104,9 @@ describe('control: evpn through FRR, a route reflector and 3 servers that list o
     rr = new FrrInstance(lab.registry, rrNs);
     await rr.start();
     await rr.configure(routeReflectorConf());
+    rr2 = new FrrInstance(lab.registry, await lab.addUnderlayHost('rr2', RR2));
+    await rr2.start();
+    await rr2.configure(routeReflectorConf(RR2));
     for (let i = 1; i <= 3; i++) await addEvpnServer(i);
     for (const s of lab.servers) await waitRunning(s);
     for (const s of lab.servers) await lab.addContainer(s, s.index);
@@ -186,14 +195,14 @@ describe('control: evpn through FRR, a route reflector and 3 servers that list o
     const st = await statusJson(s1);
     expect(st.mode).toBe('evpn');
     expect(st.evpn.problem).toBeNull();
-    expect(st.evpn.sessions).toEqual([expect.objectContaining({ neighbor: RR, state: 'Established' })]);
+    expect(st.evpn.sessions).toEqual([expect.objectContaining({ neighbor: RR, state: 'Established' }), expect.objectContaining({ neighbor: RR2, state: 'Established' })]);
     expect(st.evpn.sessions[0].prefixesReceived).toBeGreaterThan(0);
     expect(st.evpn.vni).toMatchObject({ vni: VNI, device: 'vxlan0', remoteVteps: 2 });
     expect(st.evpn.vteps.map((t: { address: string }) => t.address)).toEqual(['198.18.0.2', '198.18.0.3']);
     for (const t of st.evpn.vteps) expect(t).toMatchObject({ source: 'bgp' });
     for (const t of st.evpn.vteps) expect(t.macs).toBeGreaterThanOrEqual(1);
     const table = await ns(s1.ns, process.execPath, CLI, 'status', '--state-dir', s1.stateDir);
-    expect(table).toMatch(/Control plane:\s+evpn: 1\/1 BGP sessions established/);
+    expect(table).toMatch(/Control plane:\s+evpn: 2\/2 BGP sessions established/);
     const metrics = await ns(s1.ns, process.execPath, '-e', "fetch('http://127.0.0.1:7789/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))");
     expect(metrics).toMatch(/vxmesh_bgp_session_established\{neighbor="198\.18\.0\.100"\} 1/);
     const plan = await ns(s1.ns, process.execPath, CLI, 'plan', '--config', s1.configDir, '--state-dir', s1.stateDir);
@@ -240,10 +249,10 @@ describe('control: evpn through FRR, a route reflector and 3 servers that list o
     const f = frr.get(s1)!;
     const before = await session(f);
     // A second reflector (not there yet): one line added in FRR, nothing else touched.
-    lab.writeConfig(s1, MESH.replace(`neighbors: [${RR}]`, `neighbors: [${RR}, 198.18.0.101]`));
-    await waitFor('the new neighbor in FRR', async () => (await f.vtysh('show running-config')).includes(' neighbor 198.18.0.101 peer-group vxmesh'), 15_000, 100);
+    lab.writeConfig(s1, MESH.replace(`neighbors: [${RR}, ${RR2}]`, `neighbors: [${RR}, ${RR2}, 198.18.0.102]`));
+    await waitFor('the new neighbor in FRR', async () => (await f.vtysh('show running-config')).includes(' neighbor 198.18.0.102 peer-group vxmesh'), 15_000, 100);
     lab.writeConfig(s1, MESH);
-    await waitFor('the neighbor removed from FRR', async () => !(await f.vtysh('show running-config')).includes('198.18.0.101'), 15_000, 100);
+    await waitFor('the neighbor removed from FRR', async () => !(await f.vtysh('show running-config')).includes('198.18.0.102'), 15_000, 100);
     // A broken save (an AS that is not a number) changes nothing: the last good config stays in force.
     lab.writeConfig(s1, MESH.replace(`asn: ${ASN}`, 'asn: sixty-five-thousand'));
     await waitFor('the config error in status', async () => ((await statusJson(s1)).config.lastError ?? []).join(' ').includes('mesh.bgp.asn') || JSON.stringify((await statusJson(s1)).config), 15_000, 100);
@@ -307,7 +316,7 @@ describe('control: evpn through FRR, a route reflector and 3 servers that list o
   });
 
   it('a VTEP configured by hand as FRR\'s docs show (no vxmesh: a bridge, vxlan100 nolearning, a minimal frr.conf) joins and passes traffic both ways', async () => {
-    const address = '198.18.0.50';
+    const address = HAND;
     const hostNs = await lab.addUnderlayHost('hand', address);
     for (const cmd of [
       ['ip', 'link', 'add', 'br100', 'type', 'bridge'],
@@ -364,7 +373,30 @@ describe('control: evpn through FRR, a route reflector and 3 servers that list o
     await cli('start');
     await waitFor(`${s1.ns} has ${s3.address} again`, async () => (await vteps(s1)).includes(s3.address), 15_000, 100);
   });
+
+  it('one of the two route reflectors down under a running ping: nothing lost, no VTEP entry leaves', async () => {
+    const [c1, c2] = lab.containers as [Container, Container];
+    const s1 = lab.servers[0]!;
+    await waitFor(`${s1.ns} sessions to both reflectors`, async () => (await f1Sessions(frr.get(s1)!)) === 2 || 'not yet', 30_000, 200);
+    const before = await vteps(s1);
+    const pinger = startPinger(c1, c2.address, 400);
+    await sleep(1000);
+    await rr.stop();
+    await waitFor(`${s1.ns} sees the first reflector gone`, async () => (await f1Sessions(frr.get(s1)!)) === 1 || 'still 2', 30_000, 100);
+    const r = pingResult(String((await pinger).stdout));
+    expect(r, JSON.stringify(r)).toMatchObject({ sent: 400, received: 400 });
+    // The hand-made VTEP peers with the first reflector only: its routes go with it. Every vxmesh
+    // server peers with both and stays.
+    expect(await vteps(s1)).toEqual(before.filter((a) => a !== HAND));
+    expect(before).toContain(HAND);
+  });
 });
+
+/** How many of a server's EVPN sessions are Established. */
+async function f1Sessions(f: FrrInstance): Promise<number> {
+  const s = await f.json('show bgp l2vpn evpn summary json');
+  return Object.values((s.peers ?? {}) as Record<string, { state: string }>).filter((p) => p.state === 'Established').length;
+}
 
 /** Continuous ping at 10 ms. */
 function startPinger(c: Container, to: string, count: number): ResultPromise {
