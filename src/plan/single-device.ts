@@ -3,7 +3,8 @@
  * one VNI. flood-list replicates floods to every remote through one all-zero fdb entry each
  * (head-end replication, as ifupdown2 and Proxmox SDN do); multicast sends them to a group the
  * underlay routes. Unicast is learned in both. One device means a flood never re-enters another
- * tunnel port, so neither mode needs loop-prevention rules.
+ * tunnel port, so neither mode needs loop-prevention rules. `control: evpn` has the same shape
+ * without learning and without a flood list of vxmesh's: zebra owns that device's fdb entries.
  */
 import { OWNER_PREFIX, ZERO_MAC } from '../model/names.js';
 import { noPortAddressLines } from './port-address.js';
