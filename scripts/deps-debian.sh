@@ -14,6 +14,9 @@ pkgs+=(radvd)
 # Encryption (mesh.encryption: wireguard): wg, and wireguard-go for kernels without the module
 # (the tests run it); tcpdump for the tests' captures of the underlay.
 pkgs+=(wireguard-tools wireguard-go tcpdump)
+# control: evpn: FRR's zebra, bgpd and vtysh (the EVPN tests run one FRR per namespace).
+# vxmesh applies its lines with vtysh, not frr-reload.py, so frr-pythontools is not needed.
+pkgs+=(frr)
 # npm run package (dpkg-deb, dpkg-shlibdeps, strip) and its checks (lintian; man for systemd-analyze).
 pkgs+=(dpkg-dev lintian binutils xz-utils man-db)
 # Node.js 20 or newer (Debian 13 ships 20); older Debians need it from elsewhere.

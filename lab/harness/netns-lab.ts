@@ -61,7 +61,7 @@ export class Lab {
     return this.reg.dir;
   }
 
-  /** The registry of the lab's namespaces and processes (for the benchmark's helpers). */
+  /** The registry of the lab's namespaces and processes (for helpers that start their own: FRR, the benchmark's). */
   get registry(): NetnsRegistry {
     return this.reg;
   }
@@ -95,13 +95,13 @@ export class Lab {
     return name;
   }
 
-  /** A program run in `nsName` for a test (radvd, say): killed by `kill` or by cleanup at the latest. */
-  spawn(nsName: string, args: string[], logFile: string): ResultPromise {
-    return this.reg.spawn(nsName, args, { logFile });
+  /** A program run in `nsName` for a test (radvd, a capture): killed by `kill` or by cleanup at the latest. */
+  spawn(nsName: string, args: string[], logFile?: string): ResultPromise {
+    return this.reg.spawn(nsName, args, logFile === undefined ? {} : { logFile });
   }
 
-  kill(p: ResultPromise | undefined): Promise<void> {
-    return this.reg.kill(p);
+  kill(p: ResultPromise | undefined, signal?: NodeJS.Signals): Promise<void> {
+    return this.reg.kill(p, signal);
   }
 
   /** A bare namespace of the lab's (removed with it): the far ends of veths a test makes. */
@@ -136,15 +136,6 @@ export class Lab {
     const c = { ns: name, address: `100.64.0.${host}`, server };
     this.containers.push(c);
     return c;
-  }
-
-  /** A long-running process in one of the lab's namespaces (a capture): killed at cleanup at the latest. */
-  spawnIn(nsName: string, args: string[]): ReturnType<NetnsRegistry['spawn']> {
-    return this.reg.spawn(nsName, args);
-  }
-
-  killProc(p: ReturnType<NetnsRegistry['spawn']> | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-    return this.reg.kill(p, signal);
   }
 
   private readonly files: string[] = [];

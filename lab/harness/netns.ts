@@ -36,6 +36,8 @@ export class NetnsRegistry {
   readonly dir: string;
   private readonly namespaces = new Set<string>();
   private readonly procs = new Set<ResultPromise>();
+  /** Undo steps outside the namespaces (an FRR instance's run directory), run at cleanup after the processes are gone. */
+  private readonly undo: (() => void)[] = [];
   private counter = 0;
   private readonly onExit = () => this.cleanupSync();
 
@@ -105,6 +107,11 @@ export class NetnsRegistry {
     return p;
   }
 
+  /** Register a synchronous undo step for cleanup (it also runs at process exit). */
+  onCleanup(u: () => void): void {
+    this.undo.push(u);
+  }
+
   async kill(p: ResultPromise | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     if (!p) return;
     p.kill(signal);
@@ -116,6 +123,13 @@ export class NetnsRegistry {
   cleanupSync(): void {
     for (const p of this.procs) p.kill('SIGKILL');
     this.procs.clear();
+    for (const u of this.undo.splice(0).reverse()) {
+      try {
+        u();
+      } catch {
+        // best effort: the namespaces still go
+      }
+    }
     // Processes a daemon started that outlive it (wireguard-go detaches on purpose): ended by
     // their ids before their namespace goes, so none of their devices is left behind.
     for (const n of this.namespaces) killNamespacePids(n);

@@ -71,7 +71,7 @@ function meshFamilies(s: StatusReport): Family[] {
   ];
 }
 
-const MODES: readonly StatusReport['mode'][] = ['per-peer', 'flood-list', 'multicast'];
+const MODES: readonly StatusReport['mode'][] = ['per-peer', 'flood-list', 'multicast', 'evpn'];
 
 /** The mesh mode, and the single device's flood list or multicast group when there is one. */
 function modeFamilies(s: StatusReport): Family[] {
@@ -79,7 +79,7 @@ function modeFamilies(s: StatusReport): Family[] {
     {
       name: 'vxmesh_mode',
       type: 'gauge',
-      help: 'Configured mesh mode, one-hot over per-peer, flood-list and multicast.',
+      help: 'Configured mesh mode, one-hot over per-peer, flood-list, multicast and evpn.',
       samples: MODES.map((mode) => ({ labels: { mode }, value: s.mode === mode ? 1 : 0 })),
     },
   ];
@@ -96,6 +96,7 @@ function modeFamilies(s: StatusReport): Family[] {
       },
     );
   }
+  if (s.evpn) out.push(...evpnFamilies(s.evpn));
   if (s.multicast) {
     out.push({
       name: 'vxmesh_multicast_joined',
@@ -105,6 +106,16 @@ function modeFamilies(s: StatusReport): Family[] {
     });
   }
   return out;
+}
+
+/** control: evpn: sessions per neighbour, remote VTEPs and MACs behind each (from FRR). */
+function evpnFamilies(e: NonNullable<StatusReport['evpn']>): Family[] {
+  return [
+    { name: 'vxmesh_bgp_session_established', type: 'gauge', help: 'Whether the EVPN BGP session to the neighbour is Established.', samples: e.sessions.map((x) => ({ labels: { neighbor: x.neighbor }, value: x.state === 'Established' ? 1 : 0 })) },
+    { name: 'vxmesh_bgp_prefixes_received', type: 'gauge', help: 'EVPN routes received from the neighbour.', samples: e.sessions.flatMap((x) => (x.prefixesReceived === null ? [] : [{ labels: { neighbor: x.neighbor }, value: x.prefixesReceived }])) },
+    gauge('vxmesh_evpn_remote_vteps', 'Remote VTEPs zebra knows for the VNI (from BGP type-3 routes).', e.vteps.length),
+    { name: 'vxmesh_evpn_vtep_macs', type: 'gauge', help: 'Remote MACs behind the VTEP (BGP type-2 routes).', samples: e.vteps.map((t) => ({ labels: { vtep: t.address }, value: t.macs })) },
+  ];
 }
 
 function linkFamilies(links: LinkStatus[]): Family[] {

@@ -19,6 +19,7 @@ import type { Config } from '../model/types.js';
 import { EXIT } from './exit-codes.js';
 import { probeWireguard } from '../kernel/wireguard-probe.js';
 import { wireguardMtuVerdict, wireguardVerdict } from './doctor-checks.js';
+import { frrChecks } from './doctor-frr.js';
 import { bridgeRaVerdict, failedBatchLine, kernelVerdict, linkLocalRouteVerdict, KERNEL_PROBE_LINES, mtuVerdict, portVerdict, renderCheck, summarize, udpPortUsers, vxlanPortConflict, type DoctorCheck } from './doctor-checks.js';
 import type { CommonOptions } from './options.js';
 
@@ -57,6 +58,7 @@ export async function runChecks(common: CommonOptions): Promise<DoctorCheck[]> {
   } else if (!config) {
     checks.push({ name: 'underlay', severity: 'warning', message: 'skipped: needs a valid config', fix: 'fix the config first' });
   }
+  if (config?.mesh.control === 'evpn') checks.push(...(await frrChecks(runner, config.mesh.bgp?.frrPathspace)));
   checks.push(await tokenCheck(common.stateDir));
   return checks;
 }

@@ -4,6 +4,7 @@ import { probeEbtablesBackend } from '../kernel/ebtables-backend.js';
 import { CommandRunner } from '../kernel/runner.js';
 import { planNow } from '../daemon/reconcile.js';
 import { isEmptyPlan, renderPlan } from '../plan/plan.js';
+import { renderFrrFragment } from '../evpn/frr-config.js';
 import { EXIT } from './exit-codes.js';
 import type { CommonOptions } from './options.js';
 import { probeWireguard } from '../kernel/wireguard-probe.js';
@@ -27,6 +28,12 @@ export async function planCommand(common: CommonOptions): Promise<number> {
   }
   if (!ebtables.backend && r.config.mesh.loopPrevention === 'ebtables') process.stderr.write(`problem: ${ebtables.problem}\n`);
   for (const b of now.plan.blocked) process.stderr.write(`blocked: ${b}\n`);
+  // EVPN: the FRR lines vxmesh keeps, as comments (the output stays a script sh can run).
+  if (now.desired?.frr) {
+    const where = now.desired.frr.pathspace ? ` (FRR pathspace ${now.desired.frr.pathspace})` : '';
+    const text = renderFrrFragment(now.desired.frr).trimEnd().split('\n').map((l) => `#   ${l}`).join('\n');
+    process.stdout.write(`# vxmesh's lines in FRR${where}; the vtysh step below, if any, adds what FRR lacks of them:\n${text}\n`);
+  }
   process.stdout.write(isEmptyPlan(now.plan) ? '# nothing to do: the kernel matches the config\n' : renderPlan(now.plan, ebtables.backend) + '\n');
   return EXIT.ok;
 }

@@ -4,6 +4,7 @@
  * raw report instead, for scripts.
  */
 import type { LinkStatus, OperationResult, ReconcileReport, StatusReport } from '../daemon/status.js';
+import { evpnLines } from './render-evpn.js';
 
 const LABEL_WIDTH = 17;
 const INDENT = ' '.repeat(LABEL_WIDTH);
@@ -18,6 +19,7 @@ export function renderStatusTable(s: StatusReport, now: Date = new Date()): stri
     ...field('Underlay', underlayText(s.underlay)),
     ...field('Bridge', bridgeText(s.bridge)),
     ...modeLines(s),
+    ...evpnLines(s.evpn, field),
     ...field('Loop prevention', loopPreventionText(s.loopPrevention)),
     ...(s.encryption ? field('Encryption', encryptionText(s.encryption), encryptedLinkLines(s)) : []),
     ...field('Ingress filter', ingressText(s.ingressFilter)),

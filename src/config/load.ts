@@ -223,10 +223,29 @@ const MESH_KEYS: Record<string, keyof MeshSettings> = {
   group: 'group',
   ttl: 'ttl',
   encryption: 'encryption',
+  control: 'control',
 };
 
 /** `mesh.wireguard.*` keys and where each goes. */
 const WIREGUARD_KEYS: Record<string, keyof MeshSettings['wireguard']> = { port: 'port', device: 'device', tunnel_range: 'tunnelRange' };
+
+/** `mesh.bgp.*` merge key by key; the neighbor list compares as a whole. */
+function mergeBgp(mesh: MeshSettings, value: unknown, f: ParsedFile, setOnce: (key: string, value: unknown, where: Location) => boolean): void {
+  const bgp = (mesh.bgp ??= { asn: 0, routerId: undefined, neighbors: [], frrPathspace: undefined });
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    const where = f.at(['mesh', 'bgp', k]);
+    if (k === 'neighbors') {
+      const list = (v as string[]).map((a) => canonicalAddress(a)!);
+      if (setOnce('mesh.bgp.neighbors', list.join(', '), where)) bgp.neighbors = list;
+    } else if (k === 'router_id') {
+      const id = canonicalAddress(v as string)!;
+      if (setOnce('mesh.bgp.router_id', id, where)) bgp.routerId = id;
+    } else if (setOnce(`mesh.bgp.${k}`, v, where)) {
+      if (k === 'asn') bgp.asn = v as number;
+      else if (k === 'frr_pathspace') bgp.frrPathspace = v as string;
+    }
+  }
+}
 
 /** `mesh.probe.*` merge key by key, like the other mesh settings; `mesh.probe_key_file` is `mesh.probe.key_file`. */
 function mergeProbe(mesh: MeshSettings, key: string, value: unknown, f: ParsedFile, setOnce: (key: string, value: unknown, where: Location) => boolean): void {
@@ -271,6 +290,10 @@ function mergeFiles(files: ParsedFile[], issues: ConfigIssue[]): (Omit<Config, '
         }
         continue;
       }
+      if (key === 'bgp') {
+        mergeBgp(mesh, value, f, setOnce);
+        continue;
+      }
       const target = MESH_KEYS[key];
       if (target && setOnce(`mesh.${key}`, value, f.at(['mesh', key]))) (mesh as unknown as Record<string, unknown>)[target] = key === 'group' ? canonicalAddress(String(value)) : value;
     }
@@ -297,6 +320,8 @@ function mergeFiles(files: ParsedFile[], issues: ConfigIssue[]): (Omit<Config, '
     });
   }
   if (issues.length > 0) return undefined;
+  // EVPN has its own one-device shape: `mode` stays unset (validation refuses one that is set).
+  if (mesh.control === 'evpn' && !setAt.has('mesh.mode')) mesh.mode = 'evpn';
   const meshWhere: MeshLocations = {};
   for (const [key, at] of setAt) if (key.startsWith('mesh.')) meshWhere[key.slice(5)] = at.where;
   return { mesh, peers, meshWhere, ...(node !== undefined ? { node } : {}) };

@@ -39,6 +39,18 @@ export const wireguardSchema = z
   })
   .strict();
 
+/** `mesh.bgp`: the BGP EVPN control plane (`control: evpn`), rendered into FRR (docs/evpn.md). */
+export const bgpSchema = z
+  .object({
+    // Each is optional in a fragment (a server's drop-in may add only its pathspace); the merged config needs asn and neighbors.
+    asn: z.number().int().min(1).max(4_294_967_295, 'must fit 32 bits (at most 4294967295)').optional(),
+    router_id: z.string().refine((s) => canonicalAddress(s) !== undefined && !s.includes(':'), { message: 'must be an IPv4 address (a BGP router id is 32 bits)' }).optional(),
+    neighbors: z.array(address).min(1, 'needs at least one neighbor (a route reflector or a peer)').optional(),
+    /** FRR's pathspace (`-N`): its sockets under /var/run/frr/<name>/; default: the one FRR of the host. */
+    frr_pathspace: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'may contain only letters, digits, "_", "." and "-" (at most 64)').optional(),
+  })
+  .strict();
+
 export const meshSchema = z
   .object({
     bridge: ifname.optional(),
@@ -57,6 +69,8 @@ export const meshSchema = z
     ttl: z.number().int().min(1).max(255).optional(),
     encryption: z.enum(['none', 'wireguard']).optional(),
     wireguard: wireguardSchema.optional(),
+    control: z.enum(['static', 'evpn']).optional(),
+    bgp: bgpSchema.optional(),
   })
   .strict();
 

@@ -29,6 +29,8 @@ export function isMulticast(address: string): boolean {
  * back and forth by changing `mode:` alone.
  */
 export function validateMode(mesh: MeshSettings, peers: Peer[], mainFile: string, where: MeshLocations, err: Report, warnings: string[]): void {
+  // control: evpn has its own rules (validate-evpn.ts).
+  if (mesh.mode === 'evpn') return;
   const at = (key: string): Location => where[key] ?? where.mode ?? { file: mainFile, line: 1, col: 1 };
   const single = mesh.mode !== 'per-peer';
   if (single && mesh.vni === undefined) err(at('mode'), 'mesh.vni', `is required in ${mesh.mode} mode (the one VNI of the mesh, 1-16777215)`);

@@ -1,6 +1,7 @@
 import type { ConfigIssue, MeshLocations } from './issue.js';
 import { validateMode } from './validate-mode.js';
 import { validateEncryption } from './validate-encryption.js';
+import { validateEvpn } from './validate-evpn.js';
 import { pairVni } from '../model/vni.js';
 import { deviceName } from '../model/names.js';
 import { IFNAMSIZ_MAX, MAX_VNI, type Location, type MeshSettings, type Peer } from '../model/types.js';
@@ -15,7 +16,8 @@ export function validateMesh(mesh: MeshSettings, peers: Peer[], mainFile: string
   const first = peers[0];
   if (!first) {
     // An empty or truncated file must never read as "remove every link".
-    issues.push({ file: mainFile, line: 1, col: 1, field: 'peers', message: 'no peers defined (an empty peers list would tear down the mesh; refusing it)' });
+    const evpn = mesh.control === 'evpn' ? ' (with control: evpn, list at least this server itself, e.g. in its own drop-in)' : '';
+    issues.push({ file: mainFile, line: 1, col: 1, field: 'peers', message: `no peers defined (an empty peers list would tear down the mesh; refusing it)${evpn}` });
     return warnings;
   }
 
@@ -33,6 +35,7 @@ export function validateMesh(mesh: MeshSettings, peers: Peer[], mainFile: string
 
   validateMode(mesh, peers, mainFile, meshWhere, err, warnings);
   validateEncryption(mesh, peers, mainFile, meshWhere, err, warnings);
+  validateEvpn(mesh, peers, mainFile, meshWhere, err, warnings);
   const perPeer = mesh.mode === 'per-peer';
   for (const p of perPeer ? peers : []) {
     const dev = deviceName(p.id);

@@ -7,6 +7,8 @@ import { pinBridgeIpv6 } from '../kernel/bridge-sysctl.js';
 import { KernelMonitor } from '../kernel/monitor.js';
 import { watchedInterfaces } from '../plan/watched-interfaces.js';
 import { learnedMacs, multicastGroups, observe } from '../kernel/observe.js';
+import { readEvpn } from '../kernel/frr-observe.js';
+import type { EvpnRead } from '../evpn/status.js';
 import { CommandRunner, withDeadline, type Runner } from '../kernel/runner.js';
 import { describeBackend, probeEbtablesBackend } from '../kernel/ebtables-backend.js';
 import type { EbtablesChoice } from '../model/ebtables.js';
@@ -120,6 +122,8 @@ export class Daemon implements MeshControl {
   private macs: { counts: Map<string, number>; at: number } | undefined;
   /** multicast mode: the groups joined on the underlay, read with the counters. */
   private joined: { groups: string[] | undefined; at: number } | undefined;
+  /** control: evpn: the control plane's last read for status (sessions, VNI, MACs). */
+  private evpn: { read: EvpnRead; at: number } | undefined;
   /** The last report and what it was built from: rebuilt only when one of them changed. */
   private statusCache: { inputs: unknown[]; report: StatusReport } | undefined;
   /** Link health through the overlay: reports only, never changes the data plane. */
@@ -391,7 +395,9 @@ export class Daemon implements MeshControl {
     // Ports held back for want of ebtables: retry with backoff, probing again each time, so
     // installing the package heals the mesh within seconds rather than at the next resync.
     const heldBack = !this.ebtables.backend && goal.kind === 'mesh' && goal.config.mesh.loopPrevention === 'ebtables';
-    return { ok: outcome.errors.length === 0 && !heldBack };
+    // EVPN with FRR down or restarting: retry with backoff, so its config is back within seconds of FRR.
+    const frrWait = goal.kind === 'mesh' && goal.config.mesh.control === 'evpn' && outcome.blocked.some((b) => /^FRR/.test(b));
+    return { ok: outcome.errors.length === 0 && !heldBack && !frrWait };
   }
 
   /** Reconcile, then log and count the outcome: the one place reconcile errors are logged. */
@@ -501,7 +507,7 @@ export class Daemon implements MeshControl {
     const stale = (at: number | undefined) => at === undefined || now - at > STATUS_MAX_AGE_MS;
     // A reconcile's read refreshes links and counters, not the learned MACs or joined groups.
     const mode = this.config?.mesh.mode;
-    if (stale(this.observed?.at) || (mode === 'per-peer' && stale(this.macs?.at)) || (mode === 'multicast' && stale(this.joined?.at))) {
+    if (stale(this.observed?.at) || (mode === 'per-peer' && stale(this.macs?.at)) || (mode === 'multicast' && stale(this.joined?.at)) || (mode === 'evpn' && stale(this.evpn?.at))) {
       let timer: NodeJS.Timeout | undefined;
       const waited = new Promise<string>((resolve) => (timer = setTimeout(() => resolve(`still running after ${STATUS_WAIT_MS / 1000} s`), STATUS_WAIT_MS)));
       this.statusReadError = await Promise.race([
@@ -549,11 +555,13 @@ export class Daemon implements MeshControl {
       const chain = unchanged ? prev.actual.ebtables : undefined;
       const cfg = this.config;
       const runner = withDeadline(this.runner, performance.now() + STATUS_READ_MS, 'status read');
-      const [actual, macs] = await Promise.all([
+      const [actual, macs, evpn] = await Promise.all([
         observe(runner, this.ebtables, chain, wireguardDeviceOf(cfg ? this.meshGoal(cfg) : undefined)),
         // With one device the MACs per remote come from its own fdb (read by observe): no bridge-wide dump.
         cfg?.mesh.mode === 'per-peer' ? learnedMacs(runner, cfg.mesh.bridge) : Promise.resolve(new Map<string, number>()),
+        cfg?.mesh.control === 'evpn' ? readEvpn(runner, cfg.mesh.bgp?.frrPathspace) : Promise.resolve(undefined),
       ]);
+      this.evpn = evpn ? { read: evpn, at } : undefined;
       const single = cfg ? planFor(this.meshGoal(cfg), actual).desired?.single : undefined;
       this.joined = { groups: single?.group ? await multicastGroups(runner, single.underlay) : undefined, at };
       // A reconcile may have read the kernel meanwhile: the newer read wins.
@@ -567,7 +575,7 @@ export class Daemon implements MeshControl {
 
   private buildStatusCached(): StatusReport {
     // Link health changes with time: the report is rebuilt at least once a second.
-    const inputs = [Math.floor(this.clock.now() / STATUS_MAX_AGE_MS), this.wgChoice, this.wgKey, this.observed?.actual, this.macs?.counts, this.joined, this.ebtables, this.config, this.configIssues, this.configFromState, this.pendingRemoval, this.stopped, this.last, this.counters.reconciles];
+    const inputs = [Math.floor(this.clock.now() / STATUS_MAX_AGE_MS), this.wgChoice, this.wgKey, this.observed?.actual, this.macs?.counts, this.joined, this.evpn, this.ebtables, this.config, this.configIssues, this.configFromState, this.pendingRemoval, this.stopped, this.last, this.counters.reconciles];
     const hit = this.statusCache;
     if (hit && hit.inputs.length === inputs.length && hit.inputs.every((v, i) => v === inputs[i])) return { ...hit.report, counters: { ...this.counters } };
     const report = this.buildStatusNow();
@@ -604,6 +612,7 @@ export class Daemon implements MeshControl {
       ebtables: this.ebtables,
       health: this.probe.linkHealth(),
       probe: this.probe.report(),
+      evpn: this.evpn?.read,
     });
   }
 }

@@ -1,5 +1,7 @@
 import { applyPlan } from '../kernel/apply.js';
 import { observe } from '../kernel/observe.js';
+import { observeFrr } from '../kernel/frr-observe.js';
+import { learnedVteps, withVteps } from '../evpn/vteps.js';
 import type { Runner } from '../kernel/runner.js';
 import { currentUnderlay, localAddresses, type ActualState } from '../model/state.js';
 import { computeDesired, findSelf, type DesiredState, type SelfResult } from '../plan/desired.js';
@@ -52,13 +54,18 @@ export function planFor(goal: Goal, actual: ActualState): PlanNow {
   const lastUnderlay = currentUnderlay(actual.links);
   const self = findSelf(goal.config, goal.node, localAddresses(actual.links), lastUnderlay === wgDevice ? undefined : lastUnderlay);
   if (!self.ok) return { plan: undefined, desired: undefined, self, waiting: self.reason, actual };
-  const desired = computeDesired(goal.config, self.self, self.underlay, self.local, goal.wireguard);
+  let desired = computeDesired(goal.config, self.self, self.underlay, self.local, goal.wireguard);
+  // EVPN: the VTEPs BGP taught zebra pass the ingress filter too.
+  if (desired.single?.mode === 'evpn' && desired.ingress) desired = { ...desired, ingress: withVteps(desired.ingress, learnedVteps(actual.links.get(desired.single.device))) };
   return { plan: computePlan(desired, actual), desired, self, waiting: undefined, actual };
 }
 
 /** planFor against a fresh read of the kernel, with the ebtables backend probed at start. */
 export async function planNow(runner: Runner, goal: Goal, ebtables: EbtablesChoice): Promise<PlanNow> {
-  return planFor(goal, await observe(runner, ebtables, undefined, wireguardDeviceOf(goal)));
+  const actual = await observe(runner, ebtables, undefined, wireguardDeviceOf(goal));
+  // FRR is read only where the config asks for EVPN: a static mesh needs no FRR on the host.
+  if (goal.kind === 'mesh' && goal.config.mesh.control === 'evpn') actual.frr = await observeFrr(runner, goal.config.mesh.bgp?.frrPathspace);
+  return planFor(goal, actual);
 }
 
 /** The WireGuard interface to read with `wg show`, when the goal is an encrypted mesh. */

@@ -14,6 +14,7 @@ import { portState } from './port-state.js';
 import { singleDeviceStatus, singleLinkStatus } from './single-device-status.js';
 import { encryptionStatus, wgLinkStatus } from './encryption-status.js';
 import { computeMtuChain } from '../model/wireguard.js';
+import { evpnStatus, type EvpnRead } from '../evpn/status.js';
 import type { Counters, LinkStatus, ReconcileReport, StatusReport } from './status.js';
 
 export interface StatusInput {
@@ -48,6 +49,8 @@ export interface StatusInput {
   probe?: ProbeReport;
   /** Unix seconds now (WireGuard handshake ages); the system clock when absent. */
   nowS?: number;
+  /** control: evpn: the last control-plane read (vtysh JSON). */
+  evpn?: EvpnRead | undefined;
 }
 
 const PROBE_OFF: ProbeReport = { enabled: false, family: null, address: null, port: null, intervalSeconds: null, keyed: false, authenticated: false, problem: null, sent: 0, answered: 0, ignored: { malformed: 0, bad_key: 0, not_a_peer: 0, unexpected: 0, rate_limited: 0 } };
@@ -135,6 +138,8 @@ export function buildStatus(s: StatusInput): StatusReport {
   const underlay = underlayProblem(s, local);
   const loop = loopPrevention(s, links);
   const ingress = ingressProblem(s);
+  const mesh = s.config?.mesh;
+  const evpn = mesh?.control === 'evpn' && mesh.vni !== undefined && s.evpn ? evpnStatus(s.evpn, mesh.vni, mesh.bgp?.frrPathspace, (s.config?.peers ?? []).filter((p) => p !== s.self)) : null;
 
   if (s.stopped) {
     reasons.push('stopped with `vxmesh stop`');
@@ -162,6 +167,10 @@ export function buildStatus(s: StatusInput): StatusReport {
     if (encryption.problem) reasons.push(`encryption: ${encryption.problem}`);
     if (s.desired && loop.problem) reasons.push(`loop prevention: ${loop.problem}`);
     if (ingress) reasons.push(`ingress filter: ${ingress}`);
+    if (evpn?.problem) reasons.push(`EVPN control plane: ${evpn.problem}`);
+    else if (evpn && !evpn.sessions.some((x) => x.state === 'Established')) reasons.push(`EVPN control plane: no BGP session established (${evpn.sessions.map((x) => `${x.neighbor} ${x.state}`).join(', ')})`);
+    for (const x of evpn?.sessions ?? []) if (x.state !== 'Established' && evpn?.sessions.some((y) => y.state === 'Established')) warnings.push(`BGP session to ${x.neighbor} is ${x.state}`);
+    if (evpn?.silentPeers.length) warnings.push(`configured peers BGP has not heard from: ${evpn.silentPeers.join(', ')}`);
     if (s.desired && s.repairPending) reasons.push('kernel differs from the config (repair pending)');
     for (const b of s.last?.outcome.blocked ?? []) reasons.push(b);
     for (const e of s.last?.report.errors ?? []) reasons.push(`last reconcile: ${e}`);
@@ -192,6 +201,7 @@ export function buildStatus(s: StatusInput): StatusReport {
     mode: s.config?.mesh.mode ?? 'per-peer',
     device: one?.device ?? null,
     multicast: one?.multicast ?? null,
+    evpn,
     links,
     encryption,
     loopPrevention: loop,

@@ -3,6 +3,7 @@ import type { LinkHealth } from '../health/link-health.js';
 import type { ProbeReport } from '../health/service.js';
 import type { EbtablesBackend } from '../model/ebtables.js';
 import type { MeshMode } from '../model/types.js';
+import type { EvpnStatus } from '../evpn/status.js';
 
 export type MeshState = 'running' | 'degraded' | 'stopped';
 
@@ -135,6 +136,8 @@ export interface StatusReport {
   device: SingleDeviceStatus | null;
   /** multicast: the group, where it is joined, and whether it is. */
   multicast: MulticastStatus | null;
+  /** control: evpn: BGP sessions, the VNI as zebra sees it, remote VTEPs and their MACs. */
+  evpn: EvpnStatus | null;
   links: LinkStatus[];
   loopPrevention: {
     /** `none` in flood-list and multicast modes: one device needs no loop-prevention rules. */

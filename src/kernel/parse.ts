@@ -49,6 +49,8 @@ export function parseIpLinks(json: string): Map<string, LinkInfo> {
             }
           : undefined,
       isolated: slave ? slave.isolated === true : undefined,
+      portLearning: slave ? slave.learning === true : undefined,
+      neighSuppress: slave ? slave.neigh_suppress === true : undefined,
       addresses: (l.addr_info ?? []).map((a) => a.local).filter((a): a is string => typeof a === 'string'),
       prefixLens: new Map((l.addr_info ?? []).flatMap((a) => (typeof a.local === 'string' && typeof a.prefixlen === 'number' ? [[a.local, a.prefixlen] as const] : []))),
       stats: {

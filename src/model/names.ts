@@ -55,7 +55,7 @@ export function isOwnedAlias(alias: string | undefined): boolean {
 export const DEFAULT_SEGMENT = 'default';
 
 /** What an owned object is to vxmesh. */
-export type OwnerRole = 'bridge' | 'peer' | 'shared' | 'flood-list' | 'multicast' | 'wireguard';
+export type OwnerRole = 'bridge' | 'peer' | 'shared' | 'flood-list' | 'multicast' | 'wireguard' | 'evpn';
 
 /** What an owned object's alias says: the segment it belongs to, its role, and its name there. */
 export interface Owner {
@@ -65,13 +65,13 @@ export interface Owner {
   name: string;
 }
 
-const ROLES: ReadonlySet<string> = new Set<OwnerRole>(['bridge', 'peer', 'shared', 'flood-list', 'multicast', 'wireguard']);
+const ROLES: ReadonlySet<string> = new Set<OwnerRole>(['bridge', 'peer', 'shared', 'flood-list', 'multicast', 'wireguard', 'evpn']);
 const SCOPED = /^vxmesh:([A-Za-z0-9][A-Za-z0-9_.-]{0,62}):([a-z-]+):([A-Za-z0-9][A-Za-z0-9_.-]{0,62})$/;
 
 /**
  * Pure: who owns an object, from its alias and what the kernel says it is, or undefined for a
  * foreign object. Two forms: `vxmesh:<segment>:<role>:<name>` (for segments), and today's
- * `vxmesh:<peer>`, `vxmesh:vni<N>`, `vxmesh:flood-list`, `vxmesh:multicast`, `vxmesh:bridge`,
+ * `vxmesh:<peer>`, `vxmesh:vni<N>`, `vxmesh:flood-list`, `vxmesh:multicast`, `vxmesh:evpn`, `vxmesh:bridge`,
  * read as the default segment, so meshes made before segments are adopted as they are. Peer
  * names hold no ':' (PEER_NAME), so the forms cannot be confused. In the short form a peer may
  * be named like a role: the kernel object decides (a bridge, or a VXLAN device with no fixed
@@ -88,7 +88,7 @@ export function parseOwner(alias: string | undefined, kind: string | undefined, 
   // The WireGuard interface: a kernel `wireguard` link, or wireguard-go's tun device.
   if (kind === 'wireguard' || kind === 'tun') return rest === 'wireguard' ? { segment: d, role: 'wireguard', name: rest } : undefined;
   if (kind !== 'vxlan') return undefined;
-  if (!hasRemote && (rest === 'flood-list' || rest === 'multicast')) return { segment: d, role: rest, name: rest };
+  if (!hasRemote && (rest === 'flood-list' || rest === 'multicast' || rest === 'evpn')) return { segment: d, role: rest, name: rest };
   if (!hasRemote && /^vni[0-9]{1,8}$/.test(rest)) return { segment: d, role: 'shared', name: rest };
   return { segment: d, role: 'peer', name: rest };
 }

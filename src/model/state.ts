@@ -3,6 +3,7 @@
  * (plan/, daemon/). Plain data and pure helpers only.
  */
 import type { WireguardState } from './wireguard.js';
+import type { FrrState } from './frr.js';
 import { DEFAULT_SEGMENT, isOwnedDeviceName, isSafeIfname, parseOwner, type Owner, type OwnerRole } from './names.js';
 
 export interface VxlanInfo {
@@ -34,6 +35,9 @@ export interface LinkInfo {
   learnedByDst?: Map<string, number>;
   /** Bridge-port isolation, when the link is a bridge port. */
   isolated: boolean | undefined;
+  /** The bridge port's `learning` and `neigh_suppress` flags, when the link is a bridge port (EVPN sets both). */
+  portLearning?: boolean | undefined;
+  neighSuppress?: boolean | undefined;
   addresses: string[];
   /** Prefix length of each address, where the kernel said (planning replaces a probe address of the wrong length). */
   prefixLens?: Map<string, number>;
@@ -109,6 +113,8 @@ export interface ActualState {
   wireguard?: WireguardState;
   /** Why `wg show` failed, when it did. */
   wireguardError?: string;
+  /** control: evpn only: FRR as vtysh reads it (absent: not read, so no FRR step is planned). */
+  frr?: FrrState;
 }
 
 /** Whether IPv6 works on `device` (or would on a device created now). */
@@ -141,7 +147,7 @@ export function ownerOf(l: LinkInfo, scope: OwnerScope = {}): Owner | undefined 
   return o;
 }
 
-const DEVICE_ROLES: readonly OwnerRole[] = ['peer', 'shared', 'flood-list', 'multicast'];
+const DEVICE_ROLES: readonly OwnerRole[] = ['peer', 'shared', 'flood-list', 'multicast', 'evpn'];
 
 /** A VXLAN device vxmesh made (any role but the bridge), in `segment` when given. */
 export function isOwnedDevice(l: LinkInfo, segment?: string): boolean {

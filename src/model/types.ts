@@ -8,8 +8,23 @@ export type LoopPrevention = 'ebtables' | 'isolated';
  * per-peer: one device per remote (pair VNIs, loop prevention). flood-list and multicast:
  * one device for the whole mesh (one VNI), so a flood never re-enters another tunnel port.
  */
-export type MeshMode = 'per-peer' | 'flood-list' | 'multicast';
-export const MESH_MODES: readonly MeshMode[] = ['per-peer', 'flood-list', 'multicast'];
+export type MeshMode = 'per-peer' | 'flood-list' | 'multicast' | 'evpn';
+export const MESH_MODES: readonly MeshMode[] = ['per-peer', 'flood-list', 'multicast', 'evpn'];
+
+/**
+ * static: the peers file is the membership. evpn: BGP EVPN through FRR (zebra installs the
+ * remote VTEPs and MACs); the mesh then has the one-device shape, `mode` 'evpn'.
+ */
+export type ControlPlane = 'static' | 'evpn';
+
+export interface BgpSettings {
+  asn: number;
+  /** Undefined: this server's underlay IPv4 address. */
+  routerId: string | undefined;
+  neighbors: string[];
+  /** FRR's pathspace (`-N <name>`); undefined: the host's one FRR. */
+  frrPathspace: string | undefined;
+}
 
 export interface Location {
   file: string;
@@ -36,6 +51,9 @@ export interface MeshSettings {
   /** `wireguard`: every VXLAN packet travels inside WireGuard (docs/encryption.md). */
   encryption: Encryption;
   wireguard: WireguardSettings;
+  control: ControlPlane;
+  /** Set in evpn control (required there). */
+  bgp: BgpSettings | undefined;
 }
 
 export interface ProbeSettings {
@@ -98,6 +116,8 @@ export const MESH_DEFAULTS: MeshSettings = {
   ttl: undefined,
   encryption: 'none',
   wireguard: WIREGUARD_DEFAULTS,
+  control: 'static',
+  bgp: undefined,
 };
 
 /** Bytes VXLAN adds on the underlay: outer IP + UDP + VXLAN + inner Ethernet. */

@@ -5,6 +5,7 @@ import type { Config, LoopPrevention, MeshMode, Peer } from '../model/types.js';
 import type { ProbeAddressDesired } from './probe-address.js';
 import { computeSingleDevice, type SingleDevice } from './single-device.js';
 import { computeWireguard, type WireguardDesired, type WireguardHost } from './wireguard.js';
+import { computeFrrDesired, type FrrDesired } from '../evpn/frr-config.js';
 
 export interface DesiredLink {
   peer: string;
@@ -59,6 +60,8 @@ export interface DesiredState {
   probe: ProbeAddressDesired | undefined;
   /** Encrypted mode: the WireGuard interface and its peers; the VXLAN devices ride it. */
   wireguard: WireguardDesired | undefined;
+  /** control: evpn: the BGP config vxmesh keeps in FRR (undefined without a router id). */
+  frr?: FrrDesired | undefined;
 }
 
 /** Local addresses and the device holding each, as read from the kernel. */
@@ -151,7 +154,8 @@ export function computeDesired(config: Config, self: Peer, underlay: string, loc
         ...(wireguard ? { wireguard: { port: wireguard.port, device: wireguard.device, range: wireguard.range, tunnel: wireguard.address } } : {}),
       }
     : undefined;
-  return { node: self.name, mode: mesh.mode, single, bridge: { name: mesh.bridge, mtu: mesh.mtu }, links, devices, loopPrevention: mesh.loopPrevention, ingress, probe: mesh.probe.enabled ? { bridge: mesh.bridge, id: self.id } : undefined, wireguard };
+  const frr = mesh.control === 'evpn' && mesh.bgp ? computeFrrDesired(mesh.bgp, self.family === 4 ? localAddress : undefined) : undefined;
+  return { node: self.name, mode: mesh.mode, single, bridge: { name: mesh.bridge, mtu: mesh.mtu }, links, devices, loopPrevention: mesh.loopPrevention, ingress, probe: mesh.probe.enabled ? { bridge: mesh.bridge, id: self.id } : undefined, wireguard, ...(frr ? { frr } : {}) };
 }
 
 /** One device per link, except legacy links that share a VNI: those share one device (and the links say so). */

@@ -8,15 +8,16 @@ import { ingressMatches, renderIngress, renderIngressRemoval } from './ingress.j
 import type { EbtablesBackend } from '../model/ebtables.js';
 import { planProbeAddress, planProbeAddressRemoval } from './probe-address.js';
 import { planWireguard } from './wireguard.js';
+import { planFrrStep } from '../evpn/frr-plan.js';
 
 /**
  * The programs a plan runs. Each reads its input from stdin when the step has one. `ebtables`
  * and `ebtables-restore` name roles: the backend in use gives the actual commands (commandOf).
  */
-export type Tool = 'nft' | 'ip' | 'bridge' | 'ebtables-restore' | 'ebtables' | 'wireguard-go' | 'wg';
+export type Tool = 'nft' | 'ip' | 'bridge' | 'ebtables-restore' | 'ebtables' | 'wireguard-go' | 'wg' | 'vtysh';
 
 /** The phases of a plan; the order they run in is PHASES. */
-export type Phase = 'ingress' | 'wireguard' | 'links' | 'flood' | 'loop' | 'ports';
+export type Phase = 'ingress' | 'wireguard' | 'links' | 'flood' | 'loop' | 'ports' | 'frr';
 
 /**
  * One command of a plan, exactly as apply runs it and `vxmesh plan` prints it. Where it sits
@@ -66,12 +67,14 @@ export interface Draft {
   wgGo: string | undefined;
   wgIp: string[];
   wg: string[][];
+  /** control: evpn: the `vtysh -c` step that brings FRR's BGP config to vxmesh's lines. */
+  frr: Command | undefined;
   changes: string[];
   blocked: string[];
 }
 
 function newDraft(): Draft {
-  return { nft: undefined, pre: [], fdb: [], chain: undefined, chainAppend: [], ebtables: [], post: [], wgDel: [], wgGo: undefined, wgIp: [], wg: [], changes: [], blocked: [] };
+  return { nft: undefined, pre: [], fdb: [], chain: undefined, chainAppend: [], ebtables: [], post: [], wgDel: [], wgGo: undefined, wgIp: [], wg: [], frr: undefined, changes: [], blocked: [] };
 }
 
 /**
@@ -127,6 +130,8 @@ export const PHASES: readonly PhaseRow[] = [
   // Removing a jump or the chain guards nothing; inserting the jump does.
   { phase: 'loop', tool: 'ebtables', guardsLoops: (args) => args.includes('-I'), needsLoopSafety: false, take: (d) => d.ebtables.map((args) => ({ args })) },
   { phase: 'ports', tool: 'ip', guardsLoops: false, needsLoopSafety: true, take: (d) => (d.post.length ? [{ args: BATCH, input: lines(d.post) }] : []) },
+  // Last: zebra takes up the VNI once the device is on the bridge and up.
+  { phase: 'frr', tool: 'vtysh', guardsLoops: false, needsLoopSafety: false, take: (d) => (d.frr ? [d.frr] : []) },
 ];
 
 function finish(d: Draft): Plan {
@@ -271,6 +276,12 @@ export function computePlan(desired: DesiredState, actual: ActualState): Plan {
   if (bridgeUsable) addProbeAddress(plan, desired, actual);
   if (!single && !desired.single) planLoopPrevention(plan, desired, actual, loopDevices);
   planIngress(plan, desired.ingress, actual.ingress);
+  if (desired.frr && actual.frr) {
+    const f = planFrrStep(desired.frr, actual.frr);
+    plan.frr = f.command;
+    plan.changes.push(...f.changes);
+    plan.blocked.push(...f.blocked);
+  }
 
   // A bridge vxmesh made under a name no longer configured (the bridge was renamed).
   for (const a of actual.links.values()) {
@@ -545,11 +556,16 @@ export function commandOf(step: Step, eb: Pick<EbtablesBackend, 'ebtables' | 're
  * Run by `sh`, the text does exactly what apply does (a test proves it).
  */
 export function renderStep(step: Step, eb?: Pick<EbtablesBackend, 'ebtables' | 'restore'>): string {
-  const line = [commandOf(step, eb), ...step.args].join(' ');
+  const line = [commandOf(step, eb), ...step.args.map(shellWord)].join(' ');
   if (step.input === undefined) return line;
   // A secret's here-document would not run as printed: say so in a comment, not in the input.
   if (step.secret) return `${line} <<'EOF'  # secret input not shown\n${redactedInput(step.input)}\nEOF`;
   return `${line} <<'EOF'\n${step.input.trimEnd()}\nEOF`;
+}
+
+/** An argument as sh reads it back: quoted only where it holds more than plain characters (vtysh's multi-line `-c`). */
+function shellWord(arg: string): string {
+  return /^[A-Za-z0-9_@%+=:,./!-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", "'\\''")}'`;
 }
 
 /** What stands in for a secret step's input wherever it is shown (plan output, error log). */

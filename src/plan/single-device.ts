@@ -3,7 +3,8 @@
  * one VNI. flood-list replicates floods to every remote through one all-zero fdb entry each
  * (head-end replication, as ifupdown2 and Proxmox SDN do); multicast sends them to a group the
  * underlay routes. Unicast is learned in both. One device means a flood never re-enters another
- * tunnel port, so neither mode needs loop-prevention rules.
+ * tunnel port, so neither mode needs loop-prevention rules. `control: evpn` has the same shape
+ * without learning and without a flood list of vxmesh's: zebra owns that device's fdb entries.
  */
 import { OWNER_PREFIX, ZERO_MAC } from '../model/names.js';
 import { noPortAddressLines } from './port-address.js';
@@ -11,7 +12,8 @@ import { isOwnedDevice, ownerOf, type ActualState, type LinkInfo } from '../mode
 import { VXLAN_OVERHEAD, type Config, type Peer } from '../model/types.js';
 
 export interface SingleDevice {
-  mode: 'flood-list' | 'multicast';
+  /** evpn: no flood list of vxmesh's; zebra installs the remote VTEPs and MACs (src/evpn/). */
+  mode: 'flood-list' | 'multicast' | 'evpn';
   device: string;
   vni: number;
   local: string;
@@ -30,7 +32,7 @@ export interface SingleDevice {
 /** Pure: the one device of a flood-list or multicast mesh, as this host should have it. */
 export function computeSingleDevice(config: Config, self: Peer, underlay: string, local: string, remoteOf: (p: Peer) => string = (p) => p.address): SingleDevice {
   const { mesh } = config;
-  const mode = mesh.mode === 'multicast' ? 'multicast' : 'flood-list';
+  const mode = mesh.mode === 'multicast' || mesh.mode === 'evpn' ? mesh.mode : 'flood-list';
   const peers = config.peers.filter((p) => p !== self && p.family === self.family).sort((a, b) => a.id - b.id);
   return {
     mode,
@@ -82,17 +84,33 @@ export function planSingleDevice(plan: SingleDevicePlan, d: SingleDevice, actual
   if (!bridge || tunnelPortsLeft) return;
   const fresh = !a || reason !== undefined;
   if (fresh || a.master !== bridge) {
-    plan.post.push(`link set dev ${d.device} master ${bridge}`, `link set dev ${d.device} up`);
+    plan.post.push(`link set dev ${d.device} master ${bridge}`, ...evpnPortLines(d), `link set dev ${d.device} up`);
     plan.changes.push(`attach ${d.device} to ${bridge}`);
-  } else if (!a.up) {
+    return;
+  }
+  if (d.mode === 'evpn' && (a.portLearning !== false || a.neighSuppress !== true)) {
+    plan.post.push(...evpnPortLines(d));
+    plan.changes.push(`set ${d.device} port learning off, neigh_suppress on`);
+  }
+  if (!a.up) {
     plan.post.push(`link set dev ${d.device} up`);
     plan.changes.push(`bring ${d.device} up`);
   }
 }
 
+/**
+ * EVPN's bridge port: the bridge learns no MAC behind the tunnel (zebra installs them from
+ * type-2 routes) and answers ARP/ND for remote hosts itself from the neighbour entries zebra
+ * installs, instead of flooding the request to every VTEP.
+ */
+function evpnPortLines(d: SingleDevice): string[] {
+  return d.mode === 'evpn' ? [`link set dev ${d.device} type bridge_slave learning off neigh_suppress on`] : [];
+}
+
 function deviceArgs(d: SingleDevice): string {
   const flood = d.group ? `group ${d.group}${d.ttl ? ` ttl ${d.ttl}` : ''}` : '';
-  return `id ${d.vni} ${flood ? `${flood} ` : ''}local ${d.local} dev ${d.underlay} dstport ${d.port} learning`;
+  // EVPN: the device learns nothing from the wire; zebra's extern_learn entries say where MACs are.
+  return `id ${d.vni} ${flood ? `${flood} ` : ''}local ${d.local} dev ${d.underlay} dstport ${d.port} ${d.mode === 'evpn' ? 'nolearning' : 'learning'}`;
 }
 
 function floodLine(op: 'append' | 'del', d: SingleDevice, remote: string): string {
@@ -100,7 +118,7 @@ function floodLine(op: 'append' | 'del', d: SingleDevice, remote: string): strin
 }
 
 function describe(d: SingleDevice): string {
-  const flood = d.group ? `group ${d.group} on ${d.underlay}` : `flood list of ${d.floodList.length} remotes`;
+  const flood = d.group ? `group ${d.group} on ${d.underlay}` : d.mode === 'evpn' ? 'remote VTEPs from BGP' : `flood list of ${d.floodList.length} remotes`;
   return `${d.mode} device ${d.device} (vni ${d.vni}, ${flood})`;
 }
 
@@ -121,7 +139,7 @@ function recreateReason(a: LinkInfo, d: SingleDevice): string | undefined {
   if (v.group !== d.group) return `group ${v.group ?? 'none'} -> ${d.group ?? 'none'}`;
   if (d.group && v.ttl !== (d.ttl ?? 0)) return `ttl ${v.ttl} -> ${d.ttl ?? 'inherit'}`;
   if (v.local !== d.local) return `local ${v.local ?? 'none'} -> ${d.local}`;
-  if (!v.learning) return 'learning off';
+  if (d.mode === 'evpn' ? v.learning : !v.learning) return d.mode === 'evpn' ? 'learning on' : 'learning off';
   return undefined;
 }
 
@@ -157,7 +175,7 @@ export function tunnelPortsLeft(actual: ActualState, device: string): boolean {
 /** A flood-list or multicast device is still there (per-peer ports must not join the bridge beside it). */
 export function singleDeviceLeft(actual: ActualState): boolean {
   for (const l of actual.links.values()) {
-    if (l.kind === 'vxlan' && ownerOf(l, { roles: ['flood-list', 'multicast'] })) return true;
+    if (l.kind === 'vxlan' && ownerOf(l, { roles: ['flood-list', 'multicast', 'evpn'] })) return true;
   }
   return false;
 }

@@ -107,7 +107,7 @@ export async function waitForEncrypted(s: Server, remotes: number, timeoutMs = 2
 /** A packet capture on the underlay bridge, stopped (and flushed) by `stop()`. */
 export class UnderlayCapture {
   private readonly file: string;
-  private proc: ReturnType<Lab['spawnIn']> | undefined;
+  private proc: ReturnType<Lab['spawn']> | undefined;
   constructor(private readonly lab: Lab, tag: string) {
     this.file = join(lab.dir, `${tag}.pcap`);
   }
@@ -118,7 +118,7 @@ export class UnderlayCapture {
 
   async start(): Promise<void> {
     // -U: each packet written at once; -s 128: headers are all that is counted.
-    this.proc = this.lab.spawnIn(this.lab.underlay, ['tcpdump', '-i', 'ulbr', '-n', '-U', '-s', '128', '-w', this.file]);
+    this.proc = this.lab.spawn(this.lab.underlay, ['tcpdump', '-i', 'ulbr', '-n', '-U', '-s', '128', '-w', this.file]);
     await waitFor('tcpdump listening', async () => {
       try {
         return readFileSync(this.file).length >= 24 || 'no pcap header yet';
@@ -129,7 +129,7 @@ export class UnderlayCapture {
   }
 
   async stop(): Promise<void> {
-    await this.lab.killProc(this.proc, 'SIGINT');
+    await this.lab.kill(this.proc, 'SIGINT');
     this.proc = undefined;
   }
 

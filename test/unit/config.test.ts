@@ -24,7 +24,7 @@ describe('config loader', () => {
   it('loads the contract example with defaults', () => {
     const r = parseConfig([main(THREE)]);
     if (!r.ok) throw new Error(errors(r).join('\n'));
-    expect(r.config.mesh).toEqual({ bridge: 'vxbr0', mtu: 1450, port: 4789, vniBase: 100000, loopPrevention: 'ebtables', ingressFilter: true, probe: { enabled: true, intervalMs: 10_000, port: 7790, keyFile: undefined }, mode: 'per-peer', vni: undefined, device: 'vxlan0', group: undefined, ttl: undefined, encryption: 'none', wireguard: { port: 51820, device: 'vxwg0', tunnelRange: '169.254.192.0/18' } });
+    expect(r.config.mesh).toEqual({ bridge: 'vxbr0', mtu: 1450, port: 4789, vniBase: 100000, loopPrevention: 'ebtables', ingressFilter: true, probe: { enabled: true, intervalMs: 10_000, port: 7790, keyFile: undefined }, mode: 'per-peer', vni: undefined, device: 'vxlan0', group: undefined, ttl: undefined, encryption: 'none', wireguard: { port: 51820, device: 'vxwg0', tunnelRange: '169.254.192.0/18' }, control: 'static', bgp: undefined });
     expect(r.config.peers.map((p) => p.name)).toEqual(['lxd1', 'lxd2', 'old3']);
     expect(r.config.peers[1]?.dev).toBe('eth1');
     expect(r.config.peers[2]?.legacy?.remotes).toEqual(['198.18.0.1', '198.18.0.2']);

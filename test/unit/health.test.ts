@@ -358,8 +358,8 @@ describe('agreement across probe protocol versions (rolling upgrades)', () => {
 
   /** The mesh digest as release 0.1.0 (protocol 1) computed it: every mesh setting but the probe's path and interval. */
   function v1MeshDigest(c: Config): string {
-    // The mesh settings protocol 1 had: encryption came later.
-    const { probe, encryption: _e, wireguard: _w, ...rest } = c.mesh;
+    // The mesh settings protocol 1 had: encryption, control and bgp came later (control: evpn shows in `mode`, which it hashed).
+    const { probe, encryption: _e, wireguard: _w, control: _control, bgp: _bgp, ...rest } = c.mesh;
     const mesh = Object.entries({ ...rest, probe: { enabled: probe.enabled, port: probe.port } }).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : 1));
     return createHash('sha256').update(JSON.stringify(mesh)).digest('hex').slice(0, 16);
   }

@@ -357,7 +357,7 @@ describe('planner', () => {
 
 describe('phases as data', () => {
   it('runs the phases in the table order, with what each guards and needs', () => {
-    expect(PHASES.map((r) => `${r.phase}:${r.tool}`)).toEqual(['ingress:nft', 'wireguard:ip', 'wireguard:wireguard-go', 'wireguard:ip', 'wireguard:wg', 'links:ip', 'flood:bridge', 'loop:ebtables-restore', 'loop:ebtables-restore', 'loop:ebtables', 'ports:ip']);
+    expect(PHASES.map((r) => `${r.phase}:${r.tool}`)).toEqual(['ingress:nft', 'wireguard:ip', 'wireguard:wireguard-go', 'wireguard:ip', 'wireguard:wg', 'links:ip', 'flood:bridge', 'loop:ebtables-restore', 'loop:ebtables-restore', 'loop:ebtables', 'ports:ip', 'frr:vtysh']);
     expect(PHASES.filter((r) => r.needsLoopSafety).map((r) => r.phase)).toEqual(['ports']);
     // Every loop-guarding row comes before the first row that needs loop safety.
     const firstNeeds = PHASES.findIndex((r) => r.needsLoopSafety);
