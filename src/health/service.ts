@@ -94,6 +94,7 @@ const MAX_CHECK_EVERY_MS = 300_000;
  */
 export const FULL_EVERY = 2;
 const SEND_BATCHES = 4;
+const ROUND_FAILED = 'probe round failed: ';
 /** After a reconcile that changed the kernel: time for the new ports to come up. */
 const PROBE_SOON_MS = 300;
 
@@ -174,7 +175,7 @@ export class ProbeService {
     } else if (changed && !this.soon) {
       this.soon = setTimeout(() => {
         this.soon = undefined;
-        void this.round('small');
+        void this.roundSafely('small');
       }, PROBE_SOON_MS);
       this.soon.unref();
     }
@@ -234,7 +235,7 @@ export class ProbeService {
     if (this.closed || !this.setup) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.round().finally(() => {
+      void this.roundSafely().finally(() => {
         const interval = this.setup?.intervalMs;
         // +-20% jitter: daemons started together do not probe in lockstep.
         if (interval !== undefined && !this.timer) this.schedule(interval * (0.8 + 0.4 * Math.random()));
@@ -252,6 +253,21 @@ export class ProbeService {
 
   private timeoutMs(): number {
     return Math.min(2000, Math.max(500, (this.setup?.intervalMs ?? 5000) * 0.8));
+  }
+
+  /**
+   * A round that fails (out of file descriptors: even reading the interfaces throws) is a
+   * problem in status and the next round tries again; it must never end the daemon.
+   */
+  private roundSafely(only?: ProbeSize): Promise<void> {
+    return this.round(only).then(
+      () => {
+        if (this.problem?.startsWith(ROUND_FAILED)) this.problem = null;
+      },
+      (err: unknown) => {
+        this.problem = `${ROUND_FAILED}${err instanceof Error ? err.message : String(err)}`;
+      },
+    );
   }
 
   private async round(only?: ProbeSize): Promise<void> {
