@@ -216,7 +216,7 @@ describe('control: evpn through FRR, a route reflector and 3 servers that list o
     expect(await ns(s1.ns, ...asUser([`--groups=${gid}`]))).toContain('neighbor vxmesh peer-group');
     await expect(ns(s1.ns, ...asUser(['--clear-groups']))).rejects.toThrow(/failed to connect to any daemons/);
     const doctor = await ns(s1.ns, process.execPath, CLI, 'doctor', '--config', s1.configDir, '--state-dir', s1.stateDir).catch((e: Error) => e.message);
-    expect(doctor).toMatch(/^ok\s+frr: FRR 8\.\d+/m);
+    expect(doctor).toMatch(/^ok\s+frr: FRR \d+\.\d+/m);
     expect(doctor).toMatch(/^ok\s+frr running: zebra and bgpd answer vtysh$/m);
   });
 
