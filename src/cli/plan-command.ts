@@ -7,7 +7,7 @@ import { isEmptyPlan, renderPlan } from '../plan/plan.js';
 import { renderFrrFragment } from '../evpn/frr-config.js';
 import { EXIT } from './exit-codes.js';
 import type { CommonOptions } from './options.js';
-import { probeWireguard } from '../kernel/wireguard-probe.js';
+import { existingWireguard, probeWireguard } from '../kernel/wireguard-probe.js';
 import { keyPath, readPublicKey } from '../keys/private-key.js';
 import type { WireguardHost } from '../plan/wireguard.js';
 
@@ -20,7 +20,7 @@ export async function planCommand(common: CommonOptions): Promise<number> {
   }
   const runner = new CommandRunner(pino({ level: 'silent' }));
   const ebtables = await probeEbtablesBackend(runner);
-  const wireguard = r.config.mesh.encryption === 'wireguard' ? await wireguardHost(runner, common.stateDir) : undefined;
+  const wireguard = r.config.mesh.encryption === 'wireguard' ? await wireguardHost(runner, common.stateDir, r.config.mesh.wireguard.device) : undefined;
   const now = await planNow(runner, { kind: 'mesh', config: r.config, node: common.node, ...(wireguard ? { wireguard } : {}) }, ebtables);
   if (!now.plan) {
     process.stderr.write(`cannot plan: ${now.waiting}\n`);
@@ -39,8 +39,8 @@ export async function planCommand(common: CommonOptions): Promise<number> {
 }
 
 /** What the daemon would find: the WireGuard implementation and this server's public key (the key file is only read, never made here). */
-async function wireguardHost(runner: CommandRunner, stateDir: string): Promise<WireguardHost> {
-  const choice = await probeWireguard(runner);
+async function wireguardHost(runner: CommandRunner, stateDir: string, device: string): Promise<WireguardHost> {
+  const choice = (await existingWireguard(runner, device)) ?? (await probeWireguard(runner));
   try {
     const k = await readPublicKey(stateDir);
     return { ...choice, keyFile: k.path, publicKey: k.publicKey, keyProblem: undefined };

@@ -27,7 +27,7 @@ import { pathExists } from '../util/fs.js';
 import { ProbeService } from '../health/service.js';
 import { computeProbeSetup } from './probe-setup.js';
 import { ensurePrivateKey, readPublicKey } from '../keys/private-key.js';
-import { probeWireguard, type WireguardChoice } from '../kernel/wireguard-probe.js';
+import { existingWireguard, probeWireguard, type WireguardChoice } from '../kernel/wireguard-probe.js';
 import { wireguardDeviceOf } from './reconcile.js';
 import type { WireguardHost } from '../plan/wireguard.js';
 
@@ -331,7 +331,8 @@ export class Daemon implements MeshControl {
     if (this.config?.mesh.encryption !== 'wireguard' || this.stopped) return;
     if (!this.wgChoice?.implementation) {
       const first = this.wgChoice === undefined;
-      this.wgChoice = await probeWireguard(this.runner);
+      // A restart adopts the interface that is there: its kind says which WireGuard it is.
+      this.wgChoice = (await existingWireguard(this.runner, this.config.mesh.wireguard.device)) ?? (await probeWireguard(this.runner));
       if (this.wgChoice.implementation) this.log.info({ implementation: this.wgChoice.implementation }, `WireGuard: ${this.wgChoice.implementation === 'kernel' ? 'kernel module' : 'userspace wireguard-go'}`);
       else if (first) this.log.error({ problem: this.wgChoice.problem }, 'no WireGuard: no encrypted link is made until one works');
     }

@@ -1,5 +1,5 @@
 import type { Runner } from './runner.js';
-import type { WgImplementation } from '../model/wireguard.js';
+import { WIREGUARD_ALIAS, type WgImplementation } from '../model/wireguard.js';
 
 export interface WireguardChoice {
   implementation: WgImplementation | undefined;
@@ -44,6 +44,25 @@ export async function probeWireguard(runner: Runner): Promise<WireguardChoice> {
   } catch (err) {
     return { implementation: undefined, problem: `no WireGuard on this host: the kernel has none (${kernelWhy}) and wireguard-go does not run (${firstLine(err)}): ${WIREGUARD_FIX}` };
   }
+}
+
+/**
+ * The implementation vxmesh's existing WireGuard interface shows (kind `wireguard`: the module;
+ * `tun`: wireguard-go), so a read-only command such as `vxmesh plan` need not make a probe device
+ * on a running host. Undefined when there is no such interface of vxmesh's: then probe.
+ */
+export async function existingWireguard(runner: Runner, device: string): Promise<WireguardChoice | undefined> {
+  try {
+    const [l] = JSON.parse(await runner.run('ip', ['-j', '-d', 'link', 'show', 'dev', device], { timeoutMs: PROBE_TIMEOUT_MS })) as { ifalias?: string; linkinfo?: { info_kind?: string } }[];
+    // The plan's own test of ownership (its alias): a foreign interface of that name is not adopted.
+    if (!l || l.ifalias !== WIREGUARD_ALIAS) return undefined;
+    const kind = l.linkinfo?.info_kind;
+    if (kind === 'wireguard') return { implementation: 'kernel', problem: undefined };
+    if (kind === 'tun') return { implementation: 'userspace', problem: undefined };
+  } catch {
+    // no such interface, or ip could not say: probe
+  }
+  return undefined;
 }
 
 function firstLine(err: unknown): string {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { probeWireguard } from '../../src/kernel/wireguard-probe.js';
+import { existingWireguard, probeWireguard } from '../../src/kernel/wireguard-probe.js';
 import { StrictRunner } from './helpers/strict-runner.js';
 
 describe('which WireGuard this host has', () => {
@@ -30,5 +30,24 @@ describe('which WireGuard this host has', () => {
     expect(r.problem).toMatch(/^no WireGuard on this host: the kernel has none \(.*Unknown device type.*\) and wireguard-go does not run .*apt-get install wireguard-tools wireguard-go/);
     const noWg = await probeWireguard(new StrictRunner().expect('wg --version', { fail: 'wg: command not found' }));
     expect(noWg.problem).toMatch(/^wg does not run .*install wireguard-tools/);
+  });
+});
+
+describe('the WireGuard an existing interface of vxmesh shows (no probe device on a running host)', () => {
+  const show = 'ip -j -d link show dev vxwg0';
+  const link = (kind: string, alias = 'vxmesh:wireguard') => JSON.stringify([{ ifname: 'vxwg0', ifalias: alias, linkinfo: { info_kind: kind } }]);
+
+  it('kind wireguard is the module, tun is wireguard-go', async () => {
+    const k = new StrictRunner().expect(show, { stdout: link('wireguard') });
+    expect(await existingWireguard(k, 'vxwg0')).toEqual({ implementation: 'kernel', problem: undefined });
+    const u = new StrictRunner().expect(show, { stdout: link('tun') });
+    expect(await existingWireguard(u, 'vxwg0')).toEqual({ implementation: 'userspace', problem: undefined });
+    expect([...k.verify(), ...u.verify()]).toEqual([]);
+  });
+
+  it('none of vxmesh\'s (absent, foreign, another kind): undefined, so the caller probes', async () => {
+    expect(await existingWireguard(new StrictRunner().expect(show, { fail: 'Device "vxwg0" does not exist.' }), 'vxwg0')).toBeUndefined();
+    expect(await existingWireguard(new StrictRunner().expect(show, { stdout: link('tun', 'my vpn') }), 'vxwg0')).toBeUndefined();
+    expect(await existingWireguard(new StrictRunner().expect(show, { stdout: link('veth') }), 'vxwg0')).toBeUndefined();
   });
 });
