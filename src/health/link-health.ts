@@ -62,9 +62,13 @@ export function needsChecks(s: WindowSummary): boolean {
   return s.smallLostInRow >= LOST_IN_ROW || s.fullLostInRow >= LOST_IN_ROW;
 }
 
-/** Whether the peer answers (null: no probe decided yet). */
+/** Whether the peer answers (null: no verdict yet, as before the first small probe is answered). */
 export function isAnswering(s: WindowSummary): boolean | null {
-  return s.smallDone === 0 ? null : s.smallLostInRow < LOST_IN_ROW && s.lastAnswerAt !== null;
+  if (s.smallDone === 0) return null;
+  if (s.smallLostInRow >= LOST_IN_ROW || s.lastAnswerAt === null) return false;
+  // Answered at full size only, so far (the first small probe went out before the peer's port was
+  // up): the small probes' verdict, and the RTT they carry, are still to come.
+  return s.rttLastMs === null ? null : true;
 }
 
 /** Pure: the verdict on one link from its probe window and the checks' findings. */

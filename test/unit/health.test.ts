@@ -427,6 +427,11 @@ describe('link verdict', () => {
     expect(computeLinkHealth(input({ summary: { ...summary, smallDone: 0, lastAnswerAt: null } })).state).toBe('unknown');
   });
 
+  it('unknown while only full-size probes are answered (the first small one went out before the port was up): no ok without an RTT', () => {
+    const h = computeLinkHealth(input({ summary: { ...summary, smallDone: 1, smallLost: 1, smallLostInRow: 1, rttLastMs: null, rttAvgMs: null } }));
+    expect(h).toMatchObject({ state: 'unknown', reachable: null, rttMs: null });
+  });
+
   it('full-size loss with small answers is a failure naming the underlay finding', () => {
     const h = computeLinkHealth(input({ summary: { ...summary, fullLostInRow: 2, fullPassed: false, smallAnsweredSinceFullLoss: true }, underlay: { ...underlay, dfPasses: false, largestPassing: 1400 } }));
     expect(h.state).toBe('failure');
