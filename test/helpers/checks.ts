@@ -46,16 +46,27 @@ export async function addForeignObjects(s: Server): Promise<() => Promise<Record
  */
 export async function expectBroadcastOnce(lab: Lab, target = '100.64.0.250'): Promise<{ sent: number; vxlan: number }> {
   const [src, ...others] = lab.containers;
-  for (const c of others) await countArpRequests(c.ns, target);
-  await countVxlanOnUnderlay(lab.underlay);
-  await countArpRequests(src!.ns, target, 'egress');
   // One ARP probe, no retries: a retry sent while the counters are read would count at
   // the receivers but not in `sent`, read before them.
   await ns(src!.ns, 'sysctl', '-qw', 'net.ipv4.neigh.eth0.mcast_solicit=1');
-  await ping(src!, target);
-  await new Promise((r) => setTimeout(r, 500));
-  const sent = await readCounter(src!.ns, 'arpcount');
+  let sent = 0;
+  let got: number[] = [];
+  // Bounded attempts: on a loaded machine the one ARP can be lost on the way to a receiver; a
+  // duplicate (what this is about) is never retried away.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    for (const c of others) await countArpRequests(c.ns, target);
+    await countVxlanOnUnderlay(lab.underlay);
+    await countArpRequests(src!.ns, target, 'egress');
+    // A FAILED neighbour entry from the attempt before would hold the next ARP back.
+    await ns(src!.ns, 'ip', 'neigh', 'flush', 'dev', 'eth0');
+    await ping(src!, target);
+    await new Promise((r) => setTimeout(r, 500));
+    sent = await readCounter(src!.ns, 'arpcount');
+    got = [];
+    for (const c of others) got.push(await readCounter(c.ns, 'arpcount'));
+    if (sent < 1 || got.some((n) => n > sent) || got.every((n) => n === sent)) break;
+  }
   expect(sent).toBeGreaterThanOrEqual(1);
-  for (const c of others) expect(await readCounter(c.ns, 'arpcount'), `ARP requests at ${c.address}`).toBe(sent);
+  others.forEach((c, i) => expect(got[i], `ARP requests at ${c.address}`).toBe(sent));
   return { sent, vxlan: await readCounter(lab.underlay, 'vxcount') };
 }
