@@ -9,8 +9,10 @@ export async function expectAllPairsPing(lab: Lab): Promise<void> {
   for (const a of lab.containers) {
     for (const b of lab.containers) {
       if (a === b) continue;
-      expect(await ping(a, b.address), `${a.address} -> ${b.address}`).toBe(true);
-      expect(await ping(a, b.address, ['-M', 'do', '-s', '1422']), `DF 1422 ${a.address} -> ${b.address}`).toBe(true);
+      // Reachability, not loss: up to three echoes each (the first may wait for ARP through the
+      // flood path on a loaded machine).
+      expect(await ping(a, b.address, ['-c', '3', '-i', '0.2']), `${a.address} -> ${b.address}`).toBe(true);
+      expect(await ping(a, b.address, ['-M', 'do', '-s', '1422', '-c', '3', '-i', '0.2']), `DF 1422 ${a.address} -> ${b.address}`).toBe(true);
     }
   }
   expect(await ping(lab.containers[0]!, lab.containers[1]!.address, ['-M', 'do', '-s', '1423'])).toBe(false);
