@@ -168,7 +168,7 @@ export function vxlanPortConflict(config: Config, node: string | undefined, link
   const self = findSelf(config, node, localAddresses(links));
   if (!self.ok) return undefined;
   const desired = computeDesired(config, self.self, self.underlay, self.local);
-  const vnis = new Set([...desired.links.map((l) => l.vni), ...(desired.single ? [desired.single.vni] : [])]);
+  const vnis = new Set([...desired.links.map((l) => l.vni), ...desired.segments.map((g) => g.single.vni)]);
   const foreign = [...links.values()]
     .filter((l) => l.vxlan?.port === config.mesh.port && !isOwnedAlias(l.alias))
     .map((l) => ({ name: l.name, vni: l.vxlan!.vni, local: l.vxlan!.local }));

@@ -7,7 +7,8 @@ import { readConfigFile } from './read.js';
 import { fileSchema, type FileContent } from './schema.js';
 import { validateMesh } from './validate.js';
 import type { ConfigIssue, MeshLocations } from './issue.js';
-import { MESH_DEFAULTS, type Config, type Location, type MeshSettings, type Peer } from '../model/types.js';
+import { MESH_DEFAULTS, type Config, type Location, type MeshSettings, type Peer, type Segment } from '../model/types.js';
+import { segmentBridgeName, segmentDeviceName } from '../model/names.js';
 
 export { formatIssue, type ConfigIssue } from './issue.js';
 
@@ -101,7 +102,7 @@ function parseSources(sources: SourceFile[]): LoadResult {
   const merged = mergeFiles(parsed, issues);
   if (issues.length > 0 || !merged) return { ok: false, issues, files };
   const { meshWhere, ...config } = merged;
-  const warnings = validateMesh(config.mesh, config.peers, files[0] ?? MAIN_FILE, issues, meshWhere);
+  const warnings = validateMesh(config.mesh, config.peers, files[0] ?? MAIN_FILE, issues, meshWhere, config.segments);
   if (issues.length > 0) return { ok: false, issues, files };
   return { ok: true, config: { ...config, files, warnings } };
 }
@@ -277,7 +278,10 @@ function mergeFiles(files: ParsedFile[], issues: ConfigIssue[]): (Omit<Config, '
   };
   let node: string | undefined;
   const peers: Peer[] = [];
+  // Segments add up like peers; their defaults (MTU, multicast group) need the merged mesh.
+  const segmentEntries: { f: ParsedFile; n: number; s: NonNullable<FileContent['segments']>[number] }[] = [];
   for (const f of files) {
+    (f.content.segments ?? []).forEach((s, n) => segmentEntries.push({ f, n, s }));
     for (const [key, value] of Object.entries(f.content.mesh ?? {})) {
       if (key === 'probe' || key === 'probe_key_file') {
         mergeProbe(mesh, key, value, f, setOnce);
@@ -322,7 +326,27 @@ function mergeFiles(files: ParsedFile[], issues: ConfigIssue[]): (Omit<Config, '
   if (issues.length > 0) return undefined;
   // EVPN has its own one-device shape: `mode` stays unset (validation refuses one that is set).
   if (mesh.control === 'evpn' && !setAt.has('mesh.mode')) mesh.mode = 'evpn';
+  // Segments imply the one-device shape: flood-list unless the config says otherwise.
+  if (segmentEntries.length > 0 && !setAt.has('mesh.mode') && mesh.control !== 'evpn') mesh.mode = 'flood-list';
   const meshWhere: MeshLocations = {};
   for (const [key, at] of setAt) if (key.startsWith('mesh.')) meshWhere[key.slice(5)] = at.where;
-  return { mesh, peers, meshWhere, ...(node !== undefined ? { node } : {}) };
+  const segments = segmentEntries.map(({ f, n, s }): Segment => ({
+    name: s.name,
+    vni: s.vni,
+    mtu: s.mtu ?? mesh.mtu,
+    bridge: s.bridge ?? segmentBridgeName(s.name),
+    device: s.device ?? segmentDeviceName(s.name),
+    group: s.group !== undefined ? canonicalAddress(s.group) : mesh.group,
+    members: s.peers,
+    where: {
+      field: `segments[${n}]`,
+      item: f.at(['segments', n]),
+      name: f.at(['segments', n, 'name']),
+      vni: f.at(['segments', n, 'vni']),
+      bridge: f.at(['segments', n, s.bridge === undefined ? 'name' : 'bridge']),
+      device: f.at(['segments', n, s.device === undefined ? 'name' : 'device']),
+      members: (s.peers ?? []).map((_, k) => f.at(['segments', n, 'peers', k])),
+    },
+  }));
+  return { mesh, peers, meshWhere, ...(node !== undefined ? { node } : {}), ...(segments.length > 0 ? { segments } : {}) };
 }

@@ -88,12 +88,26 @@ export const peerSchema = z
   })
   .strict();
 
+/** One entry of `segments:` (docs/segments.md). Names go into aliases: the peer-name alphabet. */
+export const segmentSchema = z
+  .object({
+    name: peerName,
+    vni: z.number().int().min(1).max(0xffffff, 'must fit 24 bits (at most 16777215)'),
+    mtu: z.number().int().min(1280).max(65000).optional(),
+    bridge: ifname.optional(),
+    device: ifname.optional(),
+    group: address.optional(),
+    peers: z.array(peerName).min(1, 'needs at least one peer (leave peers: out for a segment that spans every peer)').optional(),
+  })
+  .strict();
+
 /** One file: peers.yaml or a peers.d fragment. Every part is optional in a fragment. */
 export const fileSchema = z
   .object({
     mesh: meshSchema.optional(),
     node: peerName.optional(),
     peers: z.array(peerSchema).optional(),
+    segments: z.array(segmentSchema).optional(),
   })
   .strict();
 

@@ -10,7 +10,7 @@ type Report = (where: Location, field: string, message: string) => void;
  * mode must be one WireGuard can carry. A peer that cannot be encrypted is an error, never a
  * clear link: fail closed starts in the config.
  */
-export function validateEncryption(mesh: MeshSettings, peers: Peer[], mainFile: string, where: MeshLocations, err: Report, warnings: string[]): void {
+export function validateEncryption(mesh: MeshSettings, peers: Peer[], mainFile: string, where: MeshLocations, err: Report, warnings: string[], segmented = false): void {
   const at = (key: string): Location => where[key] ?? where.encryption ?? { file: mainFile, line: 1, col: 1 };
   if (mesh.encryption !== 'wireguard') {
     if (Object.keys(where).some((k) => k.startsWith('wireguard.'))) warnings.push('mesh.wireguard is used only with mesh.encryption: wireguard; ignored');
@@ -22,8 +22,9 @@ export function validateEncryption(mesh: MeshSettings, peers: Peer[], mainFile: 
     err(at('encryption'), 'mesh.encryption', 'wireguard cannot carry multicast mode: WireGuard is point-to-point and drops multicast floods; use mode: flood-list (head-end replication, encrypted) or per-peer');
   }
   if (wg.port === mesh.port) err(at('wireguard.port'), 'mesh.wireguard.port', `${wg.port} is also mesh.port, the VXLAN port: WireGuard needs a UDP port of its own`);
-  if (wg.device === mesh.bridge) err(at('wireguard.device'), 'mesh.wireguard.device', `"${wg.device}" is also the bridge name`);
-  if (mesh.mode !== 'per-peer' && wg.device === mesh.device) err(at('wireguard.device'), 'mesh.wireguard.device', `"${wg.device}" is also the ${mesh.mode} device`);
+  // With segments the names that must differ are the segments' (validate-segments.ts).
+  if (!segmented && wg.device === mesh.bridge) err(at('wireguard.device'), 'mesh.wireguard.device', `"${wg.device}" is also the bridge name`);
+  if (!segmented && mesh.mode !== 'per-peer' && wg.device === mesh.device) err(at('wireguard.device'), 'mesh.wireguard.device', `"${wg.device}" is also the ${mesh.mode} device`);
   if (isOwnedDeviceName(wg.device)) err(at('wireguard.device'), 'mesh.wireguard.device', `"${wg.device}" is a name vxmesh gives its VXLAN devices`);
   const range = parseCidr4(wg.tunnelRange);
   const keys = new Map<string, Peer>();

@@ -10,7 +10,7 @@ type Report = (where: Location, field: string, message: string) => void;
  * change the kernel's shape; `bgp:` without evpn is a warning, so a mesh can be switched by
  * changing `control:` alone.
  */
-export function validateEvpn(mesh: MeshSettings, peers: Peer[], mainFile: string, where: MeshLocations, err: Report, warnings: string[]): void {
+export function validateEvpn(mesh: MeshSettings, peers: Peer[], mainFile: string, where: MeshLocations, err: Report, warnings: string[], segmented = false): void {
   const at = (key: string): Location => where[key] ?? where.control ?? { file: mainFile, line: 1, col: 1 };
   if (mesh.control !== 'evpn') {
     if (mesh.bgp) warnings.push('mesh.bgp is used only with control: evpn; ignored with control: static');
@@ -19,8 +19,9 @@ export function validateEvpn(mesh: MeshSettings, peers: Peer[], mainFile: string
   if (where.mode) err(where.mode, 'mesh.mode', `must not be set with control: evpn (EVPN has its own one-device shape: one device without a flood list, filled by FRR's zebra); remove mode: ${mesh.mode}`);
   // Fail closed: zebra advertises the underlay address as the VTEP, so EVPN's VXLAN would not ride WireGuard.
   if (mesh.encryption === 'wireguard') err(where.encryption ?? at('control'), 'mesh.encryption', 'wireguard with control: evpn is not supported yet (EVPN advertises the underlay address as the VTEP, so its VXLAN would cross in clear); use control: static with mode flood-list or per-peer for an encrypted mesh');
-  if (mesh.vni === undefined) err(at('control'), 'mesh.vni', 'is required with control: evpn (the VNI of the segment, 1-16777215)');
-  if (mesh.device === mesh.bridge) err(at('device'), 'mesh.device', `"${mesh.device}" is also the bridge name`);
+  // With segments: each segment's VNI is advertised (advertise-all-vni), and has its own names.
+  if (!segmented && mesh.vni === undefined) err(at('control'), 'mesh.vni', 'is required with control: evpn (the VNI of the segment, 1-16777215)');
+  if (!segmented && mesh.device === mesh.bridge) err(at('device'), 'mesh.device', `"${mesh.device}" is also the bridge name`);
   const bgp = mesh.bgp;
   if (!bgp) {
     err(at('control'), 'mesh.bgp', 'is required with control: evpn (asn and neighbors: the route reflectors or peers this server speaks BGP to)');

@@ -28,16 +28,19 @@ export function isMulticast(address: string): boolean {
  * ceiling. Settings meant for another mode are warnings, not errors, so a mesh can be switched
  * back and forth by changing `mode:` alone.
  */
-export function validateMode(mesh: MeshSettings, peers: Peer[], mainFile: string, where: MeshLocations, err: Report, warnings: string[]): void {
+export function validateMode(mesh: MeshSettings, peers: Peer[], mainFile: string, where: MeshLocations, err: Report, warnings: string[], segmented = false): void {
   // control: evpn has its own rules (validate-evpn.ts).
   if (mesh.mode === 'evpn') return;
   const at = (key: string): Location => where[key] ?? where.mode ?? { file: mainFile, line: 1, col: 1 };
   const single = mesh.mode !== 'per-peer';
-  if (single && mesh.vni === undefined) err(at('mode'), 'mesh.vni', `is required in ${mesh.mode} mode (the one VNI of the mesh, 1-16777215)`);
-  if (single && mesh.device === mesh.bridge) err(at('device'), 'mesh.device', `"${mesh.device}" is also the bridge name`);
+  // With segments each has its VNI, bridge, device and group (validate-segments.ts).
+  if (single && !segmented && mesh.vni === undefined) err(at('mode'), 'mesh.vni', `is required in ${mesh.mode} mode (the one VNI of the mesh, 1-16777215)`);
+  if (single && !segmented && mesh.device === mesh.bridge) err(at('device'), 'mesh.device', `"${mesh.device}" is also the bridge name`);
   if (mesh.mode === 'multicast') {
-    if (mesh.group === undefined) err(at('mode'), 'mesh.group', 'is required in multicast mode (e.g. 239.1.1.1 or ff05::42)');
-    else if (!isMulticast(mesh.group)) err(at('group'), 'mesh.group', `${mesh.group} is not a multicast address (IPv4 224.0.0.0/4, IPv6 ff00::/8)`);
+    // Segments may each name their group (validate-segments.ts says where one is missing).
+    if (mesh.group === undefined) {
+      if (!segmented) err(at('mode'), 'mesh.group', 'is required in multicast mode (e.g. 239.1.1.1 or ff05::42)');
+    } else if (!isMulticast(mesh.group)) err(at('group'), 'mesh.group', `${mesh.group} is not a multicast address (IPv4 224.0.0.0/4, IPv6 ff00::/8)`);
     else {
       const family = mesh.group.includes(':') ? 6 : 4;
       for (const p of peers) if (p.family !== family) err(p.where.address, `${p.where.field}.address`, `${p.address} is IPv${p.family} but mesh.group ${mesh.group} is IPv${family}: multicast mode needs one address family`);

@@ -2,15 +2,16 @@ import type { ConfigIssue, MeshLocations } from './issue.js';
 import { validateMode } from './validate-mode.js';
 import { validateEncryption } from './validate-encryption.js';
 import { validateEvpn } from './validate-evpn.js';
+import { validateSegments } from './validate-segments.js';
 import { pairVni } from '../model/vni.js';
 import { deviceName } from '../model/names.js';
-import { IFNAMSIZ_MAX, MAX_VNI, type Location, type MeshSettings, type Peer } from '../model/types.js';
+import { IFNAMSIZ_MAX, MAX_VNI, type Location, type MeshSettings, type Peer, type Segment } from '../model/types.js';
 
 /**
  * Checks that need the whole merged config. Pushes errors to `issues` and returns
  * warnings (facts that do not stop the mesh).
  */
-export function validateMesh(mesh: MeshSettings, peers: Peer[], mainFile: string, issues: ConfigIssue[], meshWhere: MeshLocations = {}): string[] {
+export function validateMesh(mesh: MeshSettings, peers: Peer[], mainFile: string, issues: ConfigIssue[], meshWhere: MeshLocations = {}, segments?: Segment[]): string[] {
   const err = (where: Location, field: string, message: string) => issues.push({ ...where, field, message });
   const warnings: string[] = [];
   const first = peers[0];
@@ -33,9 +34,11 @@ export function validateMesh(mesh: MeshSettings, peers: Peer[], mainFile: string
   unique((p) => p.id, 'peer id', (p) => p.where.id, 'id');
   unique((p) => p.address, 'address', (p) => p.where.address, 'address');
 
-  validateMode(mesh, peers, mainFile, meshWhere, err, warnings);
-  validateEncryption(mesh, peers, mainFile, meshWhere, err, warnings);
-  validateEvpn(mesh, peers, mainFile, meshWhere, err, warnings);
+  const segmented = segments !== undefined;
+  validateMode(mesh, peers, mainFile, meshWhere, err, warnings, segmented);
+  validateEncryption(mesh, peers, mainFile, meshWhere, err, warnings, segmented);
+  validateEvpn(mesh, peers, mainFile, meshWhere, err, warnings, segmented);
+  validateSegments(mesh, peers, segments, meshWhere, err, warnings);
   const perPeer = mesh.mode === 'per-peer';
   for (const p of perPeer ? peers : []) {
     const dev = deviceName(p.id);

@@ -414,7 +414,8 @@ export class Daemon implements MeshControl {
     for (const { err } of outcome.errors) this.log.error({ err, trigger, planned: outcome.planned }, 'reconcile step failed');
     for (const change of outcome.changes) this.log.info({ change }, 'applied');
     // The bridge's IPv6 sysctls (no RA, no SLAAC from containers): a failure shows in status.
-    const sysctl = goal.kind === 'mesh' && outcome.desired ? await pinBridgeIpv6(goal.config.mesh.bridge) : [];
+    const bridges = outcome.desired ? (outcome.desired.segments.length ? outcome.desired.segments.map((g) => g.bridge.name) : [outcome.desired.bridge.name]) : [];
+    const sysctl = goal.kind === 'mesh' ? (await Promise.all(bridges.map((b) => pinBridgeIpv6(b)))).flat() : [];
     const errors = [...outcome.errors.map((e) => e.message), ...sysctl];
     const report: ReconcileReport = { at: new Date().toISOString(), durationMs: outcome.durationMs, trigger, changes: outcome.changes, errors };
     if (outcome.changes.length || errors.length) this.log.info({ trigger, durationMs: outcome.durationMs, changes: outcome.changes.length, errors: errors.length }, 'reconciled');
@@ -563,8 +564,8 @@ export class Daemon implements MeshControl {
         cfg?.mesh.control === 'evpn' ? readEvpn(runner, cfg.mesh.bgp?.frrPathspace) : Promise.resolve(undefined),
       ]);
       this.evpn = evpn ? { read: evpn, at } : undefined;
-      const single = cfg ? planFor(this.meshGoal(cfg), actual).desired?.single : undefined;
-      this.joined = { groups: single?.group ? await multicastGroups(runner, single.underlay) : undefined, at };
+      const single = cfg ? planFor(this.meshGoal(cfg), actual).desired?.segments.find((g) => g.single.group)?.single : undefined;
+      this.joined = { groups: single ? await multicastGroups(runner, single.underlay) : undefined, at };
       // A reconcile may have read the kernel meanwhile: the newer read wins.
       if (!this.observed || this.observed.at <= at) this.observed = { actual, at, nftEvents };
       this.macs = { counts: macs, at };

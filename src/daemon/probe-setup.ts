@@ -17,17 +17,21 @@ export function computeProbeSetup(config: Config, desired: DesiredState | undefi
   const self = config.peers.find((p) => p.name === desired.node);
   if (!self) return undefined;
   const byName = new Map(config.peers.map((p) => [p.name, p]));
+  // With segments the probes run through one of them (segments.ts); a host outside it probes nothing.
+  if (!desired.probe) return undefined;
+  const bridge = desired.probe.bridge;
+  const inProbeSegment = (l: DesiredState['links'][number]) => l.segment === undefined || desired.segments.find((g) => g.name === l.segment)?.bridge.name === bridge;
   return {
-    bridge: config.mesh.bridge,
+    bridge,
     selfId: self.id,
     selfName: self.name,
     port: probe.port,
     intervalMs: probe.intervalMs,
     keyFile: probe.keyFile,
-    meshMtu: config.mesh.mtu,
+    meshMtu: desired.segments.find((g) => g.bridge.name === bridge)?.bridge.mtu ?? config.mesh.mtu,
     facts: computeConfigFacts(config),
     links: desired.links
-      .filter((l) => !l.legacy)
+      .filter((l) => !l.legacy && inProbeSegment(l))
       // Encrypted links reach the remote by its tunnel address, which is IPv4 whatever the underlay.
       .map((l) => ({ peer: l.peer, peerId: l.peerId, vni: l.vni, remote: l.remote, remoteFamily: l.endpoint !== undefined ? 4 : (byName.get(l.peer)?.family ?? 4) })),
   };

@@ -56,7 +56,10 @@ export function planFor(goal: Goal, actual: ActualState): PlanNow {
   if (!self.ok) return { plan: undefined, desired: undefined, self, waiting: self.reason, actual };
   let desired = computeDesired(goal.config, self.self, self.underlay, self.local, goal.wireguard);
   // EVPN: the VTEPs BGP taught zebra pass the ingress filter too.
-  if (desired.single?.mode === 'evpn' && desired.ingress) desired = { ...desired, ingress: withVteps(desired.ingress, learnedVteps(actual.links.get(desired.single.device))) };
+  if (desired.mode === 'evpn' && desired.ingress) {
+    const vteps = [...new Set(desired.segments.flatMap((g) => learnedVteps(actual.links.get(g.single.device))))];
+    desired = { ...desired, ingress: withVteps(desired.ingress, vteps) };
+  }
   return { plan: computePlan(desired, actual), desired, self, waiting: undefined, actual };
 }
 

@@ -82,7 +82,7 @@ function loopPrevention(s: StatusInput, links: LinkStatus[]): StatusReport['loop
   const mode = s.config?.mesh.loopPrevention ?? 'ebtables';
   const eb = s.actual.ebtables;
   const backend = s.ebtables.backend ?? null;
-  if (s.desired?.single) {
+  if (s.desired && s.desired.mode !== 'per-peer') {
     // One device: nothing to prevent. The per-peer chain goes once no per-peer port is left.
     return { mode: 'none', backend, expected: 0, present: 0, isolatedPorts: 0, problem: eb.chainExists ? 'the per-peer VXMESH chain is still there (it goes once no per-peer port is left)' : null };
   }
@@ -121,18 +121,27 @@ function ingressProblem(s: StatusInput): string | null {
 export function buildStatus(s: StatusInput): StatusReport {
   const reasons: string[] = [];
   const warnings: string[] = [];
-  const bridgeName = s.config?.mesh.bridge ?? DEFAULT_BRIDGE;
+  const bridgeName = s.desired?.bridge.name ?? s.config?.mesh.bridge ?? DEFAULT_BRIDGE;
   const br = s.actual.links.get(bridgeName);
-  const single = s.desired?.single;
-  const floodDsts = new Set(single ? (s.actual.links.get(single.device)?.defaultDsts ?? []) : []);
+  const segs = s.desired?.segments ?? [];
+  const byDevice = new Map(segs.map((g) => [g.single.device, { g, floodDsts: new Set(s.actual.links.get(g.single.device)?.defaultDsts ?? []) }]));
   const nowS = s.nowS ?? Math.floor(Date.now() / 1000);
   const wg = s.desired?.wireguard;
-  const links = (s.desired?.links ?? []).map((d) => ({
-    ...(single ? { ...singleLinkStatus(d, single, s.actual, bridgeName, floodDsts), health: s.health?.get(d.peer) ?? null } : linkStatus(d, s, bridgeName)),
-    wireguard: wgLinkStatus(d, wg, s.actual, nowS, s.health?.get(d.peer)?.state === 'failure'),
-  }));
-  const encryption = encryptionStatus(wg, s.actual, s.config?.mesh.mtu ?? 1450);
-  const one = single ? singleDeviceStatus(single, s.actual, bridgeName, s.joinedGroups) : undefined;
+  const links = (s.desired?.links ?? []).map((d) => {
+    const seg = byDevice.get(d.device);
+    return {
+      ...(seg ? { ...singleLinkStatus(d, seg.g.single, s.actual, seg.g.bridge.name, seg.floodDsts), health: s.health?.get(d.peer) ?? null } : linkStatus(d, s, bridgeName)),
+      wireguard: wgLinkStatus(d, wg, s.actual, nowS, s.health?.get(d.peer)?.state === 'failure'),
+      ...(d.segment ? { segment: d.segment } : {}),
+    };
+  });
+  const encryption = encryptionStatus(wg, s.actual, Math.max(s.config?.mesh.mtu ?? 1450, ...segs.map((g) => g.bridge.mtu)));
+  const segments = segs.map((g) => {
+    const b = s.actual.links.get(g.bridge.name);
+    const one = singleDeviceStatus(g.single, s.actual, g.bridge.name, s.joinedGroups);
+    return { name: g.name, vni: g.single.vni, mtu: g.bridge.mtu, bridge: { name: g.bridge.name, present: Boolean(b), up: b?.up ?? false, mtu: b?.mtu ?? null }, members: g.single.peers.map((p) => p.name), ...one };
+  });
+  const one = segments[0];
   const under = s.underlay ? s.actual.links.get(s.underlay) : undefined;
   const local = s.desired?.links[0]?.local ?? s.self?.address;
   const underlay = underlayProblem(s, local);
@@ -155,13 +164,17 @@ export function buildStatus(s: StatusInput): StatusReport {
     if (underlay) reasons.push(underlay);
     if (s.desired) {
       // An owned device the config no longer wants is work left, never a converged mesh.
-      const wanted = new Set(s.desired.single ? [s.desired.single.device] : s.desired.devices.map((d) => d.device));
+      const wanted = new Set(s.desired.mode !== 'per-peer' ? segs.map((g) => g.single.device) : s.desired.devices.map((d) => d.device));
       for (const l of s.actual.links.values()) if (isOwnedDevice(l) && !wanted.has(l.name)) reasons.push(`${l.name} is vxmesh's and no longer wanted: waiting to remove it`);
     }
-    if (s.desired && !br) reasons.push(`bridge ${bridgeName} is missing`);
-    const brMtu = s.desired ? foreignBridgeMtu(br, s.desired.bridge.mtu) : undefined;
-    if (brMtu) reasons.push(brMtu);
-    if (one?.device.problem) reasons.push(`${one.device.name}: ${one.device.problem}`);
+    const bridges = s.desired ? (segs.length ? segs.map((g) => g.bridge) : s.desired.mode === 'per-peer' ? [s.desired.bridge] : []) : [];
+    for (const b of bridges) {
+      const have = s.actual.links.get(b.name);
+      if (!have) reasons.push(`bridge ${b.name} is missing`);
+      const brMtu = foreignBridgeMtu(have, b.mtu);
+      if (brMtu) reasons.push(brMtu);
+    }
+    for (const g of segments) if (g.device.problem) reasons.push(`${g.device.name}${s.config?.segments ? ` (segment ${g.name})` : ''}: ${g.device.problem}`);
     for (const l of links) if (l.problem) reasons.push(`${l.device} (${l.peer}): ${l.problem}`);
     for (const l of links) if (l.wireguard?.problem) reasons.push(`${l.peer} over WireGuard: ${l.wireguard.problem}`);
     if (encryption.problem) reasons.push(`encryption: ${encryption.problem}`);
@@ -200,6 +213,7 @@ export function buildStatus(s: StatusInput): StatusReport {
     bridge: { name: bridgeName, present: Boolean(br), up: br?.up ?? false, mtu: br?.mtu ?? null, ownedByVxmesh: br?.alias === BRIDGE_ALIAS },
     mode: s.config?.mesh.mode ?? 'per-peer',
     device: one?.device ?? null,
+    segments: s.config?.segments ? segments : [],
     multicast: one?.multicast ?? null,
     evpn,
     links,

@@ -8,6 +8,8 @@ import type { EvpnStatus } from '../evpn/status.js';
 export type MeshState = 'running' | 'degraded' | 'stopped';
 
 export interface LinkStatus {
+  /** `segments:`: the segment this link belongs to (a peer has a link in each segment both are in). */
+  segment?: string;
   peer: string;
   peerId: number;
   remote: string;
@@ -76,6 +78,17 @@ export interface Counters {
   changesApplied: number;
 }
 
+export interface SegmentStatus {
+  name: string;
+  vni: number;
+  mtu: number;
+  bridge: { name: string; present: boolean; up: boolean; mtu: number | null };
+  /** The segment's other members this host reaches. */
+  members: string[];
+  device: SingleDeviceStatus;
+  multicast: MulticastStatus | null;
+}
+
 export interface SingleDeviceStatus {
   name: string;
   vni: number;
@@ -132,8 +145,10 @@ export interface StatusReport {
   underlay: { device: string | null; address: string | null; mtu: number | null; problem: string | null };
   bridge: { name: string; present: boolean; up: boolean; mtu: number | null; ownedByVxmesh: boolean };
   mode: MeshMode;
-  /** flood-list and multicast: the one device of the mesh. */
+  /** flood-list and multicast: the one device of the mesh (with `segments:`, the first segment's). */
   device: SingleDeviceStatus | null;
+  /** `segments:` (docs/segments.md): each segment this host is a member of; empty without it. */
+  segments: SegmentStatus[];
   /** multicast: the group, where it is joined, and whether it is. */
   multicast: MulticastStatus | null;
   /** control: evpn: BGP sessions, the VNI as zebra sees it, remote VTEPs and their MACs. */

@@ -54,6 +54,20 @@ export function isOwnedAlias(alias: string | undefined): boolean {
 /** The segment of a mesh without `segments:`, and of every alias written before segments. */
 export const DEFAULT_SEGMENT = 'default';
 
+/** A named segment's bridge and device when the config names none (within 15 characters for names up to 10). */
+export function segmentBridgeName(segment: string): string {
+  return `vxbr-${segment}`;
+}
+
+export function segmentDeviceName(segment: string): string {
+  return `vx-${segment}`;
+}
+
+/** The alias of a named segment's bridge or device: the scoped form parseOwner reads. */
+export function segmentAlias(segment: string, role: OwnerRole): string {
+  return `${OWNER_PREFIX}${segment}:${role}:${role}`;
+}
+
 /** What an owned object is to vxmesh. */
 export type OwnerRole = 'bridge' | 'peer' | 'shared' | 'flood-list' | 'multicast' | 'wireguard' | 'evpn';
 

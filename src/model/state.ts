@@ -4,7 +4,7 @@
  */
 import type { WireguardState } from './wireguard.js';
 import type { FrrState } from './frr.js';
-import { DEFAULT_SEGMENT, isOwnedDeviceName, isSafeIfname, parseOwner, type Owner, type OwnerRole } from './names.js';
+import { isOwnedDeviceName, isSafeIfname, parseOwner, type Owner, type OwnerRole } from './names.js';
 
 export interface VxlanInfo {
   vni: number;
@@ -159,9 +159,9 @@ export function isOwnedWireguard(l: LinkInfo): boolean {
   return (l.kind === 'wireguard' || l.kind === 'tun') && ownerOf(l, { roles: ['wireguard'] }) !== undefined;
 }
 
-/** The bridge vxmesh made. */
-export function isOwnedBridge(l: LinkInfo, segment: string = DEFAULT_SEGMENT): boolean {
-  return l.kind === 'bridge' && ownerOf(l, { segment, roles: ['bridge'] }) !== undefined;
+/** A bridge vxmesh made, in `segment` when given (any segment's when not). */
+export function isOwnedBridge(l: LinkInfo, segment?: string): boolean {
+  return l.kind === 'bridge' && ownerOf(l, { roles: ['bridge'], ...(segment === undefined ? {} : { segment }) }) !== undefined;
 }
 
 /** The underlay the owned VXLAN devices use now: where the mesh was before an address change. */

@@ -91,9 +91,39 @@ export interface PeerLocations {
   publicKey: Location;
 }
 
+/**
+ * One isolated L2 segment of `segments:` (docs/segments.md): its own VNI, bridge and VXLAN
+ * device on every member, in the mesh's one-device mode.
+ */
+export interface Segment {
+  name: string;
+  vni: number;
+  mtu: number;
+  bridge: string;
+  device: string;
+  /** Multicast mode: this segment's group (default `mesh.group`, shared by every segment). */
+  group: string | undefined;
+  /** Peer names it spans; undefined: every peer. */
+  members: string[] | undefined;
+  where: SegmentLocations;
+}
+
+export interface SegmentLocations {
+  /** `segments[n]` within its file. */
+  field: string;
+  item: Location;
+  name: Location;
+  vni: Location;
+  bridge: Location;
+  device: Location;
+  members: Location[];
+}
+
 export interface Config {
   mesh: MeshSettings;
   peers: Peer[];
+  /** `segments:`; undefined: the one segment of `mesh.bridge`, `mesh.device`, `mesh.vni` (as before segments). */
+  segments?: Segment[];
   /** Own node name from a drop-in's `node:` (the CLI's --node wins over it). */
   node?: string;
   files: string[];

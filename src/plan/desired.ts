@@ -6,6 +6,7 @@ import type { ProbeAddressDesired } from './probe-address.js';
 import { computeSingleDevice, type SingleDevice } from './single-device.js';
 import { computeWireguard, type WireguardDesired, type WireguardHost } from './wireguard.js';
 import { computeFrrDesired, type FrrDesired } from '../evpn/frr-config.js';
+import { bridgeAlias, probeSegment, segmentsOf, spans } from './segments.js';
 
 export interface DesiredLink {
   peer: string;
@@ -22,6 +23,15 @@ export interface DesiredLink {
   shared: boolean;
   /** Encrypted mode: the peer's underlay address (`remote` is then its tunnel address). */
   endpoint?: string;
+  /** One-device modes: the segment the link belongs to (a peer has one link per shared segment). */
+  segment?: string;
+}
+
+/** One segment on this host (one-device modes): its bridge and its one device. */
+export interface DesiredSegment {
+  name: string;
+  bridge: { name: string; mtu: number; alias: string };
+  single: SingleDevice;
 }
 
 /** One VXLAN device: usually one link, or several legacy links on one VNI. */
@@ -46,8 +56,12 @@ export interface DesiredDevice {
 export interface DesiredState {
   node: string;
   mode: MeshMode;
-  /** flood-list and multicast: the one device of the mesh (then `devices` is empty). */
-  single: SingleDevice | undefined;
+  /**
+   * One-device modes: the segments this host is a member of, each with its bridge and device
+   * (then `devices` is empty); without `segments:` the mesh's one segment. Empty in per-peer mode.
+   */
+  segments: DesiredSegment[];
+  /** per-peer: the mesh bridge; one-device modes: the first segment's (status shows it). */
   bridge: { name: string; mtu: number };
   /** Per peer, for status. */
   links: DesiredLink[];
@@ -56,7 +70,7 @@ export interface DesiredState {
   loopPrevention: LoopPrevention;
   /** Undefined when `ingress_filter: false`. */
   ingress: IngressDesired | undefined;
-  /** The bridge's link-health probe address (undefined when `mesh.probe.enabled: false`). */
+  /** The link-health probe address on the probe bridge (undefined when `mesh.probe.enabled: false`, or this host is not in the probe segment). */
   probe: ProbeAddressDesired | undefined;
   /** Encrypted mode: the WireGuard interface and its peers; the VXLAN devices ride it. */
   wireguard: WireguardDesired | undefined;
@@ -118,9 +132,16 @@ export function computeDesired(config: Config, self: Peer, underlay: string, loc
   const wireguard = mesh.encryption === 'wireguard' ? computeWireguard(config, self, underlay, wgHost) : undefined;
   // What the VXLAN devices ride: the WireGuard interface and tunnel addresses, or the underlay.
   const ride = wireguard ? { dev: wireguard.device, local: wireguard.address, remote: (p: Peer) => wireguard.tunnelOf.get(p.name) ?? p.address } : { dev: underlay, local: localAddress, remote: (p: Peer) => p.address };
-  const single = mesh.mode === 'per-peer' ? undefined : computeSingleDevice(config, self, ride.dev, ride.local, ride.remote);
+  const oneDevice = mesh.mode !== 'per-peer';
+  const segments: DesiredSegment[] = (oneDevice ? segmentsOf(config) : [])
+    .filter((seg) => spans(seg, self))
+    .map((seg) => ({
+      name: seg.name,
+      bridge: { name: seg.bridge, mtu: seg.mtu, alias: bridgeAlias(seg) },
+      single: computeSingleDevice(config, self, ride.dev, ride.local, ride.remote, seg),
+    }));
   const links: DesiredLink[] = [];
-  for (const peer of single ? [] : config.peers) {
+  for (const peer of oneDevice ? [] : config.peers) {
     if (peer === self || peer.family !== self.family) continue;
     const vni = linkVni(self, peer, mesh.vniBase);
     if (vni === undefined) continue; // a legacy end that has no link to us
@@ -139,23 +160,32 @@ export function computeDesired(config: Config, self: Peer, underlay: string, loc
       ...(wireguard ? { endpoint: peer.address } : {}),
     });
   }
-  if (single) links.push(...single.peers.map((p) => ({ peer: p.name, peerId: p.id, device: single.device, shared: true, vni: single.vni, remote: ride.remote(p), local: ride.local, underlay: ride.dev, port: mesh.port, mtu: mesh.mtu, legacy: false, ...(wireguard ? { endpoint: p.address } : {}) })));
+  for (const { name, single } of segments) {
+    const segment = config.segments ? { segment: name } : {};
+    links.push(...single.peers.map((p) => ({ peer: p.name, peerId: p.id, device: single.device, shared: true, vni: single.vni, remote: ride.remote(p), local: ride.local, underlay: ride.dev, port: mesh.port, mtu: single.mtu, legacy: false, ...(wireguard ? { endpoint: p.address } : {}), ...segment })));
+  }
+  // Stable: a peer's links stay in segment order.
   links.sort((a, b) => a.peerId - b.peerId);
   // Validation lets a VNI repeat only between legacy links; those share a device.
-  const devices = single ? [] : groupDevices(links);
+  const devices = oneDevice ? [] : groupDevices(links);
   const others = config.peers.filter((p) => p !== self);
   // With encryption the filter is part of failing closed (the output rule above all): always on.
   const ingress = mesh.ingressFilter || wireguard
     ? {
         port: mesh.port,
-        local: [localAddress, ...(single?.group ? [single.group] : [])],
+        local: [localAddress, ...new Set(segments.flatMap((g) => (g.single.group ? [g.single.group] : [])))],
         peers4: others.filter((p) => p.family === 4).map((p) => p.address).sort(compareAddr),
         peers6: others.filter((p) => p.family === 6).map((p) => p.address).sort(compareAddr),
         ...(wireguard ? { wireguard: { port: wireguard.port, device: wireguard.device, range: wireguard.range, tunnel: wireguard.address } } : {}),
       }
     : undefined;
   const frr = mesh.control === 'evpn' && mesh.bgp ? computeFrrDesired(mesh.bgp, self.family === 4 ? localAddress : undefined) : undefined;
-  return { node: self.name, mode: mesh.mode, single, bridge: { name: mesh.bridge, mtu: mesh.mtu }, links, devices, loopPrevention: mesh.loopPrevention, ingress, probe: mesh.probe.enabled ? { bridge: mesh.bridge, id: self.id } : undefined, wireguard, ...(frr ? { frr } : {}) };
+  const first = segments[0];
+  const bridge = first ? { name: first.bridge.name, mtu: first.bridge.mtu } : { name: mesh.bridge, mtu: mesh.mtu };
+  // Probes run through one bridge: the probe segment's (segments.ts), when this host is in it.
+  const probeBridge = oneDevice ? segments.find((g) => g.name === probeSegment(config))?.bridge.name : mesh.bridge;
+  const probe = mesh.probe.enabled && probeBridge !== undefined ? { bridge: probeBridge, id: self.id } : undefined;
+  return { node: self.name, mode: mesh.mode, segments, bridge, links, devices, loopPrevention: mesh.loopPrevention, ingress, probe, wireguard, ...(frr ? { frr } : {}) };
 }
 
 /** One device per link, except legacy links that share a VNI: those share one device (and the links say so). */

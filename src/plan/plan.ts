@@ -186,14 +186,13 @@ function recreateReason(a: LinkInfo, d: DesiredDevice): string | undefined {
 
 export function computePlan(desired: DesiredState, actual: ActualState): Plan {
   const plan = newDraft();
-  const br = desired.bridge;
+  const oneDevice = desired.mode !== 'per-peer';
 
   // Encrypted mode: the WireGuard interface first. When it cannot be made, no VXLAN device is
   // (an unencrypted one would send clear VXLAN towards the peers): fail closed.
   const wg = desired.wireguard ? planWireguard(plan, desired.wireguard, actual) : undefined;
   const sealed = wg === 'blocked';
   const lower = desired.wireguard && typeof wg === 'number' ? { device: desired.wireguard.device, mtu: wg } : undefined;
-  const single = sealed ? undefined : desired.single;
   const devices = sealed ? [] : desired.devices;
   // The owned WireGuard interface when it is not wanted (encryption off, or renamed): it goes
   // after the VXLAN devices riding it have been made again on the underlay.
@@ -205,7 +204,7 @@ export function computePlan(desired: DesiredState, actual: ActualState): Plan {
   }
 
   // Owned devices no longer wanted go first: they may hold a VNI a new link needs.
-  const wanted = new Set(sealed ? [] : single ? [single.device] : desired.links.map((l) => l.device));
+  const wanted = new Set(sealed ? [] : oneDevice ? desired.segments.map((g) => g.single.device) : desired.links.map((l) => l.device));
   for (const a of actual.links.values()) {
     if (isOwnedDevice(a) && !wanted.has(a.name)) {
       plan.pre.push(`link del dev ${a.name}`);
@@ -213,42 +212,25 @@ export function computePlan(desired: DesiredState, actual: ActualState): Plan {
     }
   }
 
-  const bridge = actual.links.get(br.name);
-  let bridgeUsable = true;
-  if (!bridge) {
-    plan.pre.push(`link add name ${br.name} type bridge`, `link set dev ${br.name} alias ${BRIDGE_ALIAS}`, `link set dev ${br.name} mtu ${br.mtu}`, `link set dev ${br.name} up`);
-    plan.changes.push(`create bridge ${br.name} (mtu ${br.mtu})`);
-  } else if (bridge.kind !== 'bridge') {
-    bridgeUsable = false;
-    plan.blocked.push(`${br.name} exists and is not a bridge (kind ${bridge.kind ?? 'none'}); no port is attached`);
-  } else {
-    // A bridge someone else made (netplan, an admin) keeps its MTU: its other ports and its
-    // owner's config depend on it. Status reports the mismatch (foreignBridgeMtu).
-    if (bridge.mtu !== br.mtu && isOwnedBridge(bridge)) {
-      plan.pre.push(`link set dev ${br.name} mtu ${br.mtu}`);
-      plan.changes.push(`set ${br.name} mtu ${bridge.mtu} -> ${br.mtu}`);
-    }
-    if (!bridge.up) {
-      plan.pre.push(`link set dev ${br.name} up`);
-      plan.changes.push(`bring ${br.name} up`);
-    }
-  }
+  // The bridges: per-peer mode's one, or one per segment in the one-device modes.
+  const bridges = oneDevice ? desired.segments.map((g) => g.bridge) : [{ ...desired.bridge, alias: BRIDGE_ALIAS }];
+  const usable = new Set(bridges.filter((b) => planBridge(plan, b, actual)).map((b) => b.name));
 
   // Without a working ebtables no per-peer port may join the bridge: its loop prevention cannot be made.
-  if (!single && desired.loopPrevention === 'ebtables' && !actual.ebtables.available) {
-    bridgeUsable = false;
+  const br = desired.bridge;
+  if (!oneDevice && desired.loopPrevention === 'ebtables' && !actual.ebtables.available && usable.delete(br.name)) {
     plan.blocked.push(`no port joins ${br.name}: loop prevention cannot be put in place without a working ebtables`);
   }
 
-  if (single) {
+  if (oneDevice) {
     // Loop prevention goes only once no per-peer port is left (a mode switch takes two passes).
-    const left = tunnelPortsLeft(actual, single.device);
-    planSingleDevice(plan, single, actual, bridgeUsable ? br.name : undefined, left, lower);
+    const left = tunnelPortsLeft(actual);
+    for (const g of sealed ? [] : desired.segments) planSingleDevice(plan, g.single, actual, usable.has(g.bridge.name) ? g.bridge.name : undefined, left, lower);
     if (!left) planChainRemoval(plan, actual.ebtables);
   }
-  const replaced = single || sealed ? new Set<string>() : replaceScriptDevices(plan, desired, actual);
+  const replaced = oneDevice || sealed ? new Set<string>() : replaceScriptDevices(plan, desired, actual);
   // Back from a one-device mode: its device goes in this pass, the per-peer ports join next pass.
-  const singleLeft = !single && singleDeviceLeft(actual);
+  const singleLeft = !oneDevice && singleDeviceLeft(actual);
   const loopDevices: string[] = [];
   for (const d of devices) {
     const a = replaced.has(d.device) ? undefined : actual.links.get(d.device);
@@ -270,11 +252,12 @@ export function computePlan(desired: DesiredState, actual: ActualState): Plan {
     } else {
       updateInPlace(plan, a, d, mtu);
     }
-    if (bridgeUsable && !singleLeft) attach(plan, fresh ? undefined : a, d.device, br.name);
+    if (usable.has(br.name) && !singleLeft) attach(plan, fresh ? undefined : a, d.device, br.name);
   }
 
-  if (bridgeUsable) addProbeAddress(plan, desired, actual);
-  if (!single && !desired.single) planLoopPrevention(plan, desired, actual, loopDevices);
+  // The probe address on the probe bridge; a marked one on any other bridge of ours is stale.
+  for (const b of bridges) if (usable.has(b.name)) addProbeAddress(plan, desired.probe?.bridge === b.name ? desired.probe : undefined, b.name, actual);
+  if (!oneDevice) planLoopPrevention(plan, desired, actual, loopDevices);
   planIngress(plan, desired.ingress, actual.ingress);
   if (desired.frr && actual.frr) {
     const f = planFrrStep(desired.frr, actual.frr);
@@ -283,20 +266,61 @@ export function computePlan(desired: DesiredState, actual: ActualState): Plan {
     plan.blocked.push(...f.blocked);
   }
 
-  // A bridge vxmesh made under a name no longer configured (the bridge was renamed).
+  // A bridge vxmesh made that no segment here wants (renamed, or its segment removed): it goes
+  // once its device has, unless containers are still on it (nothing would plug them back).
+  const keep = new Set(bridges.map((b) => b.name));
   for (const a of actual.links.values()) {
-    if (isOwnedBridge(a) && a.name !== br.name) {
-      plan.post.push(`link del dev ${a.name}`);
-      plan.changes.push(`delete old bridge ${a.name}`);
+    if (!isOwnedBridge(a) || keep.has(a.name)) continue;
+    const foreign = foreignPorts(actual, a.name);
+    if (foreign.length > 0) {
+      plan.changes.push(`keep old bridge ${a.name}: it has ports vxmesh does not own (${foreign.join(', ')})`);
+      continue;
     }
+    plan.post.push(`link del dev ${a.name}`);
+    plan.changes.push(`delete old bridge ${a.name}`);
   }
   return finish(plan);
 }
 
+/**
+ * Create the bridge, or keep the one there up and at its MTU; whether ports may join it (false
+ * when something that is not a bridge holds the name).
+ */
+function planBridge(plan: Draft, br: { name: string; mtu: number; alias: string }, actual: ActualState): boolean {
+  const bridge = actual.links.get(br.name);
+  if (!bridge) {
+    plan.pre.push(`link add name ${br.name} type bridge`, `link set dev ${br.name} alias ${br.alias}`, `link set dev ${br.name} mtu ${br.mtu}`, `link set dev ${br.name} up`);
+    plan.changes.push(`create bridge ${br.name} (mtu ${br.mtu})`);
+    return true;
+  }
+  if (bridge.kind !== 'bridge') {
+    plan.blocked.push(`${br.name} exists and is not a bridge (kind ${bridge.kind ?? 'none'}); no port is attached`);
+    return false;
+  }
+  // A bridge someone else made (netplan, an admin) keeps its MTU: its other ports and its
+  // owner's config depend on it. Status reports the mismatch (foreignBridgeMtu).
+  if (isOwnedBridge(bridge)) {
+    if (bridge.mtu !== br.mtu) {
+      plan.pre.push(`link set dev ${br.name} mtu ${br.mtu}`);
+      plan.changes.push(`set ${br.name} mtu ${bridge.mtu} -> ${br.mtu}`);
+    }
+    // The mesh's one bridge taken over by a segment (or handed back): its mark follows.
+    if (bridge.alias !== br.alias) {
+      plan.pre.push(`link set dev ${br.name} alias ${br.alias}`);
+      plan.changes.push(`mark ${br.name} as ${br.alias}`);
+    }
+  }
+  if (!bridge.up) {
+    plan.pre.push(`link set dev ${br.name} up`);
+    plan.changes.push(`bring ${br.name} up`);
+  }
+  return true;
+}
+
 /** The bridge's probe address (docs/health.md): added after the bridge exists, in the same batch. */
-function addProbeAddress(plan: Draft, desired: DesiredState, actual: ActualState): void {
+function addProbeAddress(plan: Draft, probe: DesiredState['probe'], bridge: string, actual: ActualState): void {
   const ipv6 = actual.ipv6 ?? { kernel: true, allDisabled: false, defaultDisabled: false, disabled: new Map() };
-  const p = planProbeAddress(desired.probe, desired.bridge.name, actual.links.get(desired.bridge.name), ipv6);
+  const p = planProbeAddress(probe, bridge, actual.links.get(bridge), ipv6);
   plan.pre.push(...p.lines);
   plan.changes.push(...p.changes);
 }

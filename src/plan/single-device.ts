@@ -6,10 +6,11 @@
  * tunnel port, so neither mode needs loop-prevention rules. `control: evpn` has the same shape
  * without learning and without a flood list of vxmesh's: zebra owns that device's fdb entries.
  */
-import { OWNER_PREFIX, ZERO_MAC } from '../model/names.js';
+import { OWNER_PREFIX, ZERO_MAC, segmentAlias } from '../model/names.js';
 import { noPortAddressLines } from './port-address.js';
 import { isOwnedDevice, ownerOf, type ActualState, type LinkInfo } from '../model/state.js';
 import { VXLAN_OVERHEAD, type Config, type Peer } from '../model/types.js';
+import type { SegmentShape } from './segments.js';
 
 export interface SingleDevice {
   /** evpn: no flood list of vxmesh's; zebra installs the remote VTEPs and MACs (src/evpn/). */
@@ -29,22 +30,27 @@ export interface SingleDevice {
   peers: Peer[];
 }
 
-/** Pure: the one device of a flood-list or multicast mesh, as this host should have it. */
-export function computeSingleDevice(config: Config, self: Peer, underlay: string, local: string, remoteOf: (p: Peer) => string = (p) => p.address): SingleDevice {
+/**
+ * Pure: the one device of a segment (the mesh's one segment, or one of `segments:`), as this
+ * host should have it: it reaches the segment's other members of this host's address family.
+ */
+export function computeSingleDevice(config: Config, self: Peer, underlay: string, local: string, remoteOf: (p: Peer) => string, segment: SegmentShape): SingleDevice {
   const { mesh } = config;
   const mode = mesh.mode === 'multicast' || mesh.mode === 'evpn' ? mesh.mode : 'flood-list';
-  const peers = config.peers.filter((p) => p !== self && p.family === self.family).sort((a, b) => a.id - b.id);
+  const members = segment.members ? new Set(segment.members) : undefined;
+  const peers = config.peers.filter((p) => p !== self && p.family === self.family && (!members || members.has(p.name))).sort((a, b) => a.id - b.id);
   return {
     mode,
-    device: mesh.device,
-    vni: mesh.vni!,
+    device: segment.device,
+    vni: segment.vni,
     local,
     underlay,
     port: mesh.port,
-    mtu: mesh.mtu,
-    alias: `${OWNER_PREFIX}${mode}`,
+    mtu: segment.mtu,
+    // The mesh's one segment keeps the alias it had before segments (an upgrade changes nothing).
+    alias: segment.scoped ? segmentAlias(segment.name, mode) : `${OWNER_PREFIX}${mode}`,
     floodList: mode === 'flood-list' ? peers.map(remoteOf) : [],
-    group: mode === 'multicast' ? mesh.group : undefined,
+    group: mode === 'multicast' ? segment.group : undefined,
     ttl: mode === 'multicast' ? mesh.ttl : undefined,
     peers,
   };
@@ -166,9 +172,9 @@ function updateInPlace(plan: SingleDevicePlan, a: LinkInfo, d: SingleDevice, mtu
   }
 }
 
-/** Owned VXLAN devices other than the single one: per-peer ports a mode switch has not removed yet. */
-export function tunnelPortsLeft(actual: ActualState, device: string): boolean {
-  for (const l of actual.links.values()) if (l.name !== device && isOwnedDevice(l)) return true;
+/** Per-peer (and shared legacy) ports a mode switch has not removed yet; another segment's device is none. */
+export function tunnelPortsLeft(actual: ActualState): boolean {
+  for (const l of actual.links.values()) if (l.kind === 'vxlan' && ownerOf(l, { roles: ['peer', 'shared'] })) return true;
   return false;
 }
 

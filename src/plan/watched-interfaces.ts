@@ -11,7 +11,7 @@ export function watchedInterfaces(desired: DesiredState | undefined, observed: A
   if (!desired || !observed) return undefined;
   const names = new Set<string>([desired.bridge.name]);
   for (const d of desired.devices) names.add(d.device).add(d.underlay);
-  if (desired.single) names.add(desired.single.device).add(desired.single.underlay);
+  for (const g of desired.segments) names.add(g.bridge.name).add(g.single.device).add(g.single.underlay);
   // Encrypted: the VXLAN devices ride the WireGuard interface, which rides the underlay.
   if (desired.wireguard) names.add(desired.wireguard.device).add(desired.wireguard.underlay);
   // Owned objects that are no longer wanted: their removal is still vxmesh's to see through.

@@ -96,7 +96,7 @@ const MCAST = config(`mesh: { mode: multicast, vni: 43, group: 239.1.1.1, ttl: 4
 /** The host after a flood-list or multicast mesh of `cfg` was applied, as observe() reads it. */
 function convergedSingle(cfg: Config, flood: string[] = ['198.18.0.2', '198.18.0.3']): ActualState {
   const a = emptyHost();
-  const d = desiredFor(cfg).single!;
+  const d = desiredFor(cfg).segments[0]!.single;
   a.links.set('vxbr0', link('vxbr0', { kind: 'bridge', mtu: 1450, alias: 'vxmesh:bridge' }));
   a.links.set('vxlan0', link('vxlan0', {
     kind: 'vxlan', mtu: 1450, master: 'vxbr0', alias: `vxmesh:${d.mode}`, isolated: false,
@@ -228,7 +228,7 @@ describe('flood-list and multicast planning', () => {
     const cold = phases(computePlan(d, emptyHost()));
     expect(cold.pre.filter((l) => l.startsWith('link add name vxlan')).length).toBe(1);
     expect(cold.fdb.length).toBe(1999);
-    const a = convergedSingle(cfg, d.single!.floodList);
+    const a = convergedSingle(cfg, d.segments[0]!.single.floodList);
     a.ingress = { ...a.ingress, peers4: d.ingress!.peers4 };
     expect(isEmptyPlan(phases(computePlan(d, a)))).toBe(true);
   });
