@@ -131,8 +131,9 @@ export class Lab {
   }
 
   /** A container namespace on `server`'s bridge, with address 100.64.0.<host>/24 and the overlay MTU. */
-  async addContainer(server: Server, host: number, mtu = 1450): Promise<Container> {
-    const name = await addContainer(this.reg, server.ns, `100.64.0.${host}`, { name: `${this.prefix}c${host}`, hostPort: `c${host}`, mtu });
+  /** A container with 100.64.0.<host> on `bridge` (the mesh bridge by default; a segment's with segments:). */
+  async addContainer(server: Server, host: number, mtu = 1450, bridge?: string): Promise<Container> {
+    const name = await addContainer(this.reg, server.ns, `100.64.0.${host}`, { name: `${this.prefix}c${host}`, hostPort: `c${host}`, mtu, ...(bridge ? { bridge } : {}) });
     const c = { ns: name, address: `100.64.0.${host}`, server };
     this.containers.push(c);
     return c;
