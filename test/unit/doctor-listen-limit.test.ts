@@ -3,24 +3,29 @@ import { frrVerdicts } from '../../src/cli/doctor-frr.js';
 import { listenLimitVerdict } from '../../src/cli/doctor-listen-limit.js';
 import { parseFrrRead } from '../../src/kernel/frr-observe.js';
 
-/** `vtysh -c 'show daemons' -c 'show running-config'` on a reflector set up from etc/frr/route-reflector.conf (FRR 8.4's layout). */
+/**
+ * `vtysh -c 'show daemons' -c 'show running-config'` as captured from FRR 8.4.4 (Debian 12) with
+ * etc/frr/route-reflector.conf applied (lab addresses), and again after `no bgp listen limit 5000`;
+ * other limits are the same text with another number.
+ */
 function reflector(limitLine: string | undefined): string {
-  return ` zebra bgpd staticd
+  return ` zebra bgpd
 Building configuration...
 
 Current configuration:
 !
 frr version 8.4.4
 frr defaults traditional
-hostname rr1
+hostname vm
+no ip forwarding
 no ipv6 forwarding
 !
 router bgp 65000
  bgp router-id 198.18.0.100
  bgp cluster-id 198.18.0.100
-${limitLine ? ` ${limitLine}\n` : ''} neighbor vteps peer-group
+ neighbor vteps peer-group
  neighbor vteps remote-as 65000
- bgp listen range 198.18.0.0/24 peer-group vteps
+${limitLine ? ` ${limitLine}\n` : ''} bgp listen range 198.18.0.0/24 peer-group vteps
  !
  address-family l2vpn evpn
   neighbor vteps activate
