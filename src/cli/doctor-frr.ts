@@ -1,6 +1,7 @@
 /**
  * `vxmesh doctor` for control: evpn: FRR installed and of a version this layout works with,
- * bgpd enabled in FRR's daemons file, zebra and bgpd answering vtysh. The verdicts are pure
+ * bgpd enabled in FRR's daemons file, zebra and bgpd answering vtysh, and on a reflector its
+ * `bgp listen limit`. The verdicts are pure
  * (frrVerdicts); frrChecks does the reads.
  */
 import { readFile } from 'node:fs/promises';
@@ -9,6 +10,7 @@ import type { Runner } from '../kernel/runner.js';
 import { observeFrr } from '../kernel/frr-observe.js';
 import type { FrrState } from '../model/frr.js';
 import type { DoctorCheck } from './doctor-checks.js';
+import { listenLimitVerdict } from './doctor-listen-limit.js';
 
 export interface FrrFacts {
   /** `zebra --version` output, or undefined when zebra is not installed. */
@@ -41,6 +43,9 @@ export function frrVerdicts(f: FrrFacts): DoctorCheck[] {
   if (!s.reachable) out.push({ name: 'frr running', severity: 'problem', message: `vtysh reaches no FRR daemon: ${s.error ?? 'unknown error'}`, fix: 'systemctl start frr (and check that this user may use vtysh: group frrvty)' });
   else if (missing.length) out.push({ name: 'frr running', severity: 'problem', message: `${missing.join(' and ')} not running (vtysh sees ${s.daemons.join(', ') || 'none'})`, fix: 'enable it in the daemons file and systemctl restart frr' });
   else out.push({ name: 'frr running', severity: 'ok', message: 'zebra and bgpd answer vtysh' });
+  // Only a host that reflects (a listen range) gets this check.
+  const limit = s.reachable ? listenLimitVerdict(s.running) : undefined;
+  if (limit) out.push(limit);
   return out;
 }
 

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FrrInstance } from '../../lab/harness/frr.js';
@@ -218,6 +219,23 @@ describe('control: evpn through FRR, a route reflector and 3 servers that list o
     const doctor = await ns(s1.ns, process.execPath, CLI, 'doctor', '--config', s1.configDir, '--state-dir', s1.stateDir).catch((e: Error) => e.message);
     expect(doctor).toMatch(/^ok\s+frr: FRR \d+\.\d+/m);
     expect(doctor).toMatch(/^ok\s+frr running: zebra and bgpd answer vtysh$/m);
+  });
+
+  it('doctor on the reflector: quiet about bgp listen limit with the sample\'s limit, a warning with the fix once the limit is gone', async () => {
+    // A config that points doctor at the reflector's FRR (its pathspace); doctor reads, never applies.
+    const dir = join(lab.registry.dir, 'rr-doctor');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'peers.yaml'), `${MESH}    frr_pathspace: ${rr.pathspace}\nnode: rr\npeers:\n  - { name: rr, id: 100, address: "${RR}" }\n`);
+    const doctor = () => ns(rr.ns, process.execPath, CLI, 'doctor', '--config', dir, '--state-dir', dir).catch((e: Error) => e.message);
+    expect(await doctor()).toMatch(/^ok\s+frr listen limit: a reflector \(bgp listen range\); router bgp 65000: bgp listen limit 5000$/m);
+    await rr.configure(`router bgp ${ASN}\n no bgp listen limit 5000\n`);
+    try {
+      const out = await doctor();
+      expect(out).toMatch(/frr listen limit: .*no bgp listen limit \(FRR's default, 100\)/);
+      expect(out).toContain("bgp listen limit 5000' (and the same line in frr.conf)");
+    } finally {
+      await rr.configure(`router bgp ${ASN}\n bgp listen limit 5000\n`);
+    }
   });
 
   it('vxmesh killed with SIGKILL under a running ping and started again: no packet lost, no BGP session reset, nothing applied', async () => {
