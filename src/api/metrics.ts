@@ -92,11 +92,12 @@ function modeFamilies(s: StatusReport): Family[] {
         name: 'vxmesh_link_fdb_entry_present',
         type: 'gauge',
         help: 'Whether the peer has its all-zero fdb entry on the flood-list device.',
-        samples: s.links.map((l) => ({ labels: { peer: l.peer }, value: l.fdbEntry ? 1 : 0 })),
+        samples: s.links.map((l) => ({ labels: { peer: l.peer, ...(l.segment ? { segment: l.segment } : {}) }, value: l.fdbEntry ? 1 : 0 })),
       },
     );
   }
   if (s.evpn) out.push(...evpnFamilies(s.evpn));
+  if (s.segments.length) out.push(...segmentFamilies(s.segments));
   if (s.multicast) {
     out.push({
       name: 'vxmesh_multicast_joined',
@@ -106,6 +107,27 @@ function modeFamilies(s: StatusReport): Family[] {
     });
   }
   return out;
+}
+
+/** `segments:`: per segment, its members, its device, its flood list and its traffic. */
+function segmentFamilies(segments: StatusReport['segments']): Family[] {
+  const per = (name: string, type: MetricType, help: string, value: (g: StatusReport['segments'][number]) => number | null): Family => ({
+    name,
+    type,
+    help,
+    samples: segments.flatMap((g) => {
+      const v = value(g);
+      return v === null ? [] : [{ labels: { segment: g.name, vni: g.vni }, value: v }];
+    }),
+  });
+  return [
+    per('vxmesh_segment_members', 'gauge', 'Other members of the segment this node reaches.', (g) => g.members.length),
+    per('vxmesh_segment_up', 'gauge', 'Whether the segment\'s device is present, attached to its bridge and up, with no problem.', (g) => (g.device.problem === null ? 1 : 0)),
+    per('vxmesh_segment_flood_entries_expected', 'gauge', 'All-zero fdb entries the segment\'s flood-list device needs.', (g) => g.device.floodEntries?.expected ?? null),
+    per('vxmesh_segment_flood_entries_present', 'gauge', 'All-zero fdb entries found on the segment\'s flood-list device.', (g) => g.device.floodEntries?.present ?? null),
+    per('vxmesh_segment_rx_bytes_total', 'counter', 'Bytes received on the segment\'s VXLAN device.', (g) => g.device.rxBytes),
+    per('vxmesh_segment_tx_bytes_total', 'counter', 'Bytes sent on the segment\'s VXLAN device.', (g) => g.device.txBytes),
+  ];
 }
 
 /** control: evpn: sessions per neighbour, remote VTEPs and MACs behind each (from FRR). */
