@@ -18,6 +18,11 @@ export function validateSegments(mesh: MeshSettings, peers: Peer[], segments: Se
     err(where.mode ?? first.where.item, where.mode ? 'mesh.mode' : first.where.field, 'per-peer mode cannot carry segments: it would need one device per remote in every segment (and a pair-VNI range each); use mode: flood-list (the default with segments:) or multicast');
     return;
   }
+  // EVPN reports one VNI's control plane (status, doctor); per-segment VNIs there are not built yet.
+  if (mesh.control === 'evpn') {
+    err(where.control ?? first.where.item, where.control ? 'mesh.control' : first.where.field, 'segments with control: evpn are not supported yet (status and doctor read one VNI from FRR); use control: static with segments, or one EVPN segment with mesh.vni');
+    return;
+  }
   for (const key of ['vni', 'bridge', 'device'] as const) {
     if (where[key]) warnings.push(`mesh.${key} is not used with segments: (each segment has its own); ignored`);
   }

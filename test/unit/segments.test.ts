@@ -54,6 +54,10 @@ describe('segments: config', () => {
     expect(e).toMatch(/:11:33: segments\[5\]\.bridge: "vxbr-prod" is also segment "prod"'s bridge/);
   });
 
+  it('refuses control: evpn with segments for now, saying why', () => {
+    expect(errors(`mesh: { control: evpn, bgp: { asn: 65000, neighbors: [198.18.0.9] } }\n${PEERS}${SEGMENTS}`).join('\n')).toMatch(/mesh.control: segments with control: evpn are not supported yet/);
+  });
+
   it('needs a group per segment in multicast mode unless mesh.group gives one for all', () => {
     expect(errors(`mesh: { mode: multicast }\n${PEERS}segments:\n  - { name: p, vni: 1 }\n`).join('\n')).toMatch(/segments\[0\]\.group: is required in multicast mode/);
     const c = config(`mesh: { mode: multicast, group: 239.1.1.1 }\n${PEERS}segments:\n  - { name: p, vni: 1 }\n  - { name: q, vni: 2, group: 239.1.1.2 }\n`);
