@@ -24,14 +24,5 @@ if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split("."
   pkgs+=(nodejs npm)
 fi
 apt-get update -qq
-# The BGP speaker for the EVPN scale simulation (issue 19, item 7): GoBGP, in Debian 12 as 3.10.
-# Its packaged service starts only when /etc/gobgpd.conf exists, so installing it starts no BGP
-# daemon. Only where the release has it (checked on Debian 12; not yet on 13), so this script
-# keeps working on a release without it.
-if apt-cache show gobgpd >/dev/null 2>&1; then
-  pkgs+=(gobgpd)
-else
-  echo "deps-debian.sh: no gobgpd package in this release's sources: the EVPN scale simulation cannot run here" >&2
-fi
 apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
 node -e 'if (+process.versions.node.split(".")[0] < 20) { console.error("vxmesh needs Node.js >= 20, found " + process.version); process.exit(1) }'
