@@ -236,7 +236,7 @@ export interface PlanFigure {
  * V8 flags, reads the config and the converged kernel once, then plans `reps` times; each plan
  * must be empty (the host is converged), or the figure is of something else.
  */
-async function planInNamespace(host: string, configDir: string, reps: number): Promise<PlanFigure> {
+export async function planInNamespace(host: string, configDir: string, reps: number): Promise<PlanFigure> {
   const flags = [...DAEMON_NODE_FLAGS, ...DAEMON_V8_RUNTIME_FLAGS];
   const out = await nsRun(host, [process.execPath, ...flags, BENCH_JS, '__plan', JSON.stringify({ configDir, reps })], { timeoutMs: 600_000 });
   const samples = JSON.parse(out.trim().split('\n').at(-1)!) as number[];

@@ -65,6 +65,7 @@ function sampleReport(over: Partial<StatusReport> = {}): StatusReport {
     mode: 'per-peer',
     device: null,
     multicast: null,
+    segments: [],
     links: [
       link({}),
       link({ peer: 'old3', peerId: 3, remote: '198.51.100.30', vni: 2, device: 'vxlan3', legacy: true, rxBytes: 0, txBytes: 3 * 1024 ** 3, learnedMacs: 12 }),
@@ -679,6 +680,17 @@ describe('renderMetrics', () => {
     const mc = renderMetrics({ ...r, mode: 'multicast', device: { ...r.device!, floodEntries: null }, multicast: { group: '239.1.1.1', underlay: 'eth0', ttl: null, joined: true, warning: '' } });
     expect(mc).toContain('vxmesh_multicast_joined{group="239.1.1.1",underlay="eth0"} 1\n');
     expect(mc).not.toContain('vxmesh_flood_entries');
+  });
+
+  it('reports each segment: members, up, flood entries and traffic, labelled by segment and VNI', () => {
+    const r = floodListReport();
+    const seg = (name: string, vni: number, problem: string | null) => ({ name, vni, mtu: 1450, bridge: { name: `vxbr-${name}`, present: true, up: true, mtu: 1450 }, members: ['lxd2', 'lxd3'], device: { ...r.device!, name: `vx-${name}`, vni, problem }, multicast: null });
+    const text = renderMetrics({ ...r, segments: [seg('prod', 1001, null), seg('stage', 1002, 'down')], links: r.links.map((l) => ({ ...l, segment: 'prod' })) });
+    expect(text).toContain('vxmesh_segment_members{segment="prod",vni="1001"} 2\n');
+    expect(text).toContain('vxmesh_segment_up{segment="prod",vni="1001"} 1\nvxmesh_segment_up{segment="stage",vni="1002"} 0\n');
+    expect(text).toContain('vxmesh_segment_flood_entries_present{segment="stage",vni="1002"} 1\n');
+    expect(text).toContain('vxmesh_segment_tx_bytes_total{segment="prod",vni="1001"} 2048\n');
+    expect(text).toContain('vxmesh_link_fdb_entry_present{peer="lxd3",segment="prod"} 0\n');
   });
 
   it('reports encryption: the mode and implementation, clear VXLAN dropped each way, handshake age per peer', () => {
