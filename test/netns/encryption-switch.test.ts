@@ -117,7 +117,7 @@ describe('key rotation on a running encrypted mesh: srv3 makes a new key, the fi
   let enc: EncryptedLab;
   beforeAll(async () => {
     enc = await buildEncryptedMesh(lab, 3);
-    for (const c of lab.containers.slice(1)) expect(await ping(lab.containers[0]!, c.address)).toBe(true);
+    for (const c of lab.containers.slice(1)) expect(await ping(lab.containers[0]!, c.address, ['-c', '3', '-i', '0.2'])).toBe(true); // the first echo may wait for a handshake
   });
   afterAll(async () => {
     await lab.cleanup();
