@@ -1,6 +1,6 @@
 import { formatIssue, type ConfigIssue } from '../config/load.js';
-import { BRIDGE_ALIAS, CHAIN, DEFAULT_BRIDGE, GATE_RULE } from '../model/names.js';
-import { isOwnedDevice, type ActualState } from '../model/state.js';
+import { CHAIN, DEFAULT_BRIDGE, GATE_RULE } from '../model/names.js';
+import { isOwnedBridge, isOwnedDevice, type ActualState } from '../model/state.js';
 import { VXLAN_OVERHEAD, type Config, type Peer } from '../model/types.js';
 import type { DesiredLink, DesiredState } from '../plan/desired.js';
 import { chainCoverage, foreignBridgeMtu } from '../plan/plan.js';
@@ -210,7 +210,7 @@ export function buildStatus(s: StatusInput): StatusReport {
       warnings: s.config?.warnings ?? [],
     },
     underlay: { device: s.underlay ?? null, address: local ?? null, mtu: under?.mtu ?? null, problem: underlay },
-    bridge: { name: bridgeName, present: Boolean(br), up: br?.up ?? false, mtu: br?.mtu ?? null, ownedByVxmesh: br?.alias === BRIDGE_ALIAS },
+    bridge: { name: bridgeName, present: Boolean(br), up: br?.up ?? false, mtu: br?.mtu ?? null, ownedByVxmesh: br ? isOwnedBridge(br) : false },
     mode: s.config?.mesh.mode ?? 'per-peer',
     device: one?.device ?? null,
     segments: s.config?.segments ? segments : [],
