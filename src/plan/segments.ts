@@ -4,25 +4,16 @@
  * aliases, so an upgrade changes nothing on the wire.
  */
 import { BRIDGE_ALIAS, DEFAULT_SEGMENT, segmentAlias } from '../model/names.js';
-import type { Config, Peer } from '../model/types.js';
+import type { Config, Peer, Segment } from '../model/types.js';
 
-export interface SegmentShape {
-  name: string;
-  vni: number;
-  mtu: number;
-  bridge: string;
-  device: string;
-  group: string | undefined;
-  members: string[] | undefined;
-  /** Its objects carry the scoped alias `vxmesh:<segment>:<role>:<role>` (a `segments:` entry). */
-  scoped: boolean;
-}
+/** A segment as planning needs it; `scoped`: its objects carry `vxmesh:<segment>:<role>:<role>` (a `segments:` entry). */
+export type SegmentShape = Omit<Segment, 'where'> & { scoped: boolean };
 
 /** Pure: every segment of the config, in config order (one-device modes only). */
 export function segmentsOf(config: Config): SegmentShape[] {
   const { mesh } = config;
   if (!config.segments) return [{ name: DEFAULT_SEGMENT, vni: mesh.vni!, mtu: mesh.mtu, bridge: mesh.bridge, device: mesh.device, group: mesh.group, members: undefined, scoped: false }];
-  return config.segments.map((s) => ({ name: s.name, vni: s.vni, mtu: s.mtu, bridge: s.bridge, device: s.device, group: s.group, members: s.members, scoped: true }));
+  return config.segments.map(({ where: _where, ...s }) => ({ ...s, scoped: true }));
 }
 
 /** Whether `peer` is a member of `segment`. */
